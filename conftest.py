@@ -1,0 +1,216 @@
+"""Real servers for the tests: redis-server and memcached on free loopback ports.
+
+Every test run under this directory can use them. A server is started once per session
+(or per test, for the fixtures that stop and pause it) and stopped afterwards. When
+``TRAFFIK_REDIS_URL`` / ``TRAFFIK_MEMCACHED_URL`` are set, the shared fixtures use those
+servers instead. A server that cannot be had fails the tests that need it, loudly: they
+are never skipped.
+
+This file uses only the standard library and pytest, so every solo environment can load it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import pytest
+
+_START_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(host: str, port: int, probe: bytes, expected: bytes) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(probe)
+            return sock.recv(64).startswith(expected)
+    except OSError:
+        return False
+
+
+@dataclass
+class ServerProcess:
+    """One server process that tests may stop, pause (SIGSTOP), resume and restart.
+
+    It keeps its port across restarts, so clients configured with its URL reconnect.
+    """
+
+    kind: str  # "redis" or "memcached"
+    port: int
+    host: str = "127.0.0.1"
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="traffik-server-"))
+
+    @property
+    def url(self) -> str:
+        scheme = "redis" if self.kind == "redis" else "memcached"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "redis":
+            return [
+                _binary("redis-server"),
+                "--port", str(self.port),
+                "--bind", self.host,
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", self.workdir,
+                *self.extra_args,
+            ]  # fmt: skip
+        return [
+            _binary("memcached"),
+            "-l", self.host,
+            "-p", str(self.port),
+            "-U", "0",
+            "-m", "64",
+            "-c", "4096",
+            *(["-u", "root"] if os.geteuid() == 0 else []),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def ping(self) -> bool:
+        if self.kind == "redis":
+            return _answers(self.host, self.port, b"PING\r\n", b"+PONG")
+        return _answers(self.host, self.port, b"version\r\n", b"VERSION")
+
+    def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"{self.kind} on port {self.port} exited: {stderr.strip()}")
+            if self.ping():
+                return
+            time.sleep(0.02)  # waiting for a child process to listen; not a test's timing
+        self.stop()
+        raise RuntimeError(f"{self.kind} on port {self.port} did not answer in {_START_TIMEOUT}s")
+
+    def stop(self) -> None:
+        """Stop the server (SIGKILL: an abrupt crash, no graceful shutdown)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.resume()
+            self.process.kill()
+        self.process.wait(timeout=10)
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(
+            f"{name} is not installed. The tests need real servers: install redis-server and "
+            f"memcached (Debian/Ubuntu: apt-get install redis-server memcached), or point "
+            f"TRAFFIK_REDIS_URL / TRAFFIK_MEMCACHED_URL at running ones."
+        )
+    return path
+
+
+def start_server(kind: str, *extra_args: str) -> ServerProcess:
+    """Start a private server of ``kind`` on a free port, retrying if the port was taken."""
+    last_error: Exception | None = None
+    for _ in range(5):
+        server = ServerProcess(kind, free_port(), extra_args=extra_args)
+        try:
+            server.start()
+        except RuntimeError as exc:
+            if "not installed" in str(exc):
+                raise
+            last_error = exc
+            continue
+        return server
+    raise RuntimeError(f"could not start {kind}: {last_error}")
+
+
+def _shared_server(kind: str, env_var: str) -> Iterator[str]:
+    url = os.environ.get(env_var)
+    if url:
+        parsed = urlparse(url)
+        host, port = parsed.hostname or "127.0.0.1", parsed.port
+        probe = ServerProcess(kind, port or (6379 if kind == "redis" else 11211), host=host)
+        if not probe.ping():
+            pytest.fail(f"{env_var}={url} does not answer", pytrace=False)
+        yield url
+        return
+    try:
+        server = start_server(kind)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis:// URL of a server shared by the session (TRAFFIK_REDIS_URL if set)."""
+    yield from _shared_server("redis", "TRAFFIK_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def memcached_url() -> Iterator[str]:
+    """A memcached:// URL of a server shared by the session (TRAFFIK_MEMCACHED_URL if set)."""
+    yield from _shared_server("memcached", "TRAFFIK_MEMCACHED_URL")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., ServerProcess]]:
+    """Start private servers that a test may stop, pause and restart; all stopped after it."""
+    started: list[ServerProcess] = []
+
+    def start(kind: str, *extra_args: str) -> ServerProcess:
+        try:
+            server = start_server(kind, *extra_args)
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace no other test uses, so tests sharing a server never see each other's keys."""
+    return f"test-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,40 @@
+"""The outcome of one rate-limit check."""
+
+from __future__ import annotations
+
+import math
+from typing import Final, NamedTuple
+
+__all__ = ["NOT_LIMITED", "Decision"]
+
+
+class Decision(NamedTuple):
+    """What a strategy decided for one request against one limit.
+
+    ``limit`` and ``remaining`` are whole units of cost; ``remaining`` is what is left
+    *after* this request (unchanged when it was refused). ``reset_after`` is the number
+    of seconds until the budget is whole again; ``retry_after`` is the number of seconds
+    until the same request could succeed: 0 when allowed, ``math.inf`` when waiting
+    cannot help (the cost is larger than the capacity).
+
+    A limit of 0 means no limit applied (unlimited rate, exempted client, disabled
+    throttle, zero cost, or an error that ``on_error`` chose to let through).
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float
+    retry_after: float
+
+    @property
+    def limited(self) -> bool:
+        """Whether a limit was actually applied (False for the short-circuits)."""
+        return self.limit > 0
+
+    @property
+    def waits_forever(self) -> bool:
+        return math.isinf(self.retry_after)
+
+
+NOT_LIMITED: Final = Decision(allowed=True, limit=0, remaining=0, reset_after=0.0, retry_after=0.0)

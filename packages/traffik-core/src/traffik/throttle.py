@@ -1,0 +1,435 @@
+"""The transport-agnostic throttle: connection -> identity -> key -> strategy -> backend.
+
+`Throttle` is generic over the connection type. The web packages subclass it
+(``HTTPThrottle`` is a ``Throttle[HTTPConnection]``); `Limiter` is the framework-free one,
+whose "connection" is simply the key you choose. Every subclass keeps the meaning of
+`hit`, `peek`, `check` and `stat`.
+
+Checks short-circuit without touching a backend when the throttle is disabled, the cost
+is 0, the rate is unlimited, or the identifier returns `EXEMPTED`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from traffik._logging import logger
+from traffik.backends.base import Hit, ThrottleBackend, get_default_backend
+from traffik.decision import NOT_LIMITED, Decision
+from traffik.error_policy import ErrorContext, OnError, validate_on_error
+from traffik.exceptions import BackendError, ConfigurationError, RateLimitExceeded, TraffikError
+from traffik.identities import EXEMPTED, ExemptedType
+from traffik.keys import hash_tag, validate_key_part
+from traffik.rates import Rate, RateLike
+from traffik.strategies.base import NO_PARAMS, Params, Strategy
+from traffik.strategies.fixed_window import FixedWindow
+
+__all__ = [
+    "CostFunction",
+    "Identifier",
+    "Limiter",
+    "ParamsFunction",
+    "RateFunction",
+    "Throttle",
+    "ThrottleStat",
+    "hit_all",
+]
+
+C = TypeVar("C")
+
+Identifier = Callable[[C], Awaitable[str | ExemptedType]]
+RateFunction = Callable[[C], Awaitable[RateLike]]
+CostFunction = Callable[[C], Awaitable[int]]
+ParamsFunction = Callable[[C], Awaitable[Params]]
+
+ERROR_RETRY_AFTER: Final = 1.0
+"""Seconds a client is asked to wait when ``on_error="throttle"`` refuses it."""
+
+_WARNING_INTERVAL: Final = 30.0
+"""At most one failure warning per throttle in this many seconds (the rest are counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleStat:
+    """A client's standing against one throttle, read without consuming anything."""
+
+    key: str
+    rate: Rate
+    strategy: str
+    limit: int
+    remaining: int
+    reset_after: float
+    retry_after: float
+
+
+class Throttle(Generic[C]):
+    """Limits connections of type ``C`` at ``rate``, per identity.
+
+    :param uid: a unique, stable name; part of every key (no braces).
+    :param rate: a `Rate`, a string such as ``"100/min"``, or an async function of the
+        connection returning either.
+    :param identifier: an async function of the connection returning the client's identity
+        (a string) or `EXEMPTED`. Subclasses provide a default.
+    :param strategy: the algorithm; `FixedWindow` by default.
+    :param backend: where state lives; by default the backend whose lifespan is running.
+    :param cost: units each request consumes: an int >= 0 or an async function of the
+        connection.
+    :param on_error: what to do when deciding fails; overrides the backend's setting.
+    :param params: per-request inputs for the strategy (such as a tier): a mapping or an
+        async function of the connection.
+    """
+
+    def __init__(
+        self,
+        uid: str,
+        rate: RateLike | RateFunction[C],
+        *,
+        identifier: Identifier[C] | None = None,
+        strategy: Strategy[Any] | None = None,
+        backend: ThrottleBackend | None = None,
+        cost: int | CostFunction[C] = 1,
+        on_error: OnError | None = None,
+        params: Params | ParamsFunction[C] | None = None,
+    ) -> None:
+        self.uid = validate_key_part(uid, "Throttle uid")
+        self.rate: Rate | None = None
+        self._rate_function: RateFunction[C] | None = None
+        if callable(rate):
+            self._rate_function = rate
+        else:
+            self.rate = Rate.of(rate)
+
+        if strategy is None:
+            strategy = FixedWindow()
+        elif not callable(getattr(strategy, "decide", None)):
+            raise ConfigurationError(f"strategy must have a decide() method, got {strategy!r}")
+        self.strategy: Strategy[Any] = strategy
+
+        if backend is not None and not isinstance(backend, ThrottleBackend):
+            raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
+        self.backend = backend
+
+        self.cost = 1
+        self._cost_function: CostFunction[C] | None = None
+        if callable(cost):
+            self._cost_function = cost
+        else:
+            self.cost = _checked_cost(cost, uid)
+
+        self._params: Params = NO_PARAMS
+        self._params_function: ParamsFunction[C] | None = None
+        if callable(params):
+            self._params_function = params
+        elif params is not None:
+            self._params = params
+
+        if identifier is None:
+            if type(self).default_identifier is Throttle.default_identifier:
+                raise ConfigurationError(f"Throttle {uid!r} needs an identifier")
+            identifier = self.default_identifier
+        elif not callable(identifier):
+            raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
+        self.identifier: Identifier[C] = identifier
+
+        self.on_error = validate_on_error(on_error)
+        self._disabled = False
+        self._failures_unreported = 0
+        self._last_warning = -_WARNING_INTERVAL
+
+    # -- extension points ------------------------------------------------------------
+
+    async def default_identifier(self, connection: C) -> str | ExemptedType:
+        """The identity used when no ``identifier`` is given. Subclasses define it."""
+        raise NotImplementedError
+
+    def key_suffix(self, connection: C) -> str:
+        """Extra key parts after the identity (say ``":GET:/items"``); empty by default."""
+        return ""
+
+    def find_backend(self, connection: C) -> ThrottleBackend | None:
+        """Where a throttle without an explicit backend looks first (say, the app's)."""
+        return None
+
+    # -- switching -------------------------------------------------------------------
+
+    def disable(self) -> None:
+        """Let every request through without touching the backend."""
+        self._disabled = True
+
+    def enable(self) -> None:
+        self._disabled = False
+
+    @property
+    def is_disabled(self) -> bool:
+        return self._disabled
+
+    # -- decisions -------------------------------------------------------------------
+
+    async def hit(
+        self, connection: C, *, cost: int | None = None, params: Params | None = None
+    ) -> Decision:
+        """Consume ``cost`` for this connection's client and return the decision."""
+        if self._disabled:
+            return NOT_LIMITED
+        prepared = await self.prepare(connection, cost, params)
+        if isinstance(prepared, Decision):
+            return prepared
+        backend, hit = prepared
+        try:
+            return await backend.apply(*hit)
+        except Exception as exc:
+            return await self._on_failure(exc, connection, hit, backend)
+
+    async def peek(self, connection: C, *, cost: int = 1, params: Params | None = None) -> Decision:
+        """The decision a request of ``cost`` would get now, consuming nothing."""
+        if self._disabled:
+            return NOT_LIMITED
+        prepared = await self.prepare(connection, cost, params)
+        if isinstance(prepared, Decision):
+            return prepared
+        backend, hit = prepared
+        try:
+            return await backend.peek(*hit)
+        except Exception as exc:
+            return await self._on_failure(exc, connection, hit, backend)
+
+    async def check(self, connection: C, *, cost: int = 1, params: Params | None = None) -> bool:
+        """Whether a request of ``cost`` would be allowed now (consumes nothing)."""
+        return (await self.peek(connection, cost=cost, params=params)).allowed
+
+    async def stat(self, connection: C, *, params: Params | None = None) -> ThrottleStat | None:
+        """This client's standing, or None when no limit applies to it."""
+        if self._disabled:
+            return None
+        prepared = await self.prepare(connection, 1, params)
+        if isinstance(prepared, Decision):
+            return None
+        backend, hit = prepared
+        decision = await backend.peek(*hit)
+        # A peek at cost 1 reports what would be left after it; add the unit back.
+        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
+        return ThrottleStat(
+            key=hit.key,
+            rate=hit.rate,
+            strategy=self.strategy.name,
+            limit=decision.limit,
+            remaining=remaining,
+            reset_after=decision.reset_after,
+            retry_after=decision.retry_after,
+        )
+
+    async def reset(self, connection: C) -> None:
+        """Forget this client's state for this throttle."""
+        prepared = await self.prepare(connection, 1, None)
+        if not isinstance(prepared, Decision):
+            backend, hit = prepared
+            await backend.delete(hit.key)
+
+    async def prepare(
+        self, connection: C, cost: int | None, params: Params | None
+    ) -> Decision | tuple[ThrottleBackend, Hit]:
+        """Resolve cost, rate, identity and key: a `Hit` for the backend, or a final decision.
+
+        The final decision is `NOT_LIMITED` for the short-circuits, or what ``on_error``
+        says when a function supplied by the user fails (ConfigurationError propagates:
+        it reports a bug, not an outage).
+        """
+        rate = self.rate
+        key: str | None = None
+        try:
+            if cost is None:
+                function = self._cost_function
+                cost = (
+                    self.cost
+                    if function is None
+                    else _checked_cost(await function(connection), self.uid)
+                )
+            else:
+                cost = _checked_cost(cost, self.uid)
+            if cost == 0:
+                return NOT_LIMITED
+            if rate is None:
+                assert self._rate_function is not None
+                rate = _checked_rate(await self._rate_function(connection), self.uid)
+            if rate.limit == 0:
+                return NOT_LIMITED
+            identity = await self.identifier(connection)
+            if type(identity) is not str:
+                if identity is EXEMPTED:
+                    return NOT_LIMITED
+                raise ConfigurationError(
+                    f"The identifier of throttle {self.uid!r} returned {identity!r}; "
+                    "it must return a string or EXEMPTED"
+                )
+            if params is None:
+                params_function = self._params_function
+                params = (
+                    self._params if params_function is None else await params_function(connection)
+                )
+            key = (
+                f"{self.uid}:{hash_tag(identity)}{self.key_suffix(connection)}:{self.strategy.name}"
+            )
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            return await self._on_failure(
+                exc, connection, None, None, key=key, cost=cost, rate=rate
+            )
+        return self._backend_for(connection), Hit(key, self.strategy, rate, cost, params)
+
+    def _backend_for(self, connection: C) -> ThrottleBackend:
+        backend = self.backend
+        if backend is None:
+            backend = self.find_backend(connection)
+            if backend is None:
+                backend = get_default_backend()
+        if backend is None:
+            raise ConfigurationError(
+                f"Throttle {self.uid!r} has no backend: pass backend=..., or run one with "
+                "FastAPI(lifespan=backend.lifespan) or 'async with backend:'"
+            )
+        return backend
+
+    # -- failures --------------------------------------------------------------------
+
+    async def _on_failure(
+        self,
+        exc: Exception,
+        connection: C,
+        hit: Hit | None,
+        backend: ThrottleBackend | None,
+        *,
+        key: str | None = None,
+        cost: int | None = None,
+        rate: Rate | None = None,
+    ) -> Decision:
+        if hit is not None:
+            key, cost, rate = hit.key, hit.cost, hit.rate
+        policy = self.on_error
+        if policy is None:
+            if backend is None:
+                try:
+                    backend = self._backend_for(connection)
+                except ConfigurationError:
+                    backend = None
+            policy = backend.on_error if backend is not None else "allow"
+        self._warn(exc, policy)
+        if policy == "allow":
+            return NOT_LIMITED
+        limit = rate.limit if rate is not None and rate.limit > 0 else 1
+        if policy == "throttle":
+            return Decision(False, limit, 0, ERROR_RETRY_AFTER, ERROR_RETRY_AFTER)
+        if policy == "raise":
+            if isinstance(exc, TraffikError) or hit is None:
+                raise exc
+            raise BackendError(
+                f"Throttle {self.uid!r} could not decide: {exc!r}", cause=exc
+            ) from exc
+        assert callable(policy)
+        context = ErrorContext(exc, connection, key, cost, rate, backend, self)
+        result: Any = policy(context)
+        if inspect.isawaitable(result):
+            result = await result
+        if isinstance(result, Decision):
+            return result
+        wait = float(result)
+        if wait <= 0:
+            return NOT_LIMITED
+        return Decision(False, limit, 0, wait, wait)
+
+    def _warn(self, exc: Exception, policy: OnError) -> None:
+        now = time.monotonic()
+        if now - self._last_warning < _WARNING_INTERVAL:
+            self._failures_unreported += 1
+            return
+        suppressed, self._failures_unreported = self._failures_unreported, 0
+        self._last_warning = now
+        logger.warning(
+            "Throttle %r could not decide (%s: %s); on_error=%r applies%s",
+            self.uid,
+            type(exc).__name__,
+            exc,
+            policy if isinstance(policy, str) else getattr(policy, "__name__", policy),
+            f" ({suppressed} similar failures since the last warning)" if suppressed else "",
+        )
+
+    def __repr__(self) -> str:
+        rate = self.rate if self.rate is not None else self._rate_function
+        return f"{type(self).__name__}({self.uid!r}, rate={rate!r}, strategy={self.strategy!r})"
+
+
+class Limiter(Throttle[str]):
+    """A throttle for code outside the web: the "connection" is the key you choose.
+
+    >>> limiter = Limiter("emails", rate="10/min", backend=InMemoryBackend())  # doctest: +SKIP
+    >>> decision = await limiter.hit("user:42")  # doctest: +SKIP
+    """
+
+    async def default_identifier(self, connection: str) -> str:
+        return connection
+
+    async def acquire(
+        self, key: str, *, cost: int | None = None, params: Params | None = None
+    ) -> Decision:
+        """Like `hit`, but raise `RateLimitExceeded` when refused."""
+        decision = await self.hit(key, cost=cost, params=params)
+        if not decision.allowed:
+            raise RateLimitExceeded(decision, f"{self.uid!r} limit exceeded for {key!r}")
+        return decision
+
+
+async def hit_all(calls: Sequence[tuple[Throttle[Any], Any]]) -> list[Decision]:
+    """Apply several throttles to one request, all-or-nothing.
+
+    Each pair is ``(throttle, connection)``. The limits that apply are decided in one
+    atomic step per backend: when any refuses, none of the others on that backend is
+    consumed. (Limits on *different* backends cannot be made atomic together; keep the
+    limits of one request on one backend.)
+    """
+    decisions: list[Decision | None] = [None] * len(calls)
+    groups: dict[int, tuple[ThrottleBackend, list[int], list[Hit]]] = {}
+    for index, (throttle, connection) in enumerate(calls):
+        if throttle.is_disabled:
+            decisions[index] = NOT_LIMITED
+            continue
+        prepared = await throttle.prepare(connection, None, None)
+        if isinstance(prepared, Decision):
+            decisions[index] = prepared
+            continue
+        backend, hit = prepared
+        group = groups.setdefault(id(backend), (backend, [], []))
+        group[1].append(index)
+        group[2].append(hit)
+    for backend, indices, hits in groups.values():
+        try:
+            results = await backend.apply_many(hits)
+        except Exception as exc:
+            for index, hit in zip(indices, hits, strict=True):
+                throttle, connection = calls[index]
+                decisions[index] = await throttle._on_failure(exc, connection, hit, backend)
+            continue
+        for index, decision in zip(indices, results, strict=True):
+            decisions[index] = decision
+    return [decision if decision is not None else NOT_LIMITED for decision in decisions]
+
+
+def _checked_cost(cost: object, uid: str) -> int:
+    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+        raise ConfigurationError(
+            f"Throttle {uid!r}: cost must be a whole number >= 0, got {cost!r}"
+        )
+    return cost
+
+
+def _checked_rate(rate: object, uid: str) -> Rate:
+    if isinstance(rate, Rate):
+        return rate
+    if isinstance(rate, str):
+        return Rate.parse(rate)
+    raise ConfigurationError(
+        f"The rate function of throttle {uid!r} returned {rate!r}; expected a Rate or a string"
+    )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from traffik import Rate, TokenBucket
+from traffik.strategies import NO_PARAMS
+
+
+def test_starts_full_then_refills_at_the_rate() -> None:
+    strategy = TokenBucket()
+    rate = Rate.parse("10/s")  # one token per 100 ms
+    state = None
+    for _ in range(10):
+        state, decision, _ = strategy.decide(state, 0, rate, 1, NO_PARAMS)
+        assert decision.allowed
+    state, decision, _ = strategy.decide(state, 0, rate, 1, NO_PARAMS)
+    assert not decision.allowed
+    assert decision.retry_after == 0.1
+    state, decision, _ = strategy.decide(state, 99, rate, 1, NO_PARAMS)
+    assert not decision.allowed
+    assert decision.retry_after == 0.001
+    state, decision, _ = strategy.decide(state, 100, rate, 1, NO_PARAMS)
+    assert decision.allowed
+
+
+def test_refills_to_exactly_its_capacity() -> None:
+    strategy = TokenBucket(burst_size=5)
+    rate = Rate.parse("10/s")
+    state, decision, ttl = strategy.decide(None, 0, rate, 5, NO_PARAMS)
+    assert decision.remaining == 0
+    assert ttl == 500
+    # Long after: never more than the capacity.
+    _, decision, _ = strategy.decide(state, 3_600_000, rate, 1, NO_PARAMS)
+    assert decision.limit == 5
+    assert decision.remaining == 4
+
+
+def test_ten_per_second_with_burst_one() -> None:
+    strategy = TokenBucket(burst_size=1)
+    rate = Rate.parse("10/s")
+    state = None
+    admitted = []
+    for now in range(0, 1000, 25):  # a hit every 25 ms for a second
+        state, decision, ttl = strategy.decide(state, now, rate, 1, NO_PARAMS)
+        assert ttl >= 1
+        admitted.append(decision.allowed)
+    assert sum(admitted) == 10
+    assert admitted[:5] == [True, False, False, False, True]
+
+
+def test_cost_above_capacity_waits_forever() -> None:
+    _, decision, _ = TokenBucket(burst_size=3).decide(None, 0, Rate.parse("10/s"), 4, NO_PARAMS)
+    assert not decision.allowed
+    assert math.isinf(decision.retry_after)
+
+
+def test_clock_going_backwards_does_not_refill() -> None:
+    strategy = TokenBucket()
+    rate = Rate.parse("1/s")
+    state, _, _ = strategy.decide(None, 10_000, rate, 1, NO_PARAMS)
+    state, decision, _ = strategy.decide(state, 5_000, rate, 1, NO_PARAMS)
+    assert not decision.allowed
+    _, decision, _ = strategy.decide(state, 11_000, rate, 1, NO_PARAMS)
+    assert decision.allowed
+
+
+@pytest.mark.parametrize("burst", [0, -1, 1.5, True, "3"])
+def test_bad_burst_size_is_refused_naming_it(burst: object) -> None:
+    with pytest.raises(ValueError, match=repr(burst).replace("(", r"\(")):
+        TokenBucket(burst_size=burst)  # type: ignore[arg-type]

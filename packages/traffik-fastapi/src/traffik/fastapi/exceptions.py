@@ -1,0 +1,55 @@
+"""The HTTP 429 exception."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+
+from traffik.decision import Decision
+from traffik.exceptions import TraffikError
+
+__all__ = ["ConnectionThrottled", "retry_after_header"]
+
+
+def retry_after_header(wait: float) -> str | None:
+    """``Retry-After`` in whole seconds, rounded up (never 0 for a positive wait).
+
+    None when waiting cannot help (infinite wait): a client must not be told a time.
+    """
+    if math.isinf(wait) or math.isnan(wait):
+        return None
+    return str(max(math.ceil(wait), 0))
+
+
+class ConnectionThrottled(HTTPException, TraffikError):
+    """Raised when a connection is over its limit: HTTP 429 with ``Retry-After``.
+
+    ``wait_period`` is the wait in seconds (as decided, not rounded). FastAPI renders it
+    as JSON ``{"detail": ...}``; on plain Starlette register
+    `traffik.fastapi.throttled_exception_handler` for the same JSON body.
+    """
+
+    def __init__(
+        self,
+        wait_period: float,
+        *,
+        status_code: int = 429,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        decision: Decision | None = None,
+    ) -> None:
+        retry_after = retry_after_header(wait_period)
+        if detail is None:
+            if retry_after is None:
+                detail = "Too many requests. This request exceeds the limit and cannot succeed."
+            else:
+                unit = "second" if retry_after == "1" else "seconds"
+                detail = f"Too many requests. Retry in {retry_after} {unit}."
+        all_headers = dict(headers or {})
+        if retry_after is not None:
+            all_headers.setdefault("Retry-After", retry_after)
+        super().__init__(status_code=status_code, detail=detail, headers=all_headers)
+        self.wait_period = wait_period
+        self.decision = decision

@@ -1,0 +1,59 @@
+"""traffik-core installed alone, into a fresh venv: no web stack, clear errors for extras."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, importlib.util
+    import traffik
+    from traffik import InMemoryBackend, Limiter, ManualClock
+
+    assert importlib.util.find_spec("starlette") is None, "starlette must not be installed"
+    assert importlib.util.find_spec("fastapi") is None
+
+    async def main():
+        limiter = Limiter("jobs", rate="2/min", backend=InMemoryBackend(clock=ManualClock(0.0)))
+        allowed = [(await limiter.hit("queue")).allowed for _ in range(3)]
+        assert allowed == [True, True, False], allowed
+        assert (await limiter.peek("queue")).retry_after == 60.0
+
+    asyncio.run(main())
+
+    try:
+        from traffik import HTTPThrottle
+    except ImportError as exc:
+        assert "pip install 'traffik[fastapi]'" in str(exc), str(exc)
+    else:
+        raise AssertionError("HTTPThrottle imported without traffik-fastapi")
+
+    namespace = {}
+    exec("from traffik import *", namespace)
+    assert "Limiter" in namespace and "HTTPThrottle" not in namespace
+    print("core-only OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_core_alone_works_and_names_the_missing_extra(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(ROOT / "packages" / "traffik-core")],
+        check=True,
+    )
+    result = subprocess.run(
+        [str(python), "-c", SCRIPT], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "core-only OK" in result.stdout

@@ -1,0 +1,64 @@
+"""Every documented import path, and the top-level names."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import traffik
+
+DOCUMENTED_PATHS = {
+    "traffik": ["Rate", "Limiter", "Throttle", "HTTPThrottle", "EXEMPTED", "InMemoryBackend"],
+    "traffik.rates": ["Rate", "parse_rate"],
+    "traffik.strategies": ["FixedWindow", "TokenBucket", "Strategy", "DEFAULT_STRATEGY"],
+    "traffik.strategies.fixed_window": ["FixedWindow"],
+    "traffik.strategies.token_bucket": ["TokenBucket"],
+    "traffik.backends.base": ["ThrottleBackend", "Hit", "get_default_backend"],
+    "traffik.backends.inmemory": ["InMemoryBackend"],
+    "traffik.exceptions": ["TraffikError", "ConfigurationError", "BackendError"],
+    "traffik.clock": ["ManualClock", "system_clock"],
+    "traffik.fastapi": ["HTTPThrottle", "ConnectionThrottled", "remote_address"],
+}
+
+
+@pytest.mark.parametrize(("module", "names"), sorted(DOCUMENTED_PATHS.items()))
+def test_documented_paths_import(module: str, names: list[str]) -> None:
+    imported = importlib.import_module(module)
+    for name in names:
+        assert getattr(imported, name) is not None, f"{module}.{name}"
+
+
+def test_top_level_names_are_the_defining_objects() -> None:
+    from traffik.fastapi import HTTPThrottle
+    from traffik.strategies import FixedWindow
+
+    assert traffik.HTTPThrottle is HTTPThrottle
+    assert traffik.FixedWindow is FixedWindow
+
+
+def test_every_name_in_all_resolves() -> None:
+    for name in traffik.__all__:
+        assert getattr(traffik, name) is not None, name
+    namespace: dict[str, object] = {}
+    exec("from traffik import *", namespace)
+    assert "HTTPThrottle" in namespace
+    assert "Rate" in namespace
+
+
+def test_unknown_names_are_attribute_errors() -> None:
+    with pytest.raises(AttributeError, match="Nope"):
+        traffik.Nope  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_the_namespace_spans_the_distributions() -> None:
+    paths = [str(path) for path in traffik.__path__]
+    assert any("traffik-core" in path for path in paths)
+    assert any("traffik-fastapi" in path for path in paths)
+
+
+def test_versions() -> None:
+    from traffik.fastapi import __version__ as fastapi_version
+
+    assert traffik.__version__ == "0.1.0"
+    assert fastapi_version == "0.1.0"
