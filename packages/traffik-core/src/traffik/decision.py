@@ -17,6 +17,10 @@ class Decision(NamedTuple):
     until the same request could succeed: 0 when allowed, ``math.inf`` when waiting
     cannot help (the cost is larger than the capacity).
 
+    ``delay`` is for queueing strategies: an allowed request that must wait this many
+    seconds for its slot before proceeding (0 for every other strategy). Throttles honour
+    it by sleeping (asynchronously) before letting the request through.
+
     A limit of 0 means no limit applied (unlimited rate, exempted client, disabled
     throttle, zero cost, or an error that ``on_error`` chose to let through).
     """
@@ -26,6 +30,7 @@ class Decision(NamedTuple):
     remaining: int
     reset_after: float
     retry_after: float
+    delay: float = 0.0
 
     @property
     def limited(self) -> bool:

@@ -1,0 +1,45 @@
+"""Backends for the cross-package suites, one parameter per kind.
+
+`backend_kind` runs a test once per backend that exists; `make_backend` builds one of that
+kind on a clock the test controls. Backends added by later packages join by adding their
+kind to `BACKEND_KINDS` and a branch to `make_backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from traffik import ManualClock, ThrottleBackend
+from traffik.backends.inmemory import InMemoryBackend
+
+BACKEND_KINDS = ["memory"]
+
+BackendMaker = Callable[[ManualClock], Awaitable[ThrottleBackend]]
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_backend(
+    backend_kind: str, request: pytest.FixtureRequest, namespace: str
+) -> AsyncIterator[BackendMaker]:
+    """A factory of backends of ``backend_kind`` on a given clock; all closed afterwards."""
+    made: list[ThrottleBackend] = []
+
+    async def make(clock: ManualClock) -> ThrottleBackend:
+        if backend_kind == "memory":
+            backend: ThrottleBackend = InMemoryBackend(namespace, clock=clock)
+        else:  # pragma: no cover - a kind listed without a branch here
+            raise AssertionError(f"unknown backend kind {backend_kind!r}")
+        await backend.initialize()
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        await backend.close()
