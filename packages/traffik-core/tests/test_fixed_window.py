@@ -58,3 +58,13 @@ def test_encode_decode_round_trip() -> None:
     assert state is not None
     assert strategy.decode(strategy.encode(state)) == state
     assert strategy.encode(state) == b"1700000000,1"
+
+
+def test_refund_only_within_the_same_window() -> None:
+    strategy = FixedWindow()
+    state, _, _ = strategy.decide(None, 100, RATE, 2, NO_PARAMS)
+    refunded, ttl = strategy.refund(state, 200, RATE, 1, NO_PARAMS)
+    assert refunded == (0, 1)
+    assert ttl == 800
+    later, _ = strategy.refund(state, 1200, RATE, 1, NO_PARAMS)
+    assert later is state

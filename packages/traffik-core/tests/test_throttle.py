@@ -308,3 +308,18 @@ async def test_concurrent_hits_through_a_limiter_are_exact(clock: ManualClock) -
     decisions = await asyncio.gather(*(limiter.hit("k") for _ in range(5000)))
     assert sum(d.allowed for d in decisions) == 100
     assert all(math.isfinite(d.retry_after) for d in decisions)
+
+
+async def test_refund_gives_back_what_was_consumed(clock: ManualClock) -> None:
+    for strategy in (None, TokenBucket()):
+        limiter = Limiter(
+            "api", rate="3/min", strategy=strategy, backend=InMemoryBackend(clock=clock)
+        )
+        await limiter.hit("k", cost=3)
+        assert not await limiter.check("k")
+        await limiter.refund("k", cost=2)
+        assert [(await limiter.hit("k")).allowed for _ in range(3)] == [True, True, False]
+        await limiter.refund("k", cost=50)  # never above the limit
+        stat = await limiter.stat("k")
+        assert stat is not None
+        assert stat.remaining == 3

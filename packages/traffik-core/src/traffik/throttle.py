@@ -222,6 +222,17 @@ class Throttle(Generic[C]):
             retry_after=decision.retry_after,
         )
 
+    async def refund(
+        self, connection: C, *, cost: int | None = None, params: Params | None = None
+    ) -> None:
+        """Give back what a request of ``cost`` consumed (say, work that was never done)."""
+        if self._disabled:
+            return
+        prepared = await self.prepare(connection, cost, params)
+        if not isinstance(prepared, Decision):
+            backend, hit = prepared
+            await backend.refund(*hit)
+
     async def reset(self, connection: C) -> None:
         """Forget this client's state for this throttle."""
         prepared = await self.prepare(connection, 1, None)

@@ -5,7 +5,7 @@ decision and stores the result, with no other decision on that key in between. F
 several keys (one request meeting several limits) it does the same all-or-nothing: when
 any limit refuses, none of the others is consumed.
 
-Subclasses implement `apply`, `apply_many`, `peek`, `delete` and `clear`, plus
+Subclasses implement `apply`, `apply_many`, `peek`, `refund`, `delete` and `clear`, plus
 `initialize` / `close` when they hold connections. Everything else — lifecycle, the
 lifespan for FastAPI and Starlette, the process default — lives here.
 """
@@ -88,6 +88,12 @@ class ThrottleBackend(ABC):
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
         """Decide as `apply` would, storing nothing."""
+
+    @abstractmethod
+    async def refund(
+        self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
+    ) -> None:
+        """Give ``cost`` back to one key, atomically (see `Strategy.refund`)."""
 
     @abstractmethod
     async def delete(self, key: str) -> None:

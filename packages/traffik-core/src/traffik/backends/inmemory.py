@@ -120,6 +120,18 @@ class InMemoryBackend(ThrottleBackend):
         now = self._now()
         return strategy.decide(self._live_state(key, now), now, rate, cost, params)[1]
 
+    async def refund(
+        self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
+    ) -> None:
+        now = self._now()
+        state = self._live_state(key, now)
+        new_state, ttl = strategy.refund(state, now, rate, cost, params)
+        if new_state is state:
+            return
+        self._entries.pop(key, None)
+        if new_state is not None:
+            self._insert(key, [new_state, now + ttl], now)
+
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)
 

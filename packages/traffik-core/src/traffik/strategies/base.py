@@ -15,6 +15,12 @@ The backend applies this atomically: no other decision on the same key may come 
 between the read and the write. Peeking (stats, headers) runs the same function and
 stores nothing.
 
+``refund`` gives ``cost`` back: it undoes an admitted request as far as time allows (a
+window that has closed has nothing left to give back). Backends use it to release a
+concurrency slot, and to undo the limits already consumed when a later one refuses on a
+store that cannot decide several keys at once (memcached). It returns
+``(new_state, ttl_ms)``.
+
 Arithmetic is done in integers wherever a boundary is at stake (windows, refills), so
 that every backend — including a Lua script in Redis, where numbers are doubles — reaches
 the same decision. Keep intermediate integers below 2**53.
@@ -60,6 +66,12 @@ class Strategy(Protocol[StateT]):
 
     def decode(self, data: bytes) -> StateT:
         """Inverse of `encode`; raise ValueError on data it cannot read."""
+        ...
+
+    def refund(
+        self, state: StateT | None, now: int, rate: Rate, cost: int, params: Params
+    ) -> tuple[StateT | None, int]:
+        """Give ``cost`` back; ``(new_state, ttl_ms)``. The same object means unchanged."""
         ...
 
 

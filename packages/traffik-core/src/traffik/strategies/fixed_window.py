@@ -4,8 +4,8 @@ Windows are ``[k * period, (k + 1) * period)`` on the epoch clock, so ``"2/s"`` 
 exactly 2 units per calendar second, and every instance sharing a clock agrees on where
 windows start. A request is admitted when ``used + cost <= limit``; a refused request
 consumes nothing, and its retry time is the real time left until the next window
-(infinite when ``cost > limit``). The stored state is ``(window_index, used)``: two
-integers, kept until the window ends.
+(infinite when ``cost > limit``). A refund gives units back within the same window only.
+The stored state is ``(window_index, used)``: two integers, kept until the window ends.
 
 Aligned windows let a client spend a full budget at the end of one window and another at
 the start of the next (up to ``2 * limit`` within one period); use a sliding or bucket
@@ -47,3 +47,11 @@ class FixedWindow(IntTupleCodec):
             return (window, used), Decision(True, limit, limit - used, reset_after, 0.0), reset_ms
         retry_after = math.inf if cost > limit else reset_after
         return state, Decision(False, limit, limit - used, reset_after, retry_after), reset_ms
+
+    def refund(
+        self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
+    ) -> tuple[WindowState | None, int]:
+        window = now // rate.period_ms
+        if state is None or state[0] != window:
+            return state, 1  # that window has closed: nothing to give back
+        return (window, max(state[1] - cost, 0)), (window + 1) * rate.period_ms - now

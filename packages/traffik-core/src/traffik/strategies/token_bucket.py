@@ -5,6 +5,7 @@ The bucket holds ``capacity = burst_size or limit`` tokens and starts full. It r
 arrives. A request of cost ``c`` is admitted when the bucket holds at least ``c`` tokens,
 and takes them; a refused request takes nothing and may retry once the missing tokens
 have dripped in. A cost above the capacity can never be met: its retry time is infinite.
+A refund puts tokens back, never above the capacity.
 
 To stay exact, the level is counted in ``1/period_ms`` fractions of a token, so a refill
 of ``elapsed_ms * limit`` units is an integer. The stored state is
@@ -66,3 +67,15 @@ class TokenBucket(IntTupleCodec):
         retry_after = math.inf if cost > capacity else ceil_div(need - level, limit) / 1000
         decision = Decision(False, capacity, level // period, reset_ms / 1000, retry_after)
         return state, decision, max(reset_ms, 1)
+
+    def refund(
+        self, state: BucketState | None, now: int, rate: Rate, cost: int, params: Params
+    ) -> tuple[BucketState | None, int]:
+        if state is None:
+            return None, 1  # a missing bucket is already full
+        full = self.capacity(rate) * rate.period_ms
+        level, last = state
+        if now > last:
+            level, last = min(full, level + (now - last) * rate.limit), now
+        level = min(full, level + cost * rate.period_ms)
+        return (level, last), max(ceil_div(full - level, rate.limit), 1)
