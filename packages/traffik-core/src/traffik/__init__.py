@@ -39,6 +39,18 @@ if TYPE_CHECKING:
     from traffik.fastapi import RequestThrottle as RequestThrottle
     from traffik.fastapi import get_remote_address as get_remote_address
     from traffik.fastapi import remote_address as remote_address
+    from traffik.resilience import Backoff as Backoff
+    from traffik.resilience import CircuitBreaker as CircuitBreaker
+    from traffik.resilience import CircuitOpenError as CircuitOpenError
+    from traffik.resilience import CircuitState as CircuitState
+    from traffik.resilience import ConstantBackoff as ConstantBackoff
+    from traffik.resilience import ExponentialBackoff as ExponentialBackoff
+    from traffik.resilience import FailoverBackend as FailoverBackend
+    from traffik.resilience import Jitter as Jitter
+    from traffik.resilience import LinearBackoff as LinearBackoff
+    from traffik.resilience import LogarithmicBackoff as LogarithmicBackoff
+    from traffik.resilience import ResilientBackend as ResilientBackend
+    from traffik.resilience import Retry as Retry
 
 # name -> (module, extra): names that other distributions provide.
 _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
@@ -47,6 +59,18 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "RequestThrottle": ("traffik.fastapi", "fastapi"),
     "get_remote_address": ("traffik.fastapi", "fastapi"),
     "remote_address": ("traffik.fastapi", "fastapi"),
+    "Backoff": ("traffik.resilience", "resilience"),
+    "CircuitBreaker": ("traffik.resilience", "resilience"),
+    "CircuitOpenError": ("traffik.resilience", "resilience"),
+    "CircuitState": ("traffik.resilience", "resilience"),
+    "ConstantBackoff": ("traffik.resilience", "resilience"),
+    "ExponentialBackoff": ("traffik.resilience", "resilience"),
+    "FailoverBackend": ("traffik.resilience", "resilience"),
+    "Jitter": ("traffik.resilience", "resilience"),
+    "LinearBackoff": ("traffik.resilience", "resilience"),
+    "LogarithmicBackoff": ("traffik.resilience", "resilience"),
+    "ResilientBackend": ("traffik.resilience", "resilience"),
+    "Retry": ("traffik.resilience", "resilience"),
 }
 
 __all__ = [
@@ -56,22 +80,34 @@ __all__ = [
     "BackendConnectionError",
     "BackendError",
     "BackendTimeoutError",
+    "Backoff",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
     "Clock",
     "ConfigurationError",
     "ConnectionThrottled",
+    "ConstantBackoff",
     "Decision",
     "ErrorContext",
     "ErrorHandler",
     "ExemptedType",
+    "ExponentialBackoff",
+    "FailoverBackend",
     "FixedWindow",
     "HTTPThrottle",
     "InMemoryBackend",
+    "Jitter",
     "Limiter",
+    "LinearBackoff",
+    "LogarithmicBackoff",
     "ManualClock",
     "OnError",
     "Rate",
     "RateLimitExceeded",
     "RequestThrottle",
+    "ResilientBackend",
+    "Retry",
     "Strategy",
     "Throttle",
     "ThrottleBackend",

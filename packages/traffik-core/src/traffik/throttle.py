@@ -328,7 +328,8 @@ class Throttle(Generic[C]):
                 except ConfigurationError:
                     backend = None
             policy = backend.on_error if backend is not None else "allow"
-        self._warn(exc, policy)
+        if policy != "raise":  # a raised error speaks for itself
+            self._warn(exc, policy)
         if policy == "allow":
             return NOT_LIMITED
         limit = rate.limit if rate is not None and rate.limit > 0 else 1
