@@ -56,7 +56,8 @@ def packages() -> list[Package]:
         version_file = re.search(r'^path\s*=\s*"([^"]+_version\.py)"', text, re.MULTILINE)
         source = (path / version_file.group(1)).read_text() if version_file else text
         version = _VERSION.search(source)
-        assert name and version, f"cannot read name/version of {path}"
+        if name is None or version is None:
+            raise SystemExit(f"cannot read the name and version of {path}")
         found.append(Package(name.group(1), path, version.group(1)))
     return found
 
@@ -79,9 +80,16 @@ def status() -> int:
         released = tag == package.tag
         print(f"{package.name} {package.version}  (last tag: {tag or 'none'})")
         if released and changes:
-            print(f"  {len(changes)} change(s) since {tag}, not released: bump the version to release them")
+            print(
+                f"  {len(changes)} change(s) since {tag}, not released: "
+                "bump the version to release them"
+            )
         elif not released:
-            note = "" if package.changelog_has_version() else "  (CHANGELOG.md has no section for it yet)"
+            note = (
+                ""
+                if package.changelog_has_version()
+                else "  (CHANGELOG.md has no section for it yet)"
+            )
             print(f"  would release {package.tag}{note}")
         else:
             print("  nothing to release")
@@ -95,7 +103,10 @@ def status() -> int:
 def tag() -> int:
     missing = [p.name for p in packages() if last_tag(p) != p.tag and not p.changelog_has_version()]
     if missing:
-        print(f"CHANGELOG.md needs a section for the new version of: {', '.join(missing)}", file=sys.stderr)
+        print(
+            f"CHANGELOG.md needs a section for the new version of: {', '.join(missing)}",
+            file=sys.stderr,
+        )
         return 1
     for package in packages():
         if last_tag(package) != package.tag:

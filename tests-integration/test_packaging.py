@@ -7,6 +7,7 @@ this build.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 import uv
@@ -101,7 +103,9 @@ class Venv:
         subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(path)], check=True)
 
     def install(self, *args: str) -> None:
-        subprocess.run([UV, "pip", "install", "--quiet", "--python", str(self.python), *args], check=True)
+        subprocess.run(
+            [UV, "pip", "install", "--quiet", "--python", str(self.python), *args], check=True
+        )
 
     def run(self, code: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -110,7 +114,10 @@ class Venv:
 
 
 def install_from_build(
-    dists: dict[str, Dist], tmp_path: Path, root: str, extras: set[str] = frozenset()  # type: ignore[assignment]
+    dists: dict[str, Dist],
+    tmp_path: Path,
+    root: str,
+    extras: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> Venv:
     venv = Venv(tmp_path / "venv")
     third_party = third_party_requirements(dists, root, set(extras))
@@ -137,17 +144,22 @@ print(json.dumps({"dists": names, "web": web}))
 """
 
 
-def smoke(venv: Venv) -> dict[str, object]:
-    import json
+class Smoke(TypedDict):
+    dists: dict[str, str]
+    web: list[str]
 
+
+def smoke(venv: Venv) -> Smoke:
     result = venv.run(SMOKE)
     assert result.returncode == 0, result.stderr
-    data: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    data: Smoke = json.loads(result.stdout.strip().splitlines()[-1])
     return data
 
 
 def test_every_distribution_builds_a_wheel_and_an_sdist(dists: dict[str, Dist]) -> None:
-    expected = {canonicalize_name(p.name) for p in PACKAGES.iterdir() if (p / "pyproject.toml").exists()}
+    expected = {
+        canonicalize_name(p.name) for p in PACKAGES.iterdir() if (p / "pyproject.toml").exists()
+    }
     assert set(dists) == expected
     for dist in dists.values():
         assert (dist.wheel.parent / f"{dist.name.replace('-', '_')}-{dist.version}.tar.gz").exists()
@@ -184,7 +196,10 @@ def test_pins_between_siblings_match_the_versions_in_the_tree(dists: dict[str, D
         for requirement in dist.requires:
             if ours(dists, requirement.name):
                 sibling = dists[canonicalize_name(requirement.name)]
-                assert Version(sibling.version) in requirement.specifier, (dist.name, str(requirement))
+                assert Version(sibling.version) in requirement.specifier, (
+                    dist.name,
+                    str(requirement),
+                )
     meta_extras = set()
     for requirement in dists["traffik"].requires:
         meta_extras |= set(re.findall(r'extra == "([^"]+)"', str(requirement.marker or "")))
@@ -205,10 +220,10 @@ def test_meta_package_with_extras(
 ) -> None:
     venv = install_from_build(dists, tmp_path, "traffik", extras)
     found = smoke(venv)
-    installed = set(found["dists"])  # type: ignore[arg-type]
+    installed = set(found["dists"])
     wanted = expected if expected is not None else set(dists) - {"traffik"}
     assert installed == wanted | {"traffik"}
-    for name, version in found["dists"].items():  # type: ignore[attr-defined]
+    for name, version in found["dists"].items():
         assert version == dists[name].version
     assert found["web"] == ["starlette", "fastapi"]
 
@@ -224,6 +239,6 @@ def test_each_distribution_alone(dists: dict[str, Dist], tmp_path: Path, name: s
     venv = install_from_build(dists, tmp_path, name)
     found = smoke(venv)
     if name in ("traffik-fastapi", "traffik-websocket"):
-        assert "starlette" in found["web"]  # type: ignore[operator]
+        assert "starlette" in found["web"]
     else:
         assert found["web"] == [], f"{name} pulled in a web framework"
