@@ -1,0 +1,11 @@
+"""The Redis backend for Traffik: ``from traffik.backends.redis import RedisBackend``.
+
+Every built-in strategy is decided by one server-side Lua script (one round trip, on the
+server's clock); Redis Cluster and Sentinel are supported. See the package README.
+"""
+
+from traffik.backends.redis._version import __version__
+from traffik.backends.redis.backend import RedisBackend
+from traffik.backends.redis.native import NATIVE_STRATEGIES, NativeStrategy
+
+__all__ = ["NATIVE_STRATEGIES", "NativeStrategy", "RedisBackend", "__version__"]
