@@ -106,6 +106,7 @@ async def test_an_unreachable_server_fails_at_startup_naming_it() -> None:
     assert url in str(caught.value)
     assert caught.value.cause is not None
     assert not await backend.ready()
+    await backend.close()
 
 
 async def test_initialize_twice_close_and_start_again(redis_url: str, namespace: str) -> None:

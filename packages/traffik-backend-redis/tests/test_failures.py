@@ -122,3 +122,16 @@ async def test_after_script_flush_the_next_request_succeeds(
     assert (await backend.apply("k", FixedWindow(), RATE, 1, NO_PARAMS)).remaining == 98
     await raw_redis.script_flush()
     assert (await backend.peek("k", FixedWindow(), RATE, 1, NO_PARAMS)).remaining == 97
+
+
+async def test_any_other_redis_error_is_a_backend_error_with_its_cause(
+    make_redis_backend: BackendFactory, raw_redis: redis.Redis, namespace: str
+) -> None:
+    backend = await make_redis_backend()
+    await raw_redis.hset(f"{namespace}:k", "not", "a state")  # WRONGTYPE for the script's GET
+    with pytest.raises(BackendError) as caught:
+        await backend.apply("k", FixedWindow(), RATE, 1, NO_PARAMS)
+    assert type(caught.value) is BackendError
+    assert isinstance(caught.value.cause, redis.ResponseError)
+    assert "WRONGTYPE" in str(caught.value)
+    await raw_redis.delete(f"{namespace}:k")

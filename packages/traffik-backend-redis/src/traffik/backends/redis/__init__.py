@@ -6,6 +6,5 @@ server's clock); Redis Cluster and Sentinel are supported. See the package READM
 
 from traffik.backends.redis._version import __version__
 from traffik.backends.redis.backend import RedisBackend
-from traffik.backends.redis.native import NATIVE_STRATEGIES, NativeStrategy
 
-__all__ = ["NATIVE_STRATEGIES", "NativeStrategy", "RedisBackend", "__version__"]
+__all__ = ["RedisBackend", "__version__"]

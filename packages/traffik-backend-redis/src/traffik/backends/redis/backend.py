@@ -9,12 +9,14 @@ clocks agree.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.backends.redis.connection import ClientSource, validate_number
 from traffik.backends.redis.native import DECISION_SCRIPT, native_form
@@ -159,7 +161,9 @@ class RedisBackend(ThrottleBackend):
         self._runner = self._optimistic = None
         self._started = False
         if runner is not None and self._source.owned:
-            await runner.client.aclose()  # type: ignore[attr-defined]
+            # Closing a client whose connections already broke may complain; shutdown must not.
+            with contextlib.suppress(RedisError, OSError):
+                await runner.client.aclose()  # type: ignore[attr-defined]
 
     async def ready(self) -> bool:
         try:
