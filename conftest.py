@@ -100,6 +100,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.stop()  # closes the pipe: a retry on another port leaks nothing
                 raise RuntimeError(f"{self.kind} on port {self.port} exited: {stderr.strip()}")
             if self.ping():
                 return
@@ -214,3 +215,181 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
 def namespace() -> str:
     """A namespace no other test uses, so tests sharing a server never see each other's keys."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+# -- Redis Cluster and Sentinel --------------------------------------------------------
+
+
+@dataclass
+class RedisClusterServers:
+    """A Redis Cluster of masters on loopback (no replicas), every slot assigned."""
+
+    nodes: list[ServerProcess]
+
+    @property
+    def url(self) -> str:
+        """The URL of one node: enough for a cluster client to discover the rest."""
+        return self.nodes[0].url
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _cluster_state_ok(node: ServerProcess) -> bool:
+    return b"cluster_state:ok" in _ask(node, b"CLUSTER INFO\r\n")
+
+
+def _ask(node: ServerProcess, request: bytes) -> bytes:
+    try:
+        with socket.create_connection((node.host, node.port), timeout=0.5) as sock:
+            sock.sendall(request)
+            return sock.recv(4096)
+    except OSError:
+        return b""
+
+
+def _start_cluster_node() -> ServerProcess:
+    """A cluster-enabled redis-server; its bus port (port + 10000) must be free too."""
+    for _ in range(20):
+        port = free_port()
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        node = ServerProcess(
+            "redis",
+            port,
+            extra_args=(
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "5000",
+            ),
+        )  # fmt: skip
+        try:
+            node.start()
+        except RuntimeError:
+            continue
+        return node
+    raise RuntimeError("could not start a cluster-enabled redis-server on a free port")
+
+
+def start_redis_cluster(masters: int = 3) -> RedisClusterServers:
+    """Start ``masters`` cluster-enabled redis-servers and join them with redis-cli."""
+    cluster = RedisClusterServers([])
+    try:
+        for _ in range(masters):
+            cluster.nodes.append(_start_cluster_node())
+        subprocess.run(
+            [
+                _binary("redis-cli"),
+                "--cluster",
+                "create",
+                *(f"{node.host}:{node.port}" for node in cluster.nodes),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not all(_cluster_state_ok(node) for node in cluster.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the cluster did not reach cluster_state:ok in {_START_TIMEOUT}s"
+                )
+            time.sleep(0.05)  # waiting for the nodes to agree; not a test's timing
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        cluster.stop()
+        output = getattr(exc, "stdout", b"") or b""
+        raise RuntimeError(
+            f"could not start a Redis Cluster: {exc} {output.decode()[-500:]}"
+        ) from exc
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A real 3-master Redis Cluster shared by the session (slow to form, so made once)."""
+    try:
+        cluster = start_redis_cluster()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class SentinelProcess(ServerProcess):
+    """A ``redis-server --sentinel`` watching one primary under ``service_name``."""
+
+    primary: tuple[str, int] = ("127.0.0.1", 6379)
+    service_name: str = "mymaster"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        config = os.path.join(self.workdir, "sentinel.conf")
+        with open(config, "w") as file:  # sentinel rewrites its config: it must be its own
+            file.write(
+                f"port {self.port}\nbind {self.host}\ndir {self.workdir}\n"
+                f"sentinel monitor {self.service_name} {self.primary[0]} {self.primary[1]} 1\n"
+                f"sentinel down-after-milliseconds {self.service_name} 5000\n"
+            )
+        return [_binary("redis-server"), config, "--sentinel"]
+
+    def ping(self) -> bool:
+        return _answers(self.host, self.port, b"PING\r\n", b"+PONG")
+
+
+@dataclass
+class RedisSentinelServers:
+    """A primary and the Sentinel that names it."""
+
+    primary: ServerProcess
+    sentinel: SentinelProcess
+
+    @property
+    def service_name(self) -> str:
+        return self.sentinel.service_name
+
+    @property
+    def sentinel_address(self) -> tuple[str, int]:
+        return (self.sentinel.host, self.sentinel.port)
+
+
+@pytest.fixture
+def redis_sentinel() -> Iterator[RedisSentinelServers]:
+    """A private primary plus a Sentinel monitoring it as ``mymaster``; stopped afterwards."""
+    try:
+        primary = start_server("redis")
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    sentinel: SentinelProcess | None = None
+    try:
+        for _ in range(5):
+            candidate = SentinelProcess(
+                "sentinel", free_port(), primary=(primary.host, primary.port)
+            )
+            try:
+                candidate.start()
+            except RuntimeError:
+                continue
+            sentinel = candidate
+            break
+        if sentinel is None:
+            pytest.fail("could not start redis-server --sentinel", pytrace=False)
+        yield RedisSentinelServers(primary, sentinel)
+    finally:
+        if sentinel is not None:
+            sentinel.stop()
+        primary.stop()

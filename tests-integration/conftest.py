@@ -14,7 +14,7 @@ import pytest
 from traffik import ManualClock, ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 
-BACKEND_KINDS = ["memory"]
+BACKEND_KINDS = ["memory", "redis"]
 
 BackendMaker = Callable[[ManualClock], Awaitable[ThrottleBackend]]
 
@@ -30,10 +30,17 @@ async def make_backend(
 ) -> AsyncIterator[BackendMaker]:
     """A factory of backends of ``backend_kind`` on a given clock; all closed afterwards."""
     made: list[ThrottleBackend] = []
+    # Servers start only for the kinds that need them.
+    redis_url = str(request.getfixturevalue("redis_url")) if backend_kind == "redis" else ""
 
     async def make(clock: ManualClock) -> ThrottleBackend:
         if backend_kind == "memory":
             backend: ThrottleBackend = InMemoryBackend(namespace, clock=clock)
+        elif backend_kind == "redis":
+            from traffik.backends.redis import RedisBackend
+
+            # Each backend made is separate, as in-memory ones are: its own namespace.
+            backend = RedisBackend(redis_url, namespace=f"{namespace}-{len(made)}", clock=clock)
         else:  # pragma: no cover - a kind listed without a branch here
             raise AssertionError(f"unknown backend kind {backend_kind!r}")
         await backend.initialize()

@@ -19,6 +19,7 @@ DOCUMENTED_PATHS = {
     "traffik.exceptions": ["TraffikError", "ConfigurationError", "BackendError"],
     "traffik.clock": ["ManualClock", "system_clock"],
     "traffik.fastapi": ["HTTPThrottle", "ConnectionThrottled", "remote_address"],
+    "traffik.backends.redis": ["RedisBackend"],
 }
 
 

@@ -1,0 +1,336 @@
+"""The Redis backend: every decision in one atomic server-side step, on the server's clock.
+
+Built-in strategies run as one Lua script called by SHA: one round trip per check, no
+locks. The limits of one request are decided by one call of that script, all-or-nothing.
+Any other strategy goes through the generic optimistic path (`optimistic`). Time comes
+from Redis ``TIME`` unless a ``clock`` is given (tests), so app instances with skewed
+clocks agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.crc import key_slot
+from redis.exceptions import RedisError
+from traffik.backends.base import Hit, ThrottleBackend
+from traffik.backends.redis.connection import ClientSource, validate_number
+from traffik.backends.redis.native import DECISION_SCRIPT, native_form
+from traffik.backends.redis.optimistic import OptimisticPath
+from traffik.backends.redis.runner import CommandRunner, ScriptArgument
+from traffik.backends.redis.scripts import COMPARE_AND_SET, READ_STATES
+from traffik.clock import Clock
+from traffik.decision import NOT_LIMITED, Decision
+from traffik.error_policy import OnError
+from traffik.exceptions import BackendError, ConfigurationError
+from traffik.rates import Rate
+from traffik.strategies.base import Params, Strategy
+
+__all__ = ["RedisBackend"]
+
+_SCAN_BATCH = 500  # keys per SCAN step of clear(): short commands, Redis never blocked long
+
+INJECTED_CLOCK_TTL_PADDING_MS = 600_000
+"""Added to every TTL when a clock is injected.
+
+Redis expires keys on its own clock, which an injected clock (a test's ManualClock) does
+not move. The padding keeps a state at least as long as the injected clock says it
+matters, however slowly that clock advances against real time; a state kept past its
+TTL decides exactly as no state (the strategy contract), so keeping it longer is safe.
+"""
+
+
+class RedisBackend(ThrottleBackend):
+    """Keeps throttle state in Redis, shared by every process that uses the same namespace.
+
+    :param connection: a URL (``"redis://localhost:6379/0"``, ``rediss://``, ``unix://``;
+        with ``cluster=True``, the URL of any Cluster node), a ``redis.asyncio.Redis``, a
+        ``redis.asyncio.RedisCluster``, or a ``redis.asyncio.sentinel.Sentinel`` together
+        with ``sentinel_service_name``. Clients you pass are used as they are and never
+        closed by the backend; clients it creates, it closes.
+    :param namespace: prefixes every key (``"<namespace>:<key>"``), so several
+        applications can share one Redis.
+    :param cluster: the URL names a Redis Cluster node.
+    :param sentinel_service_name: the primary's name, with a Sentinel.
+    :param timeout: seconds one call may take, waiting for a connection included; beyond
+        it the call fails with `BackendTimeoutError` (``on_error`` decides what follows).
+    :param max_connections: the most calls in flight at once; more wait for their turn.
+    :param clock: where ``now`` comes from; None (the default) means the Redis server's
+        ``TIME``. Tests inject a `traffik.clock.ManualClock` (keys then live
+        `INJECTED_CLOCK_TTL_PADDING_MS` longer, since Redis expires them on its own clock).
+    :param on_error: the default ``on_error`` for throttles using this backend.
+    :param max_conflict_retries: how often the generic path decides again when another
+        process changed a key in between.
+    :param client_kwargs: extra options for a client the backend creates (``password``,
+        ``ssl_ca_certs``, ``health_check_interval``, ...).
+    """
+
+    distributed = True
+
+    def __init__(
+        self,
+        connection: str | Redis | RedisCluster | Sentinel,
+        *,
+        namespace: str = "traffik",
+        cluster: bool = False,
+        sentinel_service_name: str | None = None,
+        timeout: float = 1.0,
+        max_connections: int = 50,
+        clock: Clock | None = None,
+        on_error: OnError = "allow",
+        max_conflict_retries: int = 50,
+        client_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._source = ClientSource.check(
+            connection,
+            cluster=cluster,
+            sentinel_service_name=sentinel_service_name,
+            client_kwargs=client_kwargs,
+        )
+        validate_number(timeout, "timeout", minimum=0, integer=False)
+        validate_number(max_connections, "max_connections", minimum=1, integer=True)
+        validate_number(max_conflict_retries, "max_conflict_retries", minimum=1, integer=True)
+        if clock is not None and not callable(clock):
+            raise ConfigurationError(f"RedisBackend clock must be callable or None, got {clock!r}")
+        super().__init__(namespace, on_error=on_error)
+        self.timeout = float(timeout)
+        self.max_connections = max_connections
+        self.max_conflict_retries = max_conflict_retries
+        self.clock = clock
+        self._prefix = f"{namespace}:"
+        self._ttl_padding = 0 if clock is None else INJECTED_CLOCK_TTL_PADDING_MS
+        self._runner: CommandRunner | None = None
+        self._optimistic: OptimisticPath | None = None
+        self._started = False
+
+    # -- connections -----------------------------------------------------------------
+
+    @property
+    def is_cluster(self) -> bool:
+        return self._source.cluster
+
+    def _connect(self) -> CommandRunner:
+        """The runner, with its client created on first use (no I/O happens here)."""
+        runner = self._runner
+        if runner is None:
+            client = self._source.open(timeout=self.timeout, max_connections=self.max_connections)
+            in_flight = self.max_connections
+            pool_size = getattr(getattr(client, "connection_pool", None), "max_connections", None)
+            if isinstance(pool_size, int) and pool_size > 0:
+                in_flight = min(in_flight, pool_size)  # never more than a given pool holds
+            runner = CommandRunner(
+                client, timeout=self.timeout, max_in_flight=in_flight, target=self._source.describe
+            )
+            self._optimistic = OptimisticPath(
+                runner, self.clock, self.max_conflict_retries, self._ttl_padding
+            )
+            self._runner = runner
+        return runner
+
+    async def initialize(self) -> None:
+        """Connect, check the server answers and load the scripts. Safe to call twice.
+
+        Raises `BackendConnectionError` (or `BackendTimeoutError`) naming the server when
+        it cannot be reached; nothing is left half-open.
+        """
+        if self._started:
+            return
+        runner = self._connect()
+        try:
+            client = runner.client
+            if isinstance(client, RedisCluster):
+                await runner.call(client.initialize)
+            await runner.command("PING")
+            for script in (DECISION_SCRIPT, READ_STATES, COMPARE_AND_SET):
+                await runner.command("SCRIPT LOAD", script.source)
+        except BackendError as exc:
+            await self._release()
+            raise type(exc)(f"RedisBackend could not start: {exc}", cause=exc.cause) from exc
+        self._started = True
+
+    async def close(self) -> None:
+        """Close the connections the backend opened. Stored state is never touched."""
+        await self._release()
+
+    async def _release(self) -> None:
+        runner = self._runner
+        self._runner = self._optimistic = None
+        self._started = False
+        if runner is not None and self._source.owned:
+            # Closing a client whose connections already broke may complain; shutdown must not.
+            with contextlib.suppress(RedisError, OSError):
+                await runner.client.aclose()  # type: ignore[attr-defined]
+
+    async def ready(self) -> bool:
+        try:
+            await self._connect().command("PING")
+        except BackendError:
+            return False
+        return True
+
+    # -- decisions -------------------------------------------------------------------
+
+    async def apply(
+        self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
+    ) -> Decision:
+        return (await self._run([Hit(key, strategy, rate, cost, params)], "apply"))[0]
+
+    async def apply_many(self, hits: Sequence[Hit]) -> list[Decision]:
+        """Decide several limits for one request, all-or-nothing, in one script.
+
+        On a Cluster, limits whose keys fall in different hash slots (different client
+        identities) cannot share a script: each slot's limits are decided atomically in
+        turn, and when one slot refuses, what the slots before it consumed is refunded
+        and the rest are only peeked. The outcome is all-or-nothing; a concurrent request
+        may briefly see the consumption that is then given back.
+        """
+        return await self._run(hits, "apply")
+
+    async def peek(
+        self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
+    ) -> Decision:
+        return (await self._run([Hit(key, strategy, rate, cost, params)], "peek"))[0]
+
+    async def refund(
+        self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
+    ) -> None:
+        await self._run([Hit(key, strategy, rate, cost, params)], "refund")
+
+    async def delete(self, key: str) -> None:
+        await self._connect().command("DEL", self._prefix + key)
+
+    async def clear(self) -> None:
+        """Delete every key of this namespace, on every primary of a Cluster.
+
+        SCAN in batches and UNLINK what each batch finds: many short commands, never one
+        long script, so Redis keeps serving other clients meanwhile.
+        """
+        runner = self._connect()
+        client = runner.client
+        pattern = _glob_escape(self._prefix) + "*"
+        if isinstance(client, RedisCluster):
+            await runner.call(client.initialize)
+            for node in client.get_primaries():
+                await self._clear_node(runner, pattern, node)
+        else:
+            await self._clear_node(runner, pattern, None)
+
+    async def _clear_node(self, runner: CommandRunner, pattern: str, node: object) -> None:
+        target = {} if node is None else {"target_nodes": node}
+        cursor: Any = 0
+        while True:
+            cursor, keys = await runner.command(
+                "SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_BATCH, **target
+            )
+            if isinstance(cursor, dict):  # a Cluster client answers per node
+                cursor = next(iter(cursor.values()))
+            if keys:
+                slots: dict[int, list[Any]] = {}
+                for key in keys:  # UNLINK of several keys must stay within one slot
+                    slot = key_slot(key if isinstance(key, bytes) else str(key).encode())
+                    slots.setdefault(slot if node is not None else 0, []).append(key)
+                for same_slot in slots.values():
+                    await runner.command("UNLINK", *same_slot)
+            if int(cursor) == 0:
+                return
+
+    # -- the decision path -----------------------------------------------------------
+
+    async def _run(self, hits: Sequence[Hit], mode: str) -> list[Decision]:
+        decisions: list[Decision] = [NOT_LIMITED] * len(hits)
+        # An unlimited rate has nothing to decide or store.
+        live = [index for index, hit in enumerate(hits) if hit[2].limit > 0]
+        if not live:
+            return decisions
+        keys = [self._prefix + hit[0] for hit in hits]
+        groups = self._slot_groups(live, keys)
+        if mode == "apply" and len(groups) > 1:
+            await self._apply_across_slots(groups, hits, keys, decisions)
+            return decisions
+        for group in groups:
+            await self._decide_group(group, hits, keys, mode, decisions)
+        return decisions
+
+    def _slot_groups(self, indices: list[int], keys: list[str]) -> list[list[int]]:
+        """The hits by Cluster hash slot (one group when not on a Cluster)."""
+        if not self._source.cluster:
+            return [indices]
+        groups: dict[int, list[int]] = {}
+        for index in indices:
+            groups.setdefault(key_slot(keys[index].encode()), []).append(index)
+        return list(groups.values())
+
+    async def _apply_across_slots(
+        self,
+        groups: list[list[int]],
+        hits: Sequence[Hit],
+        keys: list[str],
+        decisions: list[Decision],
+    ) -> None:
+        consumed: list[list[int]] = []
+        for position, group in enumerate(groups):
+            await self._decide_group(group, hits, keys, "apply", decisions)
+            if all(decisions[index].allowed for index in group):
+                consumed.append(group)
+                continue
+            for done in consumed:
+                await self._decide_group(done, hits, keys, "refund", decisions)
+            for rest in groups[position + 1 :]:
+                await self._decide_group(rest, hits, keys, "peek", decisions)
+            return
+
+    async def _decide_group(
+        self,
+        group: list[int],
+        hits: Sequence[Hit],
+        keys: list[str],
+        mode: str,
+        decisions: list[Decision],
+    ) -> None:
+        """Decide the hits of one slot in one atomic step, filling ``decisions`` in place."""
+        runner = self._connect()
+        group_hits = [hits[index] for index in group]
+        group_keys = [keys[index] for index in group]
+        natives = [native_form(hit[1]) for hit in group_hits]
+        if any(native is None for native in natives):
+            assert self._optimistic is not None
+            results = await self._optimistic.decide(group_keys, group_hits, mode)
+        else:
+            clock = self.clock
+            now: ScriptArgument = "" if clock is None else int(clock() * 1000)
+            args: list[ScriptArgument] = [mode, now, self._ttl_padding]
+            for (_, strategy, rate, cost, params), native in zip(group_hits, natives, strict=True):
+                assert native is not None
+                extra = native.arguments(strategy, rate, params)
+                args += [native.name, rate.limit, rate.period_ms, cost, len(extra), *extra]
+            reply = await runner.run_script(DECISION_SCRIPT, group_keys, args)
+            results = [] if mode == "refund" else _decisions(reply)
+        for index, decision in zip(group, results, strict=False):
+            decisions[index] = decision
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self._source.describe!r}, namespace={self.namespace!r})"
+
+
+def _decisions(reply: list[Any]) -> list[Decision]:
+    """The decision script's reply, six values per limit, as Decisions."""
+    return [
+        Decision(
+            reply[at] == 1,
+            int(reply[at + 1]),
+            int(reply[at + 2]),
+            float(reply[at + 3]),
+            float(reply[at + 4]),
+            float(reply[at + 5]),
+        )
+        for at in range(0, len(reply), 6)
+    ]
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a SCAN MATCH pattern."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)

@@ -1,0 +1,196 @@
+"""Where the backend's Redis client comes from, checked before anything connects.
+
+The backend accepts a URL (it then creates, owns and closes the client), a
+``redis.asyncio.Redis`` or ``RedisCluster`` (used as given, never closed by the backend),
+or a ``redis.asyncio.sentinel.Sentinel`` plus a service name (the backend creates, owns
+and closes the client of the current primary; the Sentinel object stays the caller's).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from traffik.exceptions import ConfigurationError
+
+__all__ = ["ClientSource", "RedisClient", "redact_url", "validate_number"]
+
+
+class RedisClient(Protocol):
+    """What the backend needs of a client: standalone, Sentinel-managed or Cluster."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any: ...
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and reprs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def validate_number(value: object, name: str, *, minimum: float, integer: bool) -> None:
+    """Raise ConfigurationError unless ``value`` is a finite number >= ``minimum``."""
+    kinds = (int,) if integer else (int, float)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or not math.isfinite(value)
+        or value < minimum
+    ):
+        what = "a whole number" if integer else "a finite number"
+        raise ConfigurationError(
+            f"RedisBackend {name} must be {what} >= {minimum:g}, got {value!r}"
+        )
+    if not integer and value <= 0:
+        raise ConfigurationError(f"RedisBackend {name} must be above 0, got {value!r}")
+
+
+def _check_url(url: str, cluster: bool) -> None:
+    shown = redact_url(url)
+    if not url.strip():
+        raise ConfigurationError(
+            "RedisBackend needs a Redis URL such as 'redis://localhost:6379/0'"
+        )
+    try:
+        parts = urlsplit(url)
+        parse_url(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ConfigurationError(f"Invalid Redis URL {shown!r}: {exc}") from exc
+    if cluster and parts.scheme not in ("redis", "rediss"):
+        raise ConfigurationError(
+            f"Invalid Redis Cluster URL {shown!r}: use redis:// or rediss:// and a node's address"
+        )
+    if parts.scheme in ("redis", "rediss"):
+        database = parts.path.strip("/")
+        if database and not database.isdigit():
+            raise ConfigurationError(
+                f"Invalid Redis URL {shown!r}: the database {database!r} must be a number"
+            )
+        if cluster and database not in ("", "0"):
+            raise ConfigurationError(
+                f"Invalid Redis Cluster URL {shown!r}: a cluster has only database 0"
+            )
+
+
+@dataclass(frozen=True)
+class ClientSource:
+    """A validated description of where the client comes from; `open` makes the client."""
+
+    connection: str | Redis | RedisCluster | Sentinel
+    cluster: bool
+    service_name: str | None = None
+    client_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def check(
+        cls,
+        connection: object,
+        *,
+        cluster: bool,
+        sentinel_service_name: object,
+        client_kwargs: object,
+    ) -> ClientSource:
+        if not isinstance(cluster, bool):
+            raise ConfigurationError(f"RedisBackend cluster must be True or False, got {cluster!r}")
+        if client_kwargs is not None and not isinstance(client_kwargs, Mapping):
+            raise ConfigurationError(
+                f"RedisBackend client_kwargs must be a mapping, got {client_kwargs!r}"
+            )
+        kwargs = dict(client_kwargs or {})
+        if isinstance(connection, Sentinel):
+            if not isinstance(sentinel_service_name, str) or not sentinel_service_name:
+                raise ConfigurationError(
+                    "RedisBackend with a Sentinel needs sentinel_service_name, the name of the "
+                    f"monitored primary (such as 'mymaster'), got {sentinel_service_name!r}"
+                )
+            if cluster:
+                raise ConfigurationError("RedisBackend cluster=True does not apply to a Sentinel")
+            return cls(connection, False, sentinel_service_name, kwargs)
+        if sentinel_service_name is not None:
+            raise ConfigurationError(
+                f"RedisBackend sentinel_service_name={sentinel_service_name!r} needs a "
+                "redis.asyncio.sentinel.Sentinel as the connection"
+            )
+        if isinstance(connection, str):
+            _check_url(connection, cluster)
+            return cls(connection, cluster, None, kwargs)
+        if isinstance(connection, (Redis, RedisCluster)):
+            if cluster:
+                raise ConfigurationError(
+                    "RedisBackend cluster=True applies to a URL; a client is used as it is"
+                )
+            if kwargs:
+                raise ConfigurationError(
+                    "RedisBackend client_kwargs apply to a client the backend creates (from a "
+                    "URL or a Sentinel), not to a client you pass"
+                )
+            return cls(connection, isinstance(connection, RedisCluster), None, kwargs)
+        hint = ""
+        module = type(connection).__module__
+        if module.startswith("redis.") and not module.startswith("redis.asyncio"):
+            hint = " (a synchronous redis client: use redis.asyncio instead)"
+        raise ConfigurationError(
+            "RedisBackend needs a Redis URL, a redis.asyncio.Redis, a RedisCluster or a "
+            f"Sentinel, got {connection!r}{hint}"
+        )
+
+    @property
+    def describe(self) -> str:
+        """How errors and reprs name the server: the redacted URL, or the client."""
+        connection = self.connection
+        if isinstance(connection, str):
+            return redact_url(connection)
+        if isinstance(connection, Sentinel):
+            return f"Sentinel service {self.service_name!r}"
+        return type(connection).__name__
+
+    @property
+    def owned(self) -> bool:
+        """Whether the backend creates the client, and so closes it."""
+        return not isinstance(self.connection, (Redis, RedisCluster))
+
+    def open(self, *, timeout: float, max_connections: int) -> RedisClient:
+        """The client: the one given, or a new one (no I/O happens here)."""
+        connection = self.connection
+        if isinstance(connection, (Redis, RedisCluster)):
+            return connection
+        # The backend bounds each call itself; the socket timeouts match that budget.
+        # One retry, on a connection error only, replaces a connection that died idle (a
+        # restarted server) without re-running a command that may have run: a retry after
+        # a timeout could count one request twice.
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        }
+        options.update(self.client_kwargs)
+        if isinstance(connection, Sentinel):
+            assert self.service_name is not None
+            return connection.master_for(  # type: ignore[no-any-return]
+                self.service_name, max_connections=max_connections, **options
+            )
+        if self.cluster:
+            return RedisCluster.from_url(connection, max_connections=max_connections, **options)
+        # A blocking pool waits for a free connection instead of failing.
+        pool = BlockingConnectionPool.from_url(
+            connection, max_connections=max_connections, timeout=None, **options
+        )
+        return Redis.from_pool(pool)

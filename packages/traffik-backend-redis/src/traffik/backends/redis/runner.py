@@ -1,0 +1,106 @@
+"""The one place the backend's commands go out.
+
+Every call — scripts and plain commands alike — gets the same treatment here:
+
+* a **bound on calls in flight** (``max_in_flight``): beyond it, calls wait their turn
+  instead of failing, whatever the client's own pool would do;
+* a **deadline**: once a call has its turn, Redis must answer within ``timeout`` seconds
+  or the call fails with `BackendTimeoutError`. Waiting for a turn has no deadline of its
+  own — a burst of thousands of checks against a healthy Redis queues, it does not fail
+  open — but when a call times out, every call waiting at that moment fails at once
+  rather than try the same hung server in turn. So a hung Redis holds no request much
+  longer than ``timeout`` (at most twice it, for a request queued just behind the calls
+  that were already on the wire);
+* **errors translated** into `BackendTimeoutError`, `BackendConnectionError` or
+  `BackendError`, each with ``.cause``, so ``on_error`` can act on them;
+* **scripts by SHA**: ``EVALSHA``, and ``EVAL`` when the server answers ``NOSCRIPT``
+  (after a restart, a failover or ``SCRIPT FLUSH``), which also caches the script again.
+
+Coalescing concurrent script calls into pipelined round trips belongs in `run_script`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from traffik.backends.redis.connection import RedisClient
+from traffik.backends.redis.scripts import Script
+from traffik.exceptions import (
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+)
+
+__all__ = ["CommandRunner"]
+
+ScriptArgument = str | int | bytes
+
+
+class CommandRunner:
+    """Sends one backend's commands: deadline, bound, translated errors, scripts by SHA."""
+
+    def __init__(
+        self, client: RedisClient, *, timeout: float, max_in_flight: int, target: str
+    ) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.target = target
+        self._gate = asyncio.Semaphore(max_in_flight)
+        self._timeouts = 0  # calls that timed out so far: waiters compare before and after
+        self._last_timeout: BaseException | None = None
+
+    async def run_script(
+        self, script: Script, keys: Sequence[str], args: Sequence[ScriptArgument]
+    ) -> Any:
+        """Run ``script`` over ``keys`` (all in one Cluster slot) in one round trip."""
+        return await self.call(self._evalsha, script, keys, args)
+
+    async def command(self, *args: Any, **options: Any) -> Any:
+        """Run one plain command (``PING``, ``SCAN``, ``UNLINK``, ...)."""
+        return await self.call(self.client.execute_command, *args, **options)
+
+    async def call(
+        self, operation: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run ``operation`` in turn and within the deadline, translating its errors."""
+        timeouts_before = self._timeouts
+        async with self._gate:
+            if self._timeouts != timeouts_before:
+                raise BackendTimeoutError(
+                    f"Redis at {self.target} did not answer within {self.timeout:g}s "
+                    "(a call timed out while this one waited for its turn)",
+                    cause=self._last_timeout,
+                )
+            try:
+                if sys.version_info >= (3, 11):
+                    async with asyncio.timeout(self.timeout):
+                        return await operation(*args, **kwargs)
+                return await asyncio.wait_for(operation(*args, **kwargs), self.timeout)
+            except (RedisTimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
+                self._timeouts += 1
+                self._last_timeout = exc
+                raise BackendTimeoutError(
+                    f"Redis at {self.target} did not answer within {self.timeout:g}s", cause=exc
+                ) from exc
+            except (RedisConnectionError, OSError) as exc:
+                raise BackendConnectionError(
+                    f"Could not reach Redis at {self.target}: {exc}", cause=exc
+                ) from exc
+            except (RedisError, RedisClusterException) as exc:
+                raise BackendError(f"Redis at {self.target} failed: {exc}", cause=exc) from exc
+
+    async def _evalsha(
+        self, script: Script, keys: Sequence[str], args: Sequence[ScriptArgument]
+    ) -> Any:
+        execute = self.client.execute_command
+        try:
+            return await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # The server lost its script cache: EVAL runs the script and caches it again.
+            return await execute("EVAL", script.source, len(keys), *keys, *args)

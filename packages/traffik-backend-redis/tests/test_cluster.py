@@ -1,0 +1,134 @@
+"""A real 3-master Redis Cluster: decisions, several limits in one script, clearing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+import pytest
+import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
+from traffik import Decision, FixedWindow, Limiter, ManualClock, Rate, TokenBucket, hit_all
+from traffik.backends.base import Hit
+from traffik.backends.redis import RedisBackend
+from traffik.strategies import NO_PARAMS
+
+NOW = 1_700_001_800.0  # half-way through an hour
+MINUTE = Rate.parse("5/min")
+
+
+class Node(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+class Cluster(Protocol):
+    """What these tests use of the root conftest's RedisClusterServers."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def nodes(self) -> Sequence[Node]: ...
+
+
+@pytest.fixture
+async def backend(redis_cluster: Cluster, namespace: str) -> AsyncIterator[RedisBackend]:
+    backend = RedisBackend(redis_cluster.url, cluster=True, namespace=namespace,
+                           clock=ManualClock(NOW))  # fmt: skip
+    async with backend:
+        yield backend
+
+
+async def keys_per_node(cluster: Cluster, pattern: str) -> list[int]:
+    counts = []
+    for node in cluster.nodes:
+        client = redis.Redis.from_url(node.url)
+        counts.append(len([key async for key in client.scan_iter(match=pattern, count=500)]))
+        await client.aclose()
+    return counts
+
+
+async def test_limits_are_exact_for_clients_spread_over_every_node(
+    backend: RedisBackend, redis_cluster: Cluster, namespace: str
+) -> None:
+    for strategy in (FixedWindow(), TokenBucket()):
+        limiter = Limiter(f"api-{strategy.name}", rate=MINUTE, backend=backend, strategy=strategy,
+                          on_error="raise")  # fmt: skip
+        for client in range(30):
+            decisions = [await limiter.hit(f"client-{client}") for _ in range(6)]
+            assert [d.allowed for d in decisions] == [True] * 5 + [False]
+            assert decisions[-1].retry_after > 0
+    assert all(count > 0 for count in await keys_per_node(redis_cluster, f"{namespace}:*"))
+
+
+async def test_several_limits_of_one_client_share_a_slot_and_one_script(
+    backend: RedisBackend, namespace: str
+) -> None:
+    tight = Limiter("tight", rate="2/min", backend=backend, on_error="raise")
+    loose = Limiter("loose", rate="10/min", backend=backend, strategy=TokenBucket(),
+                    on_error="raise")  # fmt: skip
+    slots = set()
+    for limiter in (tight, loose):
+        prepared = await limiter.prepare("alice", None, None)
+        assert not isinstance(prepared, Decision)
+        slots.add(key_slot(f"{namespace}:{prepared[1].key}".encode()))
+    assert len(slots) == 1  # so one script decides both
+    for _ in range(2):
+        assert all(d.allowed for d in await hit_all([(tight, "alice"), (loose, "alice")]))
+    assert [d.allowed for d in await hit_all([(tight, "alice"), (loose, "alice")])] == [False, True]
+    stat = await loose.stat("alice")
+    assert stat is not None
+    assert stat.remaining == 8
+
+
+@pytest.mark.parametrize("tight_first", [True, False])
+async def test_limits_in_different_slots_are_all_or_nothing_by_refunding(
+    backend: RedisBackend, namespace: str, tight_first: bool
+) -> None:
+    tight = Hit("by-ip", FixedWindow(), Rate.parse("1/min"), 1, NO_PARAMS)
+    loose = Hit("by-user", TokenBucket(), Rate.parse("10/min"), 1, NO_PARAMS)
+    assert key_slot(f"{namespace}:by-ip".encode()) != key_slot(f"{namespace}:by-user".encode())
+    hits = [tight, loose] if tight_first else [loose, tight]
+    assert all(d.allowed for d in await backend.apply_many(hits))
+    refused = await backend.apply_many(hits)
+    assert sorted(d.allowed for d in refused) == [False, True]
+    assert (await backend.peek(*loose)).remaining == 8  # the second request gave its unit back
+
+
+async def test_a_strategy_of_its_own_works_on_the_cluster(backend: RedisBackend) -> None:
+    own = type("OwnFixedWindow", (FixedWindow,), {})()
+    decisions = [await backend.apply("own:{x}", own, MINUTE, 1, NO_PARAMS) for _ in range(6)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False]
+
+
+async def test_clear_empties_the_namespace_on_every_primary(
+    redis_cluster: Cluster, namespace: str
+) -> None:
+    mine = RedisBackend(redis_cluster.url, cluster=True, namespace=namespace)
+    other = RedisBackend(redis_cluster.url, cluster=True, namespace=f"{namespace}-other")
+    async with mine, other:
+        limiter = Limiter("api", rate=MINUTE, backend=mine)
+        for client in range(600):
+            await limiter.hit(f"client-{client}")
+        await other.apply("kept:{x}", FixedWindow(), MINUTE, 1, NO_PARAMS)
+        assert all(count > 0 for count in await keys_per_node(redis_cluster, f"{namespace}:*"))
+        await mine.clear()
+    assert await keys_per_node(redis_cluster, f"{namespace}:*") == [0, 0, 0]
+    assert sum(await keys_per_node(redis_cluster, f"{namespace}-other:*")) == 1
+
+
+async def test_a_cluster_client_you_pass_and_a_script_flush(
+    redis_cluster: Cluster, namespace: str
+) -> None:
+    client = RedisCluster.from_url(redis_cluster.url)
+    backend = RedisBackend(client, namespace=namespace)
+    assert backend.is_cluster
+    async with backend:
+        assert (await backend.apply("k:{a}", TokenBucket(), MINUTE, 1, NO_PARAMS)).remaining == 4
+        await client.script_flush()  # every primary forgets the scripts
+        assert (await backend.apply("k:{a}", TokenBucket(), MINUTE, 1, NO_PARAMS)).remaining == 3
+    assert await client.ping()  # the caller's client stays open
+    await client.aclose()
