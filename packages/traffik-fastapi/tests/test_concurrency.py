@@ -109,9 +109,10 @@ def starlette_middleware(limit: ConcurrencyLimit, endpoint: Any) -> Starlette:
 
 
 async def starlette_slot_endpoint(request: Request) -> Response:
-    limit = request.app.state.limit
+    limit: ConcurrencyLimit = request.app.state.limit
     async with limit.slot(request):
-        return await request.app.state.inner(request)
+        response: Response = await request.app.state.inner(request)
+        return response
 
 
 def starlette_slot(limit: ConcurrencyLimit, endpoint: Any) -> Starlette:
@@ -243,15 +244,16 @@ def test_concurrency_headers_and_batches_with_rate_limits(
 def test_leases_free_a_crashed_holders_slot(backend: InMemoryBackend, clock: ManualClock) -> None:
     limit = ConcurrencyLimit("leased", max_in_flight=1, lease=10, backend=backend)
     key = "leased:{10.0.0.1}:GET:/work:concurrency"
-    assert limit.rate is not None
+    rate = limit.rate
+    assert rate is not None
 
     async def scenario() -> None:
-        assert (await backend.apply(key, limit.strategy, limit.rate, 1, {})).allowed  # never released
-        refused = await backend.apply(key, limit.strategy, limit.rate, 1, {})
+        assert (await backend.apply(key, limit.strategy, rate, 1, {})).allowed  # never released
+        refused = await backend.apply(key, limit.strategy, rate, 1, {})
         assert not refused.allowed
         assert refused.retry_after == 1.0  # the hint, shorter than the lease
         clock.advance(10)
-        assert (await backend.apply(key, limit.strategy, limit.rate, 1, {})).allowed
+        assert (await backend.apply(key, limit.strategy, rate, 1, {})).allowed
 
     asyncio.run(scenario())
 

@@ -87,7 +87,9 @@ def test_fractions_of_a_second_round_up(
 
 
 def test_sub_second_windows_have_no_w(backend: InMemoryBackend, client_for: ClientFactory) -> None:
-    client = client_for(app_with(backend, HTTPThrottle("fast", rate=Rate(limit=5, milliseconds=500))))
+    client = client_for(
+        app_with(backend, HTTPThrottle("fast", rate=Rate(limit=5, milliseconds=500)))
+    )
     assert client.get("/items").headers["ratelimit-policy"] == '"fast";q=5'
 
 

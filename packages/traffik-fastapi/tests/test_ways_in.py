@@ -48,18 +48,24 @@ WAYS = [
 ]
 
 
-def build(way: str, framework: str, kind: str, backend: InMemoryBackend) -> tuple[Any, list[int]]:
+def build(
+    way: str, framework: str, kind: str, backend: InMemoryBackend
+) -> tuple[Starlette, list[int]]:
     throttle = HTTPThrottle(f"{way}-{framework}-{kind}", rate="2/min")
     ran: list[int] = []
     middleware = [
-        Middleware(ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle, "/items/")])
+        Middleware(
+            ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle, "/items/")]
+        )
     ]
     if framework == "fastapi":
-        app = FastAPI(lifespan=backend.lifespan, middleware=middleware if way == "middleware" else None)
+        api = FastAPI(
+            lifespan=backend.lifespan, middleware=middleware if way == "middleware" else None
+        )
         dependencies = [Depends(throttle)] if way == "depends" else None
         if way == "direct":
 
-            @app.get("/items/{item_id}")
+            @api.get("/items/{item_id}")
             async def direct(item_id: int, request: Request) -> dict[str, int]:
                 await throttle(request)
                 ran.append(item_id)
@@ -72,16 +78,18 @@ def build(way: str, framework: str, kind: str, backend: InMemoryBackend) -> tupl
                 return {"id": item_id}
 
             chosen = throttled(throttle)(endpoint) if way == "decorator" else endpoint
-            app.get("/items/{item_id}", dependencies=dependencies)(chosen)
+            api.get("/items/{item_id}", dependencies=dependencies)(chosen)
         else:
 
             def sync_endpoint(item_id: int) -> dict[str, int]:
                 ran.append(item_id)
                 return {"id": item_id}
 
-            chosen_sync = throttled(throttle)(sync_endpoint) if way == "decorator" else sync_endpoint
-            app.get("/items/{item_id}", dependencies=dependencies)(chosen_sync)
-        return app, ran
+            chosen_sync = (
+                throttled(throttle)(sync_endpoint) if way == "decorator" else sync_endpoint
+            )
+            api.get("/items/{item_id}", dependencies=dependencies)(chosen_sync)
+        return api, ran
 
     if way == "direct":
 

@@ -23,7 +23,7 @@ from traffik.fastapi.handlers import (
     throttled_response,
 )
 from traffik.fastapi.headers import HEADER_NAMES, default_headers, set_default_headers
-from traffik.fastapi.identifiers import header_identifier, user_identifier
+from traffik.fastapi.identifiers import HTTPIdentifier, header_identifier, user_identifier
 from traffik.fastapi.ledger import get_wait, is_throttled
 from traffik.fastapi.middleware import MiddlewareThrottle, ThrottleMiddleware
 from traffik.fastapi.proxies import (
@@ -49,6 +49,7 @@ __all__ = [
     "Bypass",
     "ConcurrencyLimit",
     "ConnectionThrottled",
+    "HTTPIdentifier",
     "HTTPThrottle",
     "MiddlewareThrottle",
     "ProxyHeader",

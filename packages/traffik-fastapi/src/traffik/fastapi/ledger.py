@@ -14,7 +14,7 @@ ledger is what makes a request's limits behave as one:
 
 from __future__ import annotations
 
-import asyncio
+from asyncio import sleep
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -82,7 +82,7 @@ class RequestLedger:
         else:
             delay = max(outcome.decision.delay for outcome in outcomes)
             if delay > 0:
-                await asyncio.sleep(delay)
+                await sleep(delay)
         return outcomes
 
     async def release(self, throttle: BaseHTTPThrottle | None = None) -> None:
