@@ -347,3 +347,23 @@ def test_repr_and_registry(backend: InMemoryBackend) -> None:
     throttle = HTTPThrottle("t", rate=Rate(limit=5, seconds=2), registry=registry)
     assert repr(throttle) == "HTTPThrottle('t', rate=5/2s, strategy=FixedWindow())"
     assert registry.get_throttle("t") is throttle
+
+
+def test_decorators_and_concurrency_limits_stay_out_of_the_openapi_schema() -> None:
+    from traffik import ConcurrencyLimit, throttled
+
+    throttle = HTTPThrottle("schema", rate="2/min")
+    limit = ConcurrencyLimit("schema-slots", max_in_flight=2)
+    throttled_app, bare = FastAPI(), FastAPI()
+
+    async def search(q: str, page: int = 1) -> dict[str, Any]:
+        return {"q": q, "page": page}
+
+    def report(report_id: int) -> dict[str, int]:
+        return {"id": report_id}
+
+    throttled_app.get("/search")(throttled(throttle, limit)(search))
+    throttled_app.get("/reports/{report_id}", dependencies=[Depends(limit)])(report)
+    bare.get("/search")(search)
+    bare.get("/reports/{report_id}")(report)
+    assert throttled_app.openapi() == bare.openapi()

@@ -133,3 +133,16 @@ def test_a_throttle_used_twice_on_a_route_counts_once(
 
 async def ok() -> dict[str, bool]:
     return {"ok": True}
+
+
+def test_an_overridden_throttle_is_not_gathered(
+    backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    kept = HTTPThrottle("kept", rate="5/min")
+    overridden = HTTPThrottle("overridden", rate="5/min")
+    app = FastAPI(lifespan=backend.lifespan)
+    app.get("/items", dependencies=[Depends(kept), Depends(overridden)])(ok)
+    app.dependency_overrides[overridden] = ok
+    client = client_for(app)
+    assert client.get("/items").headers["ratelimit-policy"] == '"kept";q=5;w=60'
+    assert [key.split(":")[0] for key in backend._entries] == ["kept"]

@@ -148,6 +148,12 @@ def whole_seconds(seconds: float) -> int:
 def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
     """The header block for every limit decided on one request (latest per throttle)."""
     if len(outcomes) == 1:
+        only = outcomes[0]
+        mask = only.throttle.header_mask
+        if only.decision.allowed and (
+            (mask is None and _default_mask == ALL_HEADERS) or mask == ALL_HEADERS
+        ):
+            return _all_headers(only)  # the common case, kept short
         latest: Iterable[Outcome] = outcomes
     else:
         latest = {id(outcome.throttle): outcome for outcome in outcomes}.values()
@@ -200,6 +206,31 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
             headers.append((_X_RESET_NAME, b"%d" % whole_seconds(decision.reset_after)))
     if 0 <= retry_after < math.inf:
         headers.append((RETRY_AFTER_NAME, b"%d" % whole_seconds(retry_after)))
+    return headers
+
+
+def _all_headers(outcome: Outcome) -> RawHeaders:
+    """Every header for one admitted request under one limit."""
+    decision = outcome.decision
+    limit = decision.limit
+    if limit <= 0:
+        return []
+    throttle = outcome.throttle
+    name = throttle.policy_name
+    remaining = decision.remaining if decision.remaining > 0 else 0
+    reset = whole_seconds(decision.reset_after)
+    policy = throttle.static_policy
+    if policy is None:
+        rate = outcome.rate
+        policy = policy_item(name, rate, throttle.quota_unit) if rate is not None else None
+    headers: RawHeaders = [] if policy is None else [(_POLICY_NAME, policy)]
+    if throttle.quota_unit is None:
+        headers.append((_RATELIMIT_NAME, b"%s;r=%d;t=%d" % (name, remaining, reset)))
+    else:
+        headers.append((_RATELIMIT_NAME, b"%s;r=%d" % (name, remaining)))
+    headers.append((_X_LIMIT_NAME, b"%d" % limit))
+    headers.append((_X_REMAINING_NAME, b"%d" % remaining))
+    headers.append((_X_RESET_NAME, b"%d" % reset))
     return headers
 
 

@@ -71,18 +71,24 @@ class RequestLedger:
         """
         outcomes = await decide_together(connection, calls)
         earlier = self.outcomes
-        self.outcomes = [*earlier, *outcomes]
+        self.outcomes = [*earlier, *outcomes] if earlier else outcomes[:]
         for outcome in outcomes[claimable_from:]:
             self.pending[outcome.throttle] = outcome
-        if any(not outcome.decision.allowed for outcome in outcomes):
+        refused = False
+        delay = 0.0
+        for outcome in outcomes:
+            decision = outcome.decision
+            if not decision.allowed:
+                refused = True
+            elif decision.delay > delay:
+                delay = decision.delay
+        if refused:
             if earlier:
                 with anyio.CancelScope(shield=True):
                     for outcome in earlier:
                         await outcome.give_back()
-        else:
-            delay = max(outcome.decision.delay for outcome in outcomes)
-            if delay > 0:
-                await sleep(delay)
+        elif delay > 0:
+            await sleep(delay)
         return outcomes
 
     async def release(self, throttle: BaseHTTPThrottle | None = None) -> None:

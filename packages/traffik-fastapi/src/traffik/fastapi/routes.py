@@ -24,20 +24,40 @@ __all__ = ["THROTTLES_ATTRIBUTE", "route_template", "route_throttles"]
 THROTTLES_ATTRIBUTE = "__traffik_throttles__"
 """Set by `throttled` on the endpoints it wraps: the throttles it applies."""
 
-# id(route or effective context) -> (that object, its throttles). Bounded by the number
-# of routes; the object is kept so that its id cannot be reused by another.
-_route_cache: dict[int, tuple[object, tuple[BaseHTTPThrottle, ...]]] = {}
+
+class _RouteInfo:
+    """What is known of one route (or effective route context), found once."""
+
+    __slots__ = ("source", "template", "throttles")
+
+    def __init__(self, source: Any, route: Any) -> None:
+        self.source = source
+        template = getattr(source, "path", None)
+        self.template: str | None = template if isinstance(template, str) and template else None
+        self.throttles = _discover(source, route)
+
+
+# id(route or effective context) -> what is known of it. Bounded by the number of routes;
+# the entry keeps its object alive, so that the id cannot be reused by another.
+_route_cache: dict[int, _RouteInfo] = {}
 _MAX_CACHED_ROUTES = 10_000
 
 
-def _effective(scope: Scope, route: Any) -> Any:
-    """The effective route context FastAPI ran for an included route, else the route."""
+def _info(scope: Scope, route: Any) -> _RouteInfo:
+    source = route
     fastapi_scope = scope.get("fastapi")
     if fastapi_scope:
+        # FastAPI's effective route context for an included route, when there is one.
         context = fastapi_scope.get("effective_route_context")
         if context is not None and getattr(context, "original_route", None) is route:
-            return context
-    return route
+            source = context
+    info = _route_cache.get(id(source))
+    if info is None or info.source is not source:
+        info = _RouteInfo(source, route)
+        if len(_route_cache) >= _MAX_CACHED_ROUTES:
+            _route_cache.clear()  # routes made on the fly; found again when next used
+        _route_cache[id(source)] = info
+    return info
 
 
 def route_template(scope: Scope) -> str | None:
@@ -45,8 +65,8 @@ def route_template(scope: Scope) -> str | None:
     route = scope.get("route")
     if route is None:
         return None
-    template = getattr(_effective(scope, route), "path", None)
-    if not isinstance(template, str) or not template:
+    template = _info(scope, route).template
+    if template is None:
         return None
     root_path = scope.get("root_path")
     return root_path + template if root_path else template
@@ -58,14 +78,7 @@ def route_throttles(scope: Scope) -> tuple[BaseHTTPThrottle, ...]:
     route = scope.get("route")
     if route is None:
         return ()
-    source = _effective(scope, route)
-    cached = _route_cache.get(id(source))
-    if cached is None or cached[0] is not source:
-        cached = (source, _discover(source, route))
-        if len(_route_cache) >= _MAX_CACHED_ROUTES:
-            _route_cache.clear()  # routes made on the fly; found again when next used
-        _route_cache[id(source)] = cached
-    throttles = cached[1]
+    throttles = _info(scope, route).throttles
     if throttles:
         provider = getattr(route, "dependency_overrides_provider", None)
         overrides = getattr(provider, "dependency_overrides", None)

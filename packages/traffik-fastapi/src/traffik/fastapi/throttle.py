@@ -29,7 +29,7 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.batch import Outcome
+from traffik.fastapi.batch import Call, Outcome
 from traffik.fastapi.handlers import raise_throttled
 from traffik.fastapi.headers import HeaderSpec, header_mask, policy_item, policy_name
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
@@ -277,37 +277,60 @@ async def enter(
     ledger: RequestLedger | None = scope.get(LEDGER_KEY)
     if ledger is None:
         ledger = scope[LEDGER_KEY] = RequestLedger()
-    if ledger.pending:
-        claimed = [ledger.claim(throttle) for throttle in throttles]
+    gathered: Sequence[Outcome] = ()
+    if len(throttles) == 1:  # the common case, kept short
+        throttle = throttles[0]
+        outcome = ledger.pending.pop(throttle, None) if ledger.pending else None
+        if outcome is None:
+            calls: list[Call] = [(throttle, cost, None)]
+            if not ledger.gathered:
+                ledger.gathered = True
+                for declared in route_throttles(scope):
+                    if declared is not throttle:
+                        calls.append((declared, None, None))
+            decided = await ledger.decide(connection, calls, claimable_from=1)
+            outcome = decided[0]
+            gathered = decided[1:]
+        outcomes = [outcome]
     else:
-        claimed = [None] * len(throttles)
-    gathered: list[Outcome] = []
-    if None in claimed:
-        calls = [
-            (throttle, cost, None)
-            for throttle, outcome in zip(throttles, claimed, strict=True)
-            if outcome is None
-        ]
-        own = len(calls)
-        if not ledger.gathered:
-            ledger.gathered = True
-            calls.extend(
-                (declared, None, None)
-                for declared in route_throttles(scope)
-                if declared not in throttles
-            )
-        decided = await ledger.decide(connection, calls, claimable_from=own)
-        fresh = iter(decided)
-        claimed = [outcome if outcome is not None else next(fresh) for outcome in claimed]
-        gathered = decided[own:]
-    outcomes: list[Outcome] = claimed  # type: ignore[assignment]  # every None was filled
+        outcomes, gathered = await _enter_many(connection, ledger, throttles, cost)
     if response is not None and not ledger.managed:
         ledger.write_headers(response)
-    refused = [o for o in outcomes if not o.decision.allowed and not o.handled]
-    refused_elsewhere = [o for o in gathered if not o.decision.allowed and not o.handled]
-    if refused or refused_elsewhere:
-        await _handle_refusals(connection, ledger, refused, refused_elsewhere, context)
+    if gathered or not all(outcome.decision.allowed for outcome in outcomes):
+        refused = [o for o in outcomes if not o.decision.allowed and not o.handled]
+        refused_elsewhere = [o for o in gathered if not o.decision.allowed and not o.handled]
+        if refused or refused_elsewhere:
+            await _handle_refusals(connection, ledger, refused, refused_elsewhere, context)
     return outcomes
+
+
+async def _enter_many(
+    connection: HTTPConnection,
+    ledger: RequestLedger,
+    throttles: Sequence[BaseHTTPThrottle],
+    cost: int | None,
+) -> tuple[list[Outcome], Sequence[Outcome]]:
+    """`enter` for several throttles: their outcomes, and those decided alongside."""
+    claimed = [ledger.claim(throttle) for throttle in throttles]
+    if None not in claimed:
+        return claimed, ()  # type: ignore[return-value]  # no None left
+    calls: list[Call] = [
+        (throttle, cost, None)
+        for throttle, outcome in zip(throttles, claimed, strict=True)
+        if outcome is None
+    ]
+    own = len(calls)
+    if not ledger.gathered:
+        ledger.gathered = True
+        calls.extend(
+            (declared, None, None)
+            for declared in route_throttles(connection.scope)
+            if declared not in throttles
+        )
+    decided = await ledger.decide(connection, calls, claimable_from=own)
+    fresh = iter(decided)
+    outcomes = [outcome if outcome is not None else next(fresh) for outcome in claimed]
+    return outcomes, decided[own:]
 
 
 async def _handle_refusals(
