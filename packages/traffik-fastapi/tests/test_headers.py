@@ -371,3 +371,11 @@ def test_headers_on_a_starlette_decorated_endpoint(
         "x-ratelimit-remaining": "1",
         "x-ratelimit-reset": "20",
     }
+
+
+def test_policy_names_are_structured_field_strings() -> None:
+    from traffik.fastapi.headers import policy_name
+
+    assert policy_name('a"b\\c') == b'"a\\"b\\\\c"'
+    throttle = HTTPThrottle('say "hi"', rate="1/s")
+    assert throttle.static_policy == b'"say \\"hi\\"";q=1;w=1'

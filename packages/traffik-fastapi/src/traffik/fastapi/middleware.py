@@ -229,9 +229,7 @@ class ThrottleMiddleware:
         matched: list[MiddlewareThrottle] = []
         for entry in self.middleware_throttles:
             rule = entry.rule
-            if rule.matches_request_line(method, path) and (
-                rule.predicate is None or await rule.matches(connection)
-            ):
+            if rule.matches_request_line(method, path) and await rule.predicate_allows(connection):
                 matched.append(entry)
         if not matched:
             return None

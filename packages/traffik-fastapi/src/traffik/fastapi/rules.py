@@ -129,6 +129,10 @@ class Rule:
         scope = connection.scope
         if not self.matches_request_line(scope.get("method", ""), route_path(scope)):
             return False
+        return await self.predicate_allows(connection)
+
+    async def predicate_allows(self, connection: HTTPConnection) -> bool:
+        """The predicate's part of the match (True without one)."""
         predicate = self.predicate
         if predicate is None:
             return True

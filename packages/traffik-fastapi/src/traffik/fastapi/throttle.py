@@ -157,12 +157,6 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         """Rules added from outside (by a registry), on top of the throttle's own."""
         self.rules = order_rules((*self._own_rules, *rules))
 
-    async def applies_to(self, connection: HTTPConnection) -> bool:
-        """Whether this throttle's rules let it limit ``connection`` (and it is enabled)."""
-        return not self.is_disabled and (
-            not self.rules or await rules_allow(self.rules, connection)
-        )
-
     # -- keys, identity, backend -------------------------------------------------------
 
     async def default_identifier(self, connection: HTTPConnection) -> str | ExemptedType:
