@@ -246,7 +246,9 @@ def test_cost_and_rate_as_functions_of_the_request(
     assert client.get("/items", headers={"x-cost": "2"}).status_code == 200
     assert client.get("/items").status_code == 429
     pro = client_for(make_app(backend, HTTPThrottle("p", rate=rate, cost=cost)), "10.0.0.9")
-    assert pro.get("/items", headers={"x-tier": "pro", "x-cost": "5"}).status_code == 200
+    admitted = pro.get("/items", headers={"x-tier": "pro", "x-cost": "5"})
+    assert admitted.status_code == 200
+    assert admitted.headers["ratelimit-policy"] == '"p";q=5;w=60'  # the rate of this request
     assert pro.get("/items", headers={"x-tier": "pro"}).status_code == 429
 
 
