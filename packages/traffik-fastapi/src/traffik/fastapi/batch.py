@@ -23,7 +23,7 @@ from traffik.rates import Rate
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
-__all__ = ["Call", "Outcome", "decide_together"]
+__all__ = ["Call", "Outcome", "decide_alone", "decide_together"]
 
 logger = logging.getLogger("traffik")
 
@@ -91,7 +91,7 @@ async def decide_together(connection: HTTPConnection, calls: Sequence[Call]) -> 
     ``on_error``; a failed backend stored nothing.
     """
     if len(calls) == 1:
-        return [await _decide_alone(connection, *calls[0])]
+        return [await decide_alone(connection, *calls[0])]
     outcomes: list[Outcome] = []
     groups: dict[int, tuple[ThrottleBackend, list[Outcome]]] = {}
     for throttle, cost, key_suffix in calls:
@@ -141,9 +141,10 @@ def _unconsumed(decision: Decision, hit: Hit | None) -> Decision:
     return decision._replace(remaining=min(decision.limit, decision.remaining + cost))
 
 
-async def _decide_alone(
+async def decide_alone(
     connection: HTTPConnection, throttle: BaseHTTPThrottle, cost: int | None, key_suffix: str | None
 ) -> Outcome:
+    """`decide_together` for a single call."""
     if throttle.is_disabled:
         return Outcome(throttle, NOT_LIMITED)
     prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)

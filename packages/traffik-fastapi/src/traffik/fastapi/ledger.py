@@ -23,7 +23,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Scope
 
-from traffik.fastapi.batch import Call, Outcome, decide_together
+from traffik.fastapi.batch import Call, Outcome, decide_alone, decide_together
 from traffik.fastapi.headers import RawHeaders, render_headers
 
 if TYPE_CHECKING:
@@ -69,7 +69,10 @@ class RequestLedger:
         consumes nothing anywhere. Otherwise the request waits out the longest ``delay``
         a queueing strategy asked for.
         """
-        outcomes = await decide_together(connection, calls)
+        if len(calls) == 1:
+            outcomes = [await decide_alone(connection, *calls[0])]
+        else:
+            outcomes = await decide_together(connection, calls)
         earlier = self.outcomes
         self.outcomes = [*earlier, *outcomes] if earlier else outcomes[:]
         for outcome in outcomes[claimable_from:]:

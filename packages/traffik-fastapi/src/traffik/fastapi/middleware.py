@@ -229,12 +229,16 @@ class ThrottleMiddleware:
         matched: list[MiddlewareThrottle] = []
         for entry in self.middleware_throttles:
             rule = entry.rule
-            if rule.matches_request_line(method, path) and await rule.predicate_allows(connection):
+            if rule.matches_request_line(method, path) and (
+                rule.predicate is None or await rule.predicate_allows(connection)
+            ):
                 matched.append(entry)
         if not matched:
             return None
         calls = [(entry.throttle, entry.cost, entry.key_suffix(connection)) for entry in matched]
         outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
+        if all(outcome.decision.allowed for outcome in outcomes):
+            return None
         refused = sorted(
             (
                 (outcome, entry)
@@ -244,8 +248,6 @@ class ThrottleMiddleware:
             key=lambda pair: pair[0].decision.retry_after,
             reverse=True,
         )
-        if not refused:
-            return None
         wait = ledger.wait
         try:
             for outcome, entry in refused:
