@@ -20,7 +20,26 @@ DOCUMENTED_PATHS = {
     "traffik.clock": ["ManualClock", "system_clock"],
     "traffik.fastapi": ["HTTPThrottle", "ConnectionThrottled", "remote_address"],
     "traffik.backends.redis": ["RedisBackend"],
+    "traffik.strategies.concurrency": ["Concurrency"],
 }
+
+# What the HTTP guide (packages/traffik-fastapi/README.md) imports from `traffik`.
+HTTP_NAMES = [
+    "HTTPThrottle", "RequestThrottle", "ConcurrencyLimit", "throttled", "ThrottleMiddleware",
+    "MiddlewareThrottle", "Rule", "Bypass", "ThrottleRegistry", "GLOBAL_REGISTRY", "EXEMPTED",
+    "is_throttled", "get_wait", "remote_address", "header_identifier", "user_identifier",
+    "TrustedProxies", "ConnectionThrottled", "throttled_exception_handler",
+    "throttled_problem_handler", "set_default_headers", "Concurrency",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", HTTP_NAMES)
+def test_http_names_are_top_level(name: str) -> None:
+    import traffik.fastapi
+
+    value = getattr(traffik, name)
+    assert value is getattr(traffik.fastapi, name, value)
+    assert name in traffik.__all__
 
 
 @pytest.mark.parametrize(("module", "names"), sorted(DOCUMENTED_PATHS.items()))

@@ -31,14 +31,31 @@ from traffik.exceptions import (
 from traffik.identities import ANONYMOUS_IDENTIFIER, EXEMPTED, ExemptedType
 from traffik.rates import Rate
 from traffik.strategies import FixedWindow, Strategy, TokenBucket
+from traffik.strategies.concurrency import Concurrency
 from traffik.throttle import Limiter, Throttle, ThrottleStat, hit_all
 
 if TYPE_CHECKING:
+    from traffik.fastapi import GLOBAL_REGISTRY as GLOBAL_REGISTRY
+    from traffik.fastapi import Bypass as Bypass
+    from traffik.fastapi import ConcurrencyLimit as ConcurrencyLimit
     from traffik.fastapi import ConnectionThrottled as ConnectionThrottled
     from traffik.fastapi import HTTPThrottle as HTTPThrottle
+    from traffik.fastapi import MiddlewareThrottle as MiddlewareThrottle
     from traffik.fastapi import RequestThrottle as RequestThrottle
+    from traffik.fastapi import Rule as Rule
+    from traffik.fastapi import ThrottleMiddleware as ThrottleMiddleware
+    from traffik.fastapi import ThrottleRegistry as ThrottleRegistry
+    from traffik.fastapi import TrustedProxies as TrustedProxies
     from traffik.fastapi import get_remote_address as get_remote_address
+    from traffik.fastapi import get_wait as get_wait
+    from traffik.fastapi import header_identifier as header_identifier
+    from traffik.fastapi import is_throttled as is_throttled
     from traffik.fastapi import remote_address as remote_address
+    from traffik.fastapi import set_default_headers as set_default_headers
+    from traffik.fastapi import throttled as throttled
+    from traffik.fastapi import throttled_exception_handler as throttled_exception_handler
+    from traffik.fastapi import throttled_problem_handler as throttled_problem_handler
+    from traffik.fastapi import user_identifier as user_identifier
     from traffik.resilience import Backoff as Backoff
     from traffik.resilience import CircuitBreaker as CircuitBreaker
     from traffik.resilience import CircuitOpenError as CircuitOpenError
@@ -59,6 +76,22 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "RequestThrottle": ("traffik.fastapi", "fastapi"),
     "get_remote_address": ("traffik.fastapi", "fastapi"),
     "remote_address": ("traffik.fastapi", "fastapi"),
+    "Bypass": ("traffik.fastapi", "fastapi"),
+    "ConcurrencyLimit": ("traffik.fastapi", "fastapi"),
+    "GLOBAL_REGISTRY": ("traffik.fastapi", "fastapi"),
+    "MiddlewareThrottle": ("traffik.fastapi", "fastapi"),
+    "Rule": ("traffik.fastapi", "fastapi"),
+    "ThrottleMiddleware": ("traffik.fastapi", "fastapi"),
+    "ThrottleRegistry": ("traffik.fastapi", "fastapi"),
+    "TrustedProxies": ("traffik.fastapi", "fastapi"),
+    "get_wait": ("traffik.fastapi", "fastapi"),
+    "header_identifier": ("traffik.fastapi", "fastapi"),
+    "is_throttled": ("traffik.fastapi", "fastapi"),
+    "set_default_headers": ("traffik.fastapi", "fastapi"),
+    "throttled": ("traffik.fastapi", "fastapi"),
+    "throttled_exception_handler": ("traffik.fastapi", "fastapi"),
+    "throttled_problem_handler": ("traffik.fastapi", "fastapi"),
+    "user_identifier": ("traffik.fastapi", "fastapi"),
     "Backoff": ("traffik.resilience", "resilience"),
     "CircuitBreaker": ("traffik.resilience", "resilience"),
     "CircuitOpenError": ("traffik.resilience", "resilience"),
@@ -76,15 +109,19 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
 __all__ = [
     "ANONYMOUS_IDENTIFIER",
     "EXEMPTED",
+    "GLOBAL_REGISTRY",
     "NOT_LIMITED",
     "BackendConnectionError",
     "BackendError",
     "BackendTimeoutError",
     "Backoff",
+    "Bypass",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
     "Clock",
+    "Concurrency",
+    "ConcurrencyLimit",
     "ConfigurationError",
     "ConnectionThrottled",
     "ConstantBackoff",
@@ -102,22 +139,35 @@ __all__ = [
     "LinearBackoff",
     "LogarithmicBackoff",
     "ManualClock",
+    "MiddlewareThrottle",
     "OnError",
     "Rate",
     "RateLimitExceeded",
     "RequestThrottle",
     "ResilientBackend",
     "Retry",
+    "Rule",
     "Strategy",
     "Throttle",
     "ThrottleBackend",
+    "ThrottleMiddleware",
+    "ThrottleRegistry",
     "ThrottleStat",
     "TokenBucket",
     "TraffikError",
+    "TrustedProxies",
     "__version__",
     "get_remote_address",
+    "get_wait",
+    "header_identifier",
     "hit_all",
+    "is_throttled",
     "remote_address",
+    "set_default_headers",
+    "throttled",
+    "throttled_exception_handler",
+    "throttled_problem_handler",
+    "user_identifier",
 ]
 
 if not TYPE_CHECKING:

@@ -241,13 +241,19 @@ class Throttle(Generic[C]):
             await backend.delete(hit.key)
 
     async def prepare(
-        self, connection: C, cost: int | None, params: Params | None
+        self,
+        connection: C,
+        cost: int | None,
+        params: Params | None,
+        *,
+        key_suffix: str | None = None,
     ) -> Decision | tuple[ThrottleBackend, Hit]:
         """Resolve cost, rate, identity and key: a `Hit` for the backend, or a final decision.
 
         The final decision is `NOT_LIMITED` for the short-circuits, or what ``on_error``
         says when a function supplied by the user fails (ConfigurationError propagates:
-        it reports a bug, not an outage).
+        it reports a bug, not an outage). ``key_suffix`` replaces `key_suffix` for this
+        call (a middleware keys a whole path prefix as one budget this way).
         """
         rate = self.rate
         key: str | None = None
@@ -281,9 +287,9 @@ class Throttle(Generic[C]):
                 params = (
                     self._params if params_function is None else await params_function(connection)
                 )
-            key = (
-                f"{self.uid}:{hash_tag(identity)}{self.key_suffix(connection)}:{self.strategy.name}"
-            )
+            if key_suffix is None:
+                key_suffix = self.key_suffix(connection)
+            key = f"{self.uid}:{hash_tag(identity)}{key_suffix}:{self.strategy.name}"
         except ConfigurationError:
             raise
         except Exception as exc:
@@ -306,6 +312,15 @@ class Throttle(Generic[C]):
         return backend
 
     # -- failures --------------------------------------------------------------------
+
+    async def failure_decision(
+        self, exc: Exception, connection: C, hit: Hit, backend: ThrottleBackend
+    ) -> Decision:
+        """What ``on_error`` decides when ``backend`` failed to apply ``hit``.
+
+        For callers that apply prepared hits themselves (several throttles at once).
+        """
+        return await self._on_failure(exc, connection, hit, backend)
 
     async def _on_failure(
         self,

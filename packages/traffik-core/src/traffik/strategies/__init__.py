@@ -5,6 +5,7 @@ contract every one of them follows.
 """
 
 from traffik.strategies.base import NO_PARAMS, Params, Step, Strategy
+from traffik.strategies.concurrency import Concurrency
 from traffik.strategies.fixed_window import FixedWindow
 from traffik.strategies.token_bucket import TokenBucket
 
@@ -13,6 +14,7 @@ DEFAULT_STRATEGY = FixedWindow()
 __all__ = [
     "DEFAULT_STRATEGY",
     "NO_PARAMS",
+    "Concurrency",
     "FixedWindow",
     "Params",
     "Step",

@@ -1,26 +1,77 @@
-"""Traffik for Starlette and FastAPI: `HTTPThrottle` and the HTTP plumbing."""
+"""Traffik for Starlette and FastAPI.
+
+* Throttles: `HTTPThrottle` (alias `RequestThrottle`), `ConcurrencyLimit`.
+* Ways in: ``Depends(throttle)``, `throttled`, `ThrottleMiddleware` + `MiddlewareThrottle`,
+  ``await throttle(request)``.
+* When they apply: `Rule`, `Bypass`, `ThrottleRegistry` / `GLOBAL_REGISTRY`.
+* Who a client is: `remote_address` (trusted proxies), `header_identifier`,
+  `user_identifier`.
+* What clients see: `ConnectionThrottled` (429), rate-limit headers
+  (`set_default_headers`), `throttled_exception_handler`, `throttled_problem_handler`.
+* What happened: `is_throttled`, `get_wait`.
+"""
 
 from traffik.fastapi._version import __version__
+from traffik.fastapi.concurrency import ConcurrencyLimit
+from traffik.fastapi.decorators import throttled
 from traffik.fastapi.exceptions import ConnectionThrottled, retry_after_header
-from traffik.fastapi.handlers import throttled_exception_handler
+from traffik.fastapi.handlers import (
+    QUOTA_EXCEEDED,
+    raise_throttled,
+    throttled_exception_handler,
+    throttled_problem_handler,
+    throttled_response,
+)
+from traffik.fastapi.headers import HEADER_NAMES, default_headers, set_default_headers
+from traffik.fastapi.identifiers import HTTPIdentifier, header_identifier, user_identifier
+from traffik.fastapi.ledger import get_wait, is_throttled
+from traffik.fastapi.middleware import MiddlewareThrottle, ThrottleMiddleware
 from traffik.fastapi.proxies import (
     ProxyHeader,
     TrustedProxies,
     get_remote_address,
     remote_address,
 )
-from traffik.fastapi.throttle import HTTPThrottle, RequestThrottle, raise_throttled
+from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
+from traffik.fastapi.rules import Bypass, Rule
+from traffik.fastapi.throttle import (
+    BaseHTTPThrottle,
+    HTTPThrottle,
+    RequestThrottle,
+    ThrottledHandler,
+)
 
 __all__ = [
+    "GLOBAL_REGISTRY",
+    "HEADER_NAMES",
+    "QUOTA_EXCEEDED",
+    "BaseHTTPThrottle",
+    "Bypass",
+    "ConcurrencyLimit",
     "ConnectionThrottled",
+    "HTTPIdentifier",
     "HTTPThrottle",
+    "MiddlewareThrottle",
     "ProxyHeader",
     "RequestThrottle",
+    "Rule",
+    "ThrottleMiddleware",
+    "ThrottleRegistry",
+    "ThrottledHandler",
     "TrustedProxies",
     "__version__",
+    "default_headers",
     "get_remote_address",
+    "get_wait",
+    "header_identifier",
+    "is_throttled",
     "raise_throttled",
     "remote_address",
     "retry_after_header",
+    "set_default_headers",
+    "throttled",
     "throttled_exception_handler",
+    "throttled_problem_handler",
+    "throttled_response",
+    "user_identifier",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from starlette.exceptions import HTTPException
 
@@ -26,9 +26,11 @@ def retry_after_header(wait: float) -> str | None:
 class ConnectionThrottled(HTTPException, TraffikError):
     """Raised when a connection is over its limit: HTTP 429 with ``Retry-After``.
 
-    ``wait_period`` is the wait in seconds (as decided, not rounded). FastAPI renders it
-    as JSON ``{"detail": ...}``; on plain Starlette register
-    `traffik.fastapi.throttled_exception_handler` for the same JSON body.
+    ``wait_period`` is the wait in seconds (as decided, not rounded); ``violated_policies``
+    the uids of the throttles that refused. FastAPI renders it as JSON
+    ``{"detail": ...}``; on plain Starlette register
+    `traffik.fastapi.throttled_exception_handler` for the same body, or
+    `traffik.fastapi.throttled_problem_handler` for ``application/problem+json``.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class ConnectionThrottled(HTTPException, TraffikError):
         detail: str | None = None,
         headers: Mapping[str, str] | None = None,
         decision: Decision | None = None,
+        violated_policies: Sequence[str] = (),
     ) -> None:
         retry_after = retry_after_header(wait_period)
         if detail is None:
@@ -48,8 +51,11 @@ class ConnectionThrottled(HTTPException, TraffikError):
                 unit = "second" if retry_after == "1" else "seconds"
                 detail = f"Too many requests. Retry in {retry_after} {unit}."
         all_headers = dict(headers or {})
-        if retry_after is not None:
-            all_headers.setdefault("Retry-After", retry_after)
+        if retry_after is not None and not any(
+            name.lower() == "retry-after" for name in all_headers
+        ):
+            all_headers["Retry-After"] = retry_after
         super().__init__(status_code=status_code, detail=detail, headers=all_headers)
         self.wait_period = wait_period
         self.decision = decision
+        self.violated_policies = list(violated_policies)

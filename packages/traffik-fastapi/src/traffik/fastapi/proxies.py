@@ -9,6 +9,7 @@ first untrusted hop is the client. A spoofed header from anyone else changes not
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal
 
@@ -23,6 +24,8 @@ ProxyHeader = Literal["forwarded", "x-forwarded-for", "x-real-ip"]
 PROXY_HEADERS: Final[tuple[ProxyHeader, ...]] = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+logger = logging.getLogger("traffik")
 
 
 class TrustedProxies:
@@ -64,8 +67,10 @@ class TrustedProxies:
         return any(ip in network for network in self.networks)
 
     def client_address(self, connection: HTTPConnection) -> str:
-        peer = connection.client.host if connection.client else None
+        client = connection.scope.get("client")
+        peer: str | None = client[0] if client else None
         if not peer:
+            _warn_anonymous()
             return ANONYMOUS_IDENTIFIER
         if not self.networks or not self.trusts(peer):
             return peer
@@ -89,6 +94,22 @@ class TrustedProxies:
             if not self.trusts(hop):
                 return hop if _is_ip(hop) else ANONYMOUS_IDENTIFIER
         return hops[0]
+
+
+_anonymous_warned = False
+
+
+def _warn_anonymous() -> None:
+    # Clients without an address share one budget; say so once, loudly enough to notice.
+    global _anonymous_warned
+    if not _anonymous_warned:
+        _anonymous_warned = True
+        logger.warning(
+            "A request came without a client address (scope['client'] is empty): such "
+            "requests share the %r budget. Identify clients another way (an API key, "
+            "the authenticated user) if your server does not report addresses.",
+            ANONYMOUS_IDENTIFIER,
+        )
 
 
 def _is_ip(value: str) -> bool:

@@ -1,56 +1,98 @@
-"""`HTTPThrottle`: a throttle for Starlette and FastAPI connections.
+"""`HTTPThrottle`: a throttle for Starlette and FastAPI requests.
 
-Use it as a FastAPI dependency (``Depends(throttle)``) or await it yourself
-(``await throttle(request)``). Over the limit it raises `ConnectionThrottled` (HTTP 429
-with ``Retry-After``) unless ``handle_throttled`` says otherwise.
+Use it as a FastAPI dependency (``Depends(throttle)``), through `throttled` or
+`ThrottleMiddleware`, or await it yourself (``await throttle(request, cost=2)``). Over the
+limit it calls ``handle_throttled``, which by default raises `ConnectionThrottled`
+(HTTP 429 with ``Retry-After``).
 
-Keys are per client, per route and per method: ``<uid>:{<client>}:<METHOD>:<route>``,
-where the route is its template (``/items/{id}`` is one budget for every id) when the
-router has matched one, and the concrete path otherwise.
+Keys are per client, per route and per method by default:
+``<uid>:{<client>}:<METHOD>:<route>:<strategy>``, where the route is its template
+(``/items/{id}`` is one budget for every id) when the router matched one. ``key_by`` picks
+the concrete path instead, or drops the path (one budget per client for everything the
+throttle guards); ``use_method=False`` drops the method.
+
+The first throttle to run on a request decides, in one all-or-nothing step, every
+throttle the route declares (see `traffik.fastapi.routes`); the others find their
+decision on the request (`traffik.fastapi.ledger`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Final, Literal
 
 from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
-from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
-from traffik.decision import Decision
+from traffik.backends.base import APP_STATE_ATTRIBUTE, Hit, ThrottleBackend
+from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
-from traffik.fastapi.exceptions import ConnectionThrottled
+from traffik.exceptions import ConfigurationError
+from traffik.fastapi.batch import Call, Outcome
+from traffik.fastapi.handlers import raise_throttled
+from traffik.fastapi.headers import HeaderSpec, header_mask, policy_item, policy_name
+from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.fastapi.proxies import get_remote_address
+from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
+from traffik.fastapi.routes import route_template, route_throttles
+from traffik.fastapi.rules import Rule, order_rules, rules_allow
 from traffik.identities import ExemptedType
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction, Throttle
 
-__all__ = ["DECISION_STATE_ATTRIBUTE", "HTTPThrottle", "ThrottledHandler", "raise_throttled"]
+__all__ = [
+    "KEY_BY",
+    "BaseHTTPThrottle",
+    "HTTPThrottle",
+    "KeyBy",
+    "RequestThrottle",
+    "ThrottledHandler",
+    "enter",
+]
 
-DECISION_STATE_ATTRIBUTE = "traffik_decision"
-"""Where the last decision for a connection is recorded on ``connection.state``."""
+KeyBy = Literal["route", "path", "client"]
+KEY_BY: Final = ("route", "path", "client")
 
-ThrottledHandler = Callable[[HTTPConnection, Decision, "HTTPThrottle"], Awaitable[Any]]
+ThrottledHandler = Callable[
+    [HTTPConnection, Decision, "BaseHTTPThrottle", Mapping[str, Any]], Awaitable[Any]
+]
+"""``handle_throttled(connection, decision, throttle, context)``, called on refusal."""
 
-
-async def raise_throttled(
-    connection: HTTPConnection, decision: Decision, throttle: HTTPThrottle
-) -> NoReturn:
-    """The default ``handle_throttled``: raise HTTP 429 with ``Retry-After``."""
-    raise ConnectionThrottled(decision.retry_after, decision=decision)
+_NO_CONTEXT: Final[Mapping[str, Any]] = {}
 
 
-class HTTPThrottle(Throttle[HTTPConnection]):
-    """Rate-limits HTTP requests per client.
+class DependencySignature:
+    """What FastAPI sees of a throttle's ``__call__``: ``(request, response)``.
 
-    Takes every parameter of `traffik.throttle.Throttle`, plus:
-
-    :param handle_throttled: an async function ``(connection, decision, throttle)`` called
-        when a request is refused; by default it raises `ConnectionThrottled` (HTTP 429).
-    :param use_method: whether the HTTP method is part of the key (GET and POST counted
-        apart). True by default.
+    The real ``__call__`` also takes ``cost`` and ``context`` for direct calls; FastAPI
+    would publish those as query parameters. (On the class itself this is None, so
+    ``inspect.signature(HTTPThrottle)`` still describes the constructor.)
     """
+
+    signature: Final = inspect.Signature(
+        [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            ),
+            inspect.Parameter(
+                "response", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Response
+            ),
+        ]
+    )
+
+    def __get__(self, instance: object, owner: type | None = None) -> inspect.Signature | None:
+        return self.signature if instance is not None else None
+
+
+class BaseHTTPThrottle(Throttle[HTTPConnection]):
+    """What every HTTP throttle shares; see `HTTPThrottle` for the parameters."""
+
+    #: Whether an admitted request holds its units until it ends (a concurrency slot).
+    holds: ClassVar[bool] = False
+    #: The draft's ``qu`` quota unit, when not "requests".
+    quota_unit: ClassVar[bytes | None] = None
 
     def __init__(
         self,
@@ -65,6 +107,11 @@ class HTTPThrottle(Throttle[HTTPConnection]):
         params: Params | ParamsFunction[HTTPConnection] | None = None,
         handle_throttled: ThrottledHandler | None = None,
         use_method: bool = True,
+        key_by: KeyBy = "route",
+        headers: HeaderSpec | None = None,
+        context: Mapping[str, Any] | None = None,
+        rules: Iterable[Rule] = (),
+        registry: ThrottleRegistry | None = None,
     ) -> None:
         super().__init__(
             uid,
@@ -76,33 +123,232 @@ class HTTPThrottle(Throttle[HTTPConnection]):
             on_error=on_error,
             params=params,
         )
+        if handle_throttled is not None and not callable(handle_throttled):
+            raise ConfigurationError(
+                f"handle_throttled must be an async callable, got {handle_throttled!r}"
+            )
         self.handle_throttled: ThrottledHandler = handle_throttled or raise_throttled
-        self.use_method = use_method
+        self.use_method = bool(use_method)
+        if key_by not in KEY_BY:
+            raise ConfigurationError(
+                f"key_by must be one of {', '.join(map(repr, KEY_BY))}, got {key_by!r}"
+            )
+        self.key_by: KeyBy = key_by
+        #: Which headers this throttle reports (bits of `traffik.fastapi.headers`);
+        #: None follows `set_default_headers`.
+        self.header_mask: int | None = None if headers is None else header_mask(headers)
+        self.policy_name = b"" if self.header_mask == 0 else policy_name(uid)
+        self.static_policy: bytes | None = None
+        if self.rate is not None and self.header_mask != 0:
+            self.static_policy = policy_item(self.policy_name, self.rate, self.quota_unit)
+        if context is not None and not isinstance(context, Mapping):
+            raise ConfigurationError(f"context must be a mapping, got {context!r}")
+        self.context: Mapping[str, Any] = dict(context) if context else _NO_CONTEXT
+        self._own_rules = order_rules(rules)
+        self.rules = self._own_rules
+        if registry is not None and not isinstance(registry, ThrottleRegistry):
+            raise ConfigurationError(f"registry must be a ThrottleRegistry, got {registry!r}")
+        self.registry = registry if registry is not None else GLOBAL_REGISTRY
+        self.registry.register(self)
+
+    # -- rules -------------------------------------------------------------------------
+
+    def set_extra_rules(self, rules: Sequence[Rule]) -> None:
+        """Rules added from outside (by a registry), on top of the throttle's own."""
+        self.rules = order_rules((*self._own_rules, *rules))
+
+    # -- keys, identity, backend -------------------------------------------------------
 
     async def default_identifier(self, connection: HTTPConnection) -> str | ExemptedType:
         return get_remote_address(connection)
 
     def key_suffix(self, connection: HTTPConnection) -> str:
         scope = connection.scope
-        template = getattr(scope.get("route"), "path", None)
-        path = scope["path"] if template is None else scope.get("root_path", "") + template
-        if self.use_method and scope["type"] == "http":
-            return f":{scope['method']}:{path}"
-        return f":{path}"
+        key_by = self.key_by
+        if key_by == "route":
+            path = route_template(scope) or scope["path"]
+        elif key_by == "path":
+            path = scope["path"]
+        else:
+            path = None
+        method = scope.get("method") if self.use_method else None
+        if path is None:
+            return f":{method}" if method else ""
+        return f":{method}:{path}" if method else f":{path}"
 
     def find_backend(self, connection: HTTPConnection) -> ThrottleBackend | None:
         state = getattr(connection.scope.get("app"), "state", None)
         backend = getattr(state, APP_STATE_ATTRIBUTE, None)
         return backend if isinstance(backend, ThrottleBackend) else None
 
-    async def __call__(self, request: Request) -> Decision:
-        """Check ``request``; over the limit, call ``handle_throttled`` (HTTP 429 by default)."""
-        decision = await self.hit(request)
-        setattr(request.state, DECISION_STATE_ATTRIBUTE, decision)
-        if not decision.allowed:
-            await self.handle_throttled(request, decision, self)
-        return decision
+    async def prepare(
+        self,
+        connection: HTTPConnection,
+        cost: int | None,
+        params: Params | None,
+        *,
+        key_suffix: str | None = None,
+    ) -> Decision | tuple[ThrottleBackend, Hit]:
+        """As `Throttle.prepare`, and `NOT_LIMITED` where the rules say not to limit."""
+        rules = self.rules
+        if rules and not await rules_allow(rules, connection):
+            return NOT_LIMITED
+        return await super().prepare(connection, cost, params, key_suffix=key_suffix)
+
+    def __repr__(self) -> str:
+        rate = self.rate if self.rate is not None else "<function>"
+        return f"{type(self).__name__}({self.uid!r}, rate={rate!s}, strategy={self.strategy!r})"
+
+
+class HTTPThrottle(BaseHTTPThrottle):
+    """Rate-limits HTTP requests per client.
+
+    :param uid: a unique, stable name: part of every key, and the policy name in the
+        ``RateLimit`` headers.
+    :param rate: a `Rate`, a string such as ``"100/min"``, or an async function of the
+        request returning either.
+    :param identifier: an async function of the request returning the client's identity
+        or `EXEMPTED`; the client's address by default (see `traffik.fastapi.identifiers`).
+    :param strategy: the algorithm; `FixedWindow` by default.
+    :param backend: where state lives; by default the backend whose lifespan runs the app.
+    :param cost: units each request consumes: an int or an async function of the request.
+    :param on_error: what to do when deciding fails ("allow", "throttle", "raise" or a
+        handler); overrides the backend's setting.
+    :param params: per-request strategy inputs: a mapping or an async function.
+    :param handle_throttled: ``async (connection, decision, throttle, context)`` called on
+        refusal; by default raises `ConnectionThrottled` (HTTP 429).
+    :param use_method: whether the HTTP method is part of the key (True by default).
+    :param key_by: ``"route"`` (the route template, default), ``"path"`` (the concrete
+        path) or ``"client"`` (no path: one budget per client).
+    :param headers: which rate-limit headers to report: True, False, or names from
+        `traffik.fastapi.headers.HEADER_NAMES`; None follows `set_default_headers`.
+    :param context: defaults for ``handle_throttled``'s context: ``status_code``,
+        ``detail``, ``headers``; a call's own context is merged over it.
+    :param rules: `Rule` / `Bypass` instances deciding which requests are limited.
+    :param registry: where the throttle registers (`GLOBAL_REGISTRY` by default).
+    """
+
+    __signature__ = DependencySignature()
+
+    async def __call__(
+        self,
+        request: Request,
+        response: Response | None = None,
+        *,
+        cost: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Check ``request``; over the limit, call ``handle_throttled`` (HTTP 429 by default).
+
+        As a FastAPI dependency, ``response`` is the sub-response whose headers FastAPI
+        copies into the response of a route that returns data: the rate-limit headers go
+        there (unless a `ThrottleMiddleware` adds them to every response itself).
+        """
+        outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
+        return outcomes[0].decision
 
 
 RequestThrottle = HTTPThrottle
 """The traffik 1.x alias of `HTTPThrottle`."""
+
+
+async def enter(
+    connection: HTTPConnection,
+    throttles: Sequence[BaseHTTPThrottle],
+    *,
+    cost: int | None = None,
+    context: Mapping[str, Any] | None = None,
+    response: Response | None = None,
+) -> list[Outcome]:
+    """Decide ``throttles`` for ``connection``, handle refusals, and return the outcomes.
+
+    A throttle whose decision another one's call already took claims it; the rest are
+    decided together with every throttle the route declares that has not run yet, in
+    one all-or-nothing step. Refusals go to the ``handle_throttled`` of the refusing
+    throttles, the ones called here first.
+    """
+    scope = connection.scope
+    ledger: RequestLedger | None = scope.get(LEDGER_KEY)
+    if ledger is None:
+        ledger = scope[LEDGER_KEY] = RequestLedger()
+    gathered: Sequence[Outcome] = ()
+    if len(throttles) == 1:  # the common case, kept short
+        throttle = throttles[0]
+        outcome = ledger.pending.pop(throttle, None) if ledger.pending else None
+        if outcome is None:
+            calls: list[Call] = [(throttle, cost, None)]
+            if not ledger.gathered:
+                ledger.gathered = True
+                for declared in route_throttles(scope):
+                    if declared is not throttle:
+                        calls.append((declared, None, None))
+            decided = await ledger.decide(connection, calls, claimable_from=1)
+            outcome = decided[0]
+            gathered = decided[1:]
+        outcomes = [outcome]
+    else:
+        outcomes, gathered = await _enter_many(connection, ledger, throttles, cost)
+    if response is not None and not ledger.managed:
+        ledger.write_headers(response)
+    if gathered or not all(outcome.decision.allowed for outcome in outcomes):
+        refused = [o for o in outcomes if not o.decision.allowed and not o.handled]
+        refused_elsewhere = [o for o in gathered if not o.decision.allowed and not o.handled]
+        if refused or refused_elsewhere:
+            await _handle_refusals(connection, ledger, refused, refused_elsewhere, context)
+    return outcomes
+
+
+async def _enter_many(
+    connection: HTTPConnection,
+    ledger: RequestLedger,
+    throttles: Sequence[BaseHTTPThrottle],
+    cost: int | None,
+) -> tuple[list[Outcome], Sequence[Outcome]]:
+    """`enter` for several throttles: their outcomes, and those decided alongside."""
+    claimed = [ledger.claim(throttle) for throttle in throttles]
+    if None not in claimed:
+        return claimed, ()  # type: ignore[return-value]  # no None left
+    calls: list[Call] = [
+        (throttle, cost, None)
+        for throttle, outcome in zip(throttles, claimed, strict=True)
+        if outcome is None
+    ]
+    own = len(calls)
+    if not ledger.gathered:
+        ledger.gathered = True
+        calls.extend(
+            (declared, None, None)
+            for declared in route_throttles(connection.scope)
+            if declared not in throttles
+        )
+    decided = await ledger.decide(connection, calls, claimable_from=own)
+    fresh = iter(decided)
+    outcomes = [outcome if outcome is not None else next(fresh) for outcome in claimed]
+    return outcomes, decided[own:]
+
+
+async def _handle_refusals(
+    connection: HTTPConnection,
+    ledger: RequestLedger,
+    own: list[Outcome],
+    gathered: list[Outcome],
+    context: Mapping[str, Any] | None,
+) -> None:
+    """Call ``handle_throttled`` for each refusal, the longest wait first (the default
+    handler raises, ending the request). Every handler is told the request's longest
+    wait, so ``Retry-After`` names the time when every limit would admit it."""
+    wait = ledger.wait
+    ordered = [
+        *sorted(own, key=lambda o: o.decision.retry_after, reverse=True),
+        *sorted(gathered, key=lambda o: o.decision.retry_after, reverse=True),
+    ]
+    for outcome in ordered:
+        outcome.handled = True
+        throttle = outcome.throttle
+        decision = outcome.decision
+        if decision.retry_after < wait:
+            decision = decision._replace(retry_after=wait)
+        merged = throttle.context
+        if context and outcome in own:
+            merged = {**merged, **context}
+        await throttle.handle_throttled(connection, decision, throttle, merged)

@@ -1,0 +1,161 @@
+"""Deciding several throttles for one request, all-or-nothing.
+
+`decide_together` prepares every call (identity, key, rate, cost), then applies the hits
+of each backend in one atomic step (`ThrottleBackend.apply_many`): when any limit on that
+backend refuses, none of the others is stored. Limits on *different* backends cannot be
+decided in one step; when one backend refuses, what the others stored is given back
+(refunded). Either way, a refused request consumes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.requests import HTTPConnection
+
+from traffik.backends.base import Hit, ThrottleBackend
+from traffik.decision import NOT_LIMITED, Decision
+from traffik.rates import Rate
+
+if TYPE_CHECKING:
+    from traffik.fastapi.throttle import BaseHTTPThrottle
+
+__all__ = ["Call", "Outcome", "decide_alone", "decide_together"]
+
+logger = logging.getLogger("traffik")
+
+Call = tuple["BaseHTTPThrottle", int | None, str | None]
+"""``(throttle, cost, key_suffix)``: one throttle to decide; None means its defaults."""
+
+
+class Outcome:
+    """One throttle's decision on one request, and whether it still holds what it took."""
+
+    __slots__ = ("backend", "consumed", "decision", "handled", "hit", "throttle")
+
+    def __init__(
+        self,
+        throttle: BaseHTTPThrottle,
+        decision: Decision,
+        hit: Hit | None = None,
+        backend: ThrottleBackend | None = None,
+    ) -> None:
+        self.throttle = throttle
+        self.decision = decision
+        self.hit = hit
+        self.backend = backend
+        #: Whether the backend stored this decision (and it has not been given back).
+        self.consumed = False
+        #: Whether the throttle's ``handle_throttled`` has seen this refusal.
+        self.handled = False
+
+    @property
+    def rate(self) -> Rate | None:
+        return self.hit.rate if self.hit is not None else self.throttle.rate
+
+    async def give_back(self) -> None:
+        """Refund what this decision consumed, once. Failures are logged, not raised:
+        every stored state expires, so a refund that cannot be made only lasts so long."""
+        if not self.consumed:
+            return
+        self.consumed = False
+        hit, backend = self.hit, self.backend
+        assert hit is not None
+        assert backend is not None
+        self.decision = _unconsumed(self.decision, hit)
+        try:
+            await backend.refund(*hit)
+        except Exception as exc:
+            logger.warning(
+                "Throttle %r could not give back %d unit(s) for %r (%s: %s); they return "
+                "when the stored state expires",
+                self.throttle.uid,
+                hit.cost,
+                hit.key,
+                type(exc).__name__,
+                exc,
+            )
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.throttle.uid!r}, {self.decision!r}, consumed={self.consumed})"
+
+
+async def decide_together(connection: HTTPConnection, calls: Sequence[Call]) -> list[Outcome]:
+    """Decide ``calls`` for ``connection`` all-or-nothing; one `Outcome` per call, in order.
+
+    Short-circuits (disabled, not applicable by its rules, exempted, unlimited, cost 0)
+    decide without a backend. A backend failure is decided by each throttle's
+    ``on_error``; a failed backend stored nothing.
+    """
+    if len(calls) == 1:
+        return [await decide_alone(connection, *calls[0])]
+    outcomes: list[Outcome] = []
+    groups: dict[int, tuple[ThrottleBackend, list[Outcome]]] = {}
+    for throttle, cost, key_suffix in calls:
+        if throttle.is_disabled:
+            outcomes.append(Outcome(throttle, NOT_LIMITED))
+            continue
+        prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
+        if isinstance(prepared, Decision):
+            outcomes.append(Outcome(throttle, prepared))
+            continue
+        backend, hit = prepared
+        outcome = Outcome(throttle, NOT_LIMITED, hit, backend)
+        outcomes.append(outcome)
+        groups.setdefault(id(backend), (backend, []))[1].append(outcome)
+    for backend, members in groups.values():
+        try:
+            hits = [member.hit for member in members if member.hit is not None]
+            if len(hits) == 1:
+                decisions = [await backend.apply(*hits[0])]
+            else:
+                decisions = await backend.apply_many(hits)
+        except Exception as exc:
+            for member in members:
+                assert member.hit is not None
+                member.decision = await member.throttle.failure_decision(
+                    exc, connection, member.hit, backend
+                )
+            continue
+        stored = all(decision.allowed for decision in decisions)
+        for member, decision in zip(members, decisions, strict=True):
+            if not stored and decision.allowed:
+                # Decided as if admitted, but nothing was stored: report what is left.
+                decision = _unconsumed(decision, member.hit)
+            member.decision = decision
+            member.consumed = stored
+    if any(not outcome.decision.allowed for outcome in outcomes):
+        # Some backend refused: give back what the others stored.
+        with anyio.CancelScope(shield=True):
+            for outcome in outcomes:
+                await outcome.give_back()
+    return outcomes
+
+
+def _unconsumed(decision: Decision, hit: Hit | None) -> Decision:
+    """``decision`` with the units of ``hit`` back in ``remaining``."""
+    cost = hit.cost if hit is not None else 0
+    return decision._replace(remaining=min(decision.limit, decision.remaining + cost))
+
+
+async def decide_alone(
+    connection: HTTPConnection, throttle: BaseHTTPThrottle, cost: int | None, key_suffix: str | None
+) -> Outcome:
+    """`decide_together` for a single call."""
+    if throttle.is_disabled:
+        return Outcome(throttle, NOT_LIMITED)
+    prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
+    if isinstance(prepared, Decision):
+        return Outcome(throttle, prepared)
+    backend, hit = prepared
+    outcome = Outcome(throttle, NOT_LIMITED, hit, backend)
+    try:
+        outcome.decision = await backend.apply(*hit)
+    except Exception as exc:
+        outcome.decision = await throttle.failure_decision(exc, connection, hit, backend)
+        return outcome
+    outcome.consumed = outcome.decision.allowed
+    return outcome

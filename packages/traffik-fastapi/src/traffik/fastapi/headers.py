@@ -1,0 +1,246 @@
+"""Rate-limit response headers.
+
+Two families, on by default:
+
+* ``RateLimit-Policy`` and ``RateLimit``, as in draft-ietf-httpapi-ratelimit-headers-11:
+  Structured-Field lists with one item per policy, named by the throttle's uid::
+
+      RateLimit-Policy: "api";q=100;w=60, "daily";q=1000;w=86400
+      RateLimit: "api";r=41;t=17, "daily";r=958;t=40321
+
+  ``q`` is the rate's limit and ``w`` its period in whole seconds (left out for
+  sub-second periods, which the draft cannot express); ``r`` is what remains after this
+  request and ``t`` the seconds until the budget is whole again, rounded up. A
+  concurrency limit says ``qu="concurrent-requests"`` and carries no window.
+* ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (seconds until
+  reset, rounded up), integers, for the limit closest to refusing: the refusing limit with
+  the longest wait, else the one with the fewest units left.
+
+``Retry-After`` (whole seconds, rounded up) accompanies every refusal; it is not
+switchable. Which of the five headers a throttle reports is chosen per throttle
+(``headers=`` on the throttle) or for the whole process (`set_default_headers`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final
+
+from traffik.exceptions import ConfigurationError
+from traffik.rates import Rate
+
+if TYPE_CHECKING:
+    from traffik.fastapi.batch import Outcome
+
+__all__ = [
+    "HEADER_NAMES",
+    "HeaderSpec",
+    "default_headers",
+    "header_mask",
+    "policy_name",
+    "render_headers",
+    "set_default_headers",
+]
+
+HEADER_NAMES: Final = (
+    "RateLimit-Policy",
+    "RateLimit",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+)
+"""The switchable headers, as ``headers=`` accepts them (case does not matter)."""
+
+POLICY: Final = 1
+RATELIMIT: Final = 2
+X_LIMIT: Final = 4
+X_REMAINING: Final = 8
+X_RESET: Final = 16
+ALL_HEADERS: Final = 31
+_X_ANY: Final = X_LIMIT | X_REMAINING | X_RESET
+_BITS: Final = {name.lower(): 1 << index for index, name in enumerate(HEADER_NAMES)}
+
+HeaderSpec = bool | Iterable[str]
+"""True (all), False (none), or the names of the headers to send."""
+
+# Raw ASGI header names, lower-case as ASGI wants them.
+_POLICY_NAME: Final = b"ratelimit-policy"
+_RATELIMIT_NAME: Final = b"ratelimit"
+_X_LIMIT_NAME: Final = b"x-ratelimit-limit"
+_X_REMAINING_NAME: Final = b"x-ratelimit-remaining"
+_X_RESET_NAME: Final = b"x-ratelimit-reset"
+RETRY_AFTER_NAME: Final = b"retry-after"
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def header_mask(spec: HeaderSpec) -> int:
+    """The set of headers ``spec`` names, as bits; ConfigurationError for an unknown name."""
+    if spec is True:
+        return ALL_HEADERS
+    if spec is False:
+        return 0
+    if isinstance(spec, str):
+        spec = (spec,)
+    try:
+        names = list(spec)
+    except TypeError:
+        raise ConfigurationError(
+            f"headers must be True, False or a list of header names, got {spec!r}"
+        ) from None
+    mask = 0
+    for name in names:
+        bit = _BITS.get(name.lower()) if isinstance(name, str) else None
+        if bit is None:
+            if isinstance(name, str) and name.lower() == "retry-after":
+                raise ConfigurationError(
+                    "'Retry-After' is always sent with a refusal and cannot be switched; "
+                    f"choose among {', '.join(HEADER_NAMES)}"
+                )
+            raise ConfigurationError(
+                f"Unknown rate-limit header {name!r}; use any of {', '.join(HEADER_NAMES)}"
+            )
+        mask |= bit
+    return mask
+
+
+_default_mask = ALL_HEADERS
+
+
+def set_default_headers(spec: HeaderSpec) -> None:
+    """Choose the headers of every throttle that does not choose its own (all by default)."""
+    global _default_mask
+    _default_mask = header_mask(spec)
+
+
+def default_headers() -> frozenset[str]:
+    """The headers sent by throttles that do not choose their own."""
+    return frozenset(name for name in HEADER_NAMES if _default_mask & _BITS[name.lower()])
+
+
+def policy_name(uid: str) -> bytes:
+    """``uid`` as a Structured-Field String (``"api:items"``)."""
+    if not all(" " <= char <= "~" for char in uid):
+        raise ConfigurationError(
+            f"Throttle uid {uid!r} cannot name a RateLimit policy: headers carry printable "
+            "ASCII only. Use another uid, or headers=False"
+        )
+    return b'"' + uid.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
+
+
+def policy_item(name: bytes, rate: Rate, quota_unit: bytes | None) -> bytes:
+    """One ``RateLimit-Policy`` item: ``"api";q=100;w=60``."""
+    if quota_unit is not None:
+        return b'%s;q=%d;qu="%s"' % (name, rate.limit, quota_unit)
+    if rate.period_ms % 1000:
+        return b"%s;q=%d" % (name, rate.limit)
+    return b"%s;q=%d;w=%d" % (name, rate.limit, rate.period_ms // 1000)
+
+
+def whole_seconds(seconds: float) -> int:
+    """Seconds rounded up, as headers carry them (never negative)."""
+    if seconds <= 0:
+        return 0
+    return math.ceil(seconds) if seconds < 1e15 else 10**15
+
+
+def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
+    """The header block for every limit decided on one request (latest per throttle)."""
+    if len(outcomes) == 1:
+        only = outcomes[0]
+        mask = only.throttle.header_mask
+        if only.decision.allowed and (
+            (mask is None and _default_mask == ALL_HEADERS) or mask == ALL_HEADERS
+        ):
+            return _all_headers(only)  # the common case, kept short
+        latest: Iterable[Outcome] = outcomes
+    else:
+        latest = {id(outcome.throttle): outcome for outcome in outcomes}.values()
+    default = _default_mask
+    policies: list[bytes] = []
+    limits: list[bytes] = []
+    retry_after = -1.0
+    closest: Outcome | None = None
+    closest_mask = 0
+    for outcome in latest:
+        decision = outcome.decision
+        if decision.limit <= 0:
+            continue  # no limit applied (exempted, unlimited, let through on error)
+        if not decision.allowed and decision.retry_after > retry_after:
+            retry_after = decision.retry_after
+        throttle = outcome.throttle
+        mask = throttle.header_mask
+        if mask is None:
+            mask = default
+        if not mask:
+            continue
+        name = throttle.policy_name
+        if mask & POLICY:
+            policy = throttle.static_policy
+            if policy is None and outcome.rate is not None:
+                policy = policy_item(name, outcome.rate, throttle.quota_unit)
+            if policy is not None:
+                policies.append(policy)
+        if mask & RATELIMIT:
+            remaining = decision.remaining if decision.remaining > 0 else 0
+            if throttle.quota_unit is None:
+                reset = whole_seconds(decision.reset_after)
+                limits.append(b"%s;r=%d;t=%d" % (name, remaining, reset))
+            else:
+                limits.append(b"%s;r=%d" % (name, remaining))
+        if mask & _X_ANY and (closest is None or _closer(outcome, closest)):
+            closest, closest_mask = outcome, mask
+    headers: RawHeaders = []
+    if policies:
+        headers.append((_POLICY_NAME, b", ".join(policies)))
+    if limits:
+        headers.append((_RATELIMIT_NAME, b", ".join(limits)))
+    if closest is not None:
+        decision = closest.decision
+        if closest_mask & X_LIMIT:
+            headers.append((_X_LIMIT_NAME, b"%d" % decision.limit))
+        if closest_mask & X_REMAINING:
+            headers.append((_X_REMAINING_NAME, b"%d" % max(decision.remaining, 0)))
+        if closest_mask & X_RESET:
+            headers.append((_X_RESET_NAME, b"%d" % whole_seconds(decision.reset_after)))
+    if 0 <= retry_after < math.inf:
+        headers.append((RETRY_AFTER_NAME, b"%d" % whole_seconds(retry_after)))
+    return headers
+
+
+def _all_headers(outcome: Outcome) -> RawHeaders:
+    """Every header for one admitted request under one limit."""
+    decision = outcome.decision
+    limit = decision.limit
+    if limit <= 0:
+        return []
+    throttle = outcome.throttle
+    name = throttle.policy_name
+    remaining = decision.remaining if decision.remaining > 0 else 0
+    reset = whole_seconds(decision.reset_after)
+    policy = throttle.static_policy
+    if policy is None:
+        rate = outcome.rate
+        policy = policy_item(name, rate, throttle.quota_unit) if rate is not None else None
+    headers: RawHeaders = [] if policy is None else [(_POLICY_NAME, policy)]
+    if throttle.quota_unit is None:
+        headers.append((_RATELIMIT_NAME, b"%s;r=%d;t=%d" % (name, remaining, reset)))
+    else:
+        headers.append((_RATELIMIT_NAME, b"%s;r=%d" % (name, remaining)))
+    headers.append((_X_LIMIT_NAME, b"%d" % limit))
+    headers.append((_X_REMAINING_NAME, b"%d" % remaining))
+    headers.append((_X_RESET_NAME, b"%d" % reset))
+    return headers
+
+
+def _closer(candidate: Outcome, current: Outcome) -> bool:
+    """Whether ``candidate`` is nearer to refusing than ``current``."""
+    new, old = candidate.decision, current.decision
+    if new.allowed != old.allowed:
+        return not new.allowed
+    if not new.allowed:
+        return new.retry_after > old.retry_after
+    if new.remaining != old.remaining:
+        return new.remaining < old.remaining
+    return new.reset_after > old.reset_after

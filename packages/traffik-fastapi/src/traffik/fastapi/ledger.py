@@ -1,0 +1,177 @@
+"""What throttling decided for one request, kept on the request itself.
+
+Every decision taken for a request — by the middleware, a dependency, a decorator or a
+direct call — is recorded in one `RequestLedger` at ``scope["traffik.ledger"]``. The
+ledger is what makes a request's limits behave as one:
+
+* decisions gathered ahead of time for a throttle are *claimed* by that throttle's own
+  call instead of being taken twice;
+* when a request is refused, whatever it consumed earlier is given back (see
+  `RequestLedger.decide`);
+* slots held until the request ends (concurrency limits) are released from here;
+* response headers are rendered from it, and `is_throttled` / `get_wait` read it.
+"""
+
+from __future__ import annotations
+
+from asyncio import sleep
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+import anyio
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import Scope
+
+from traffik.fastapi.batch import Call, Outcome, decide_alone, decide_together
+from traffik.fastapi.headers import RawHeaders, render_headers
+
+if TYPE_CHECKING:
+    from traffik.fastapi.throttle import BaseHTTPThrottle
+
+__all__ = ["LEDGER_KEY", "RequestLedger", "get_wait", "is_throttled", "ledger_of"]
+
+LEDGER_KEY: Final = "traffik.ledger"
+"""The ASGI scope key holding a request's `RequestLedger`."""
+
+
+class RequestLedger:
+    """The decisions taken for one request, in order.
+
+    :param managed: whether a `ThrottleMiddleware` writes the headers of this request
+        (at ``http.response.start``); dependencies then leave them alone.
+    """
+
+    __slots__ = ("gathered", "managed", "outcomes", "pending", "written")
+
+    def __init__(self, *, managed: bool = False) -> None:
+        self.managed = managed
+        self.outcomes: list[Outcome] = []
+        #: Decisions taken for a throttle by another one's call, until it claims them.
+        self.pending: dict[BaseHTTPThrottle, Outcome] = {}
+        #: Whether the route's throttles have been gathered into a decision.
+        self.gathered = False
+        #: The headers last written into a FastAPI sub-response.
+        self.written: RawHeaders = []
+
+    def claim(self, throttle: BaseHTTPThrottle) -> Outcome | None:
+        """The decision taken for ``throttle`` by another's call, if any (once)."""
+        return self.pending.pop(throttle, None) if self.pending else None
+
+    async def decide(
+        self, connection: HTTPConnection, calls: Sequence[Call], *, claimable_from: int
+    ) -> list[Outcome]:
+        """Decide ``calls`` all-or-nothing and record them.
+
+        The calls from ``claimable_from`` on were gathered for throttles that have not run
+        yet: their own calls claim these decisions. When any call is refused, everything
+        the request consumed in earlier decisions is given back, so a refused request
+        consumes nothing anywhere. Otherwise the request waits out the longest ``delay``
+        a queueing strategy asked for.
+        """
+        if len(calls) == 1:
+            outcomes = [await decide_alone(connection, *calls[0])]
+        else:
+            outcomes = await decide_together(connection, calls)
+        earlier = self.outcomes
+        self.outcomes = [*earlier, *outcomes] if earlier else outcomes[:]
+        for outcome in outcomes[claimable_from:]:
+            self.pending[outcome.throttle] = outcome
+        refused = False
+        delay = 0.0
+        for outcome in outcomes:
+            decision = outcome.decision
+            if not decision.allowed:
+                refused = True
+            elif decision.delay > delay:
+                delay = decision.delay
+        if refused:
+            if earlier:
+                with anyio.CancelScope(shield=True):
+                    for outcome in earlier:
+                        await outcome.give_back()
+        elif delay > 0:
+            await sleep(delay)
+        return outcomes
+
+    async def release(self, throttle: BaseHTTPThrottle | None = None) -> None:
+        """Give back the slots held until the request ends (of ``throttle``, or all).
+
+        Safe to call several times and from a cancelled task: the refunds are shielded.
+        """
+        holding = [
+            outcome
+            for outcome in self.outcomes
+            if outcome.consumed
+            and outcome.throttle.holds
+            and (throttle is None or outcome.throttle is throttle)
+        ]
+        if holding:
+            with anyio.CancelScope(shield=True):
+                for outcome in holding:
+                    await outcome.give_back()
+
+    # -- reading -----------------------------------------------------------------------
+
+    @property
+    def throttled(self) -> bool:
+        """Whether any limit refused this request."""
+        return any(not outcome.decision.allowed for outcome in self.outcomes)
+
+    @property
+    def wait(self) -> float:
+        """The longest ``retry_after`` among the refusals, in seconds (0 when none)."""
+        return max(
+            (o.decision.retry_after for o in self.outcomes if not o.decision.allowed),
+            default=0.0,
+        )
+
+    def violated_policies(self) -> list[str]:
+        """The uids of the throttles that refused this request, in order."""
+        uids: list[str] = []
+        for outcome in self.outcomes:
+            if not outcome.decision.allowed and outcome.throttle.uid not in uids:
+                uids.append(outcome.throttle.uid)
+        return uids
+
+    def headers(self) -> RawHeaders:
+        """The rate-limit header block for this request (empty when nothing applied)."""
+        outcomes = self.outcomes
+        return render_headers(outcomes) if outcomes else []
+
+    def write_headers(self, response: Response) -> None:
+        """Put the header block into ``response``, replacing any block written before.
+
+        FastAPI copies the headers of the sub-response its dependencies receive into the
+        response of a route that returns data; each throttle rewrites the whole block, so
+        the last one to run leaves every limit in it.
+        """
+        raw = response.raw_headers
+        if self.written:
+            previous = {id(header) for header in self.written}
+            raw[:] = [header for header in raw if id(header) not in previous]
+        block = self.headers()
+        raw.extend(block)
+        self.written = block
+
+
+def ledger_of(scope: Scope) -> RequestLedger:
+    """The ledger of the request ``scope`` belongs to, created on first use."""
+    ledger: RequestLedger | None = scope.get(LEDGER_KEY)
+    if ledger is None:
+        ledger = scope[LEDGER_KEY] = RequestLedger()
+    return ledger
+
+
+def is_throttled(connection: HTTPConnection) -> bool:
+    """Whether a limit refused this request (useful with a ``handle_throttled`` that lets
+    requests through, or in an exception handler)."""
+    ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
+    return ledger is not None and ledger.throttled
+
+
+def get_wait(connection: HTTPConnection) -> float:
+    """Seconds this request's client must wait before retrying (0.0 when not refused;
+    ``math.inf`` when waiting cannot help). traffik 1.x returned milliseconds."""
+    ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
+    return ledger.wait if ledger is not None else 0.0

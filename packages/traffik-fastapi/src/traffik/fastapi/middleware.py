@@ -1,0 +1,313 @@
+"""`ThrottleMiddleware`: throttles applied before routing, and headers on every response.
+
+``app.add_middleware(ThrottleMiddleware, middleware_throttles=[...])`` does two things:
+
+* It applies each `MiddlewareThrottle` whose path, methods and predicate match the
+  request, all together in one all-or-nothing step, before the application runs. A
+  middleware throttle keeps **one budget per client for its whole pattern**:
+  ``MiddlewareThrottle(throttle, "/api/")`` counts ``/api/a`` and ``/api/b`` together
+  (``key_by="path"`` on the throttle counts each path apart, ``key_by="client"`` drops the
+  pattern; the method is part of the key unless ``use_method=False``).
+* It writes the rate-limit headers of every limit decided for the request — by itself or
+  by the route's dependencies and decorators — into the response at
+  ``http.response.start``. They are therefore on every response: when the endpoint returns
+  a `Response` itself, and when a later dependency or the endpoint raises (401, 404, an
+  unhandled error rendered as 500). Installed without throttles, it does only this.
+
+It also releases concurrency slots when the application sees the client disconnect, and
+when the request ends however it ends.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from traffik.decision import Decision
+from traffik.exceptions import ConfigurationError
+from traffik.fastapi.exceptions import ConnectionThrottled
+from traffik.fastapi.handlers import throttled_response
+from traffik.fastapi.headers import RETRY_AFTER_NAME, RawHeaders
+from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
+from traffik.fastapi.rules import PathPattern, Predicate, Rule, route_path
+from traffik.fastapi.throttle import BaseHTTPThrottle
+from traffik.throttle import ThrottleStat
+
+__all__ = ["MiddlewareThrottle", "ThrottleMiddleware"]
+
+
+class MiddlewareThrottle:
+    """A throttle that `ThrottleMiddleware` applies to matching requests.
+
+    :param throttle: the `HTTPThrottle` (or `ConcurrencyLimit`) to apply.
+    :param path: a path pattern (`traffik.fastapi.rules`): a glob such as ``"/api/**"``, a
+        regular expression (a plain string such as ``"/api/"`` is matched as a prefix), or
+        a compiled ``re.Pattern``. None matches every path.
+    :param methods: the HTTP methods to limit (any case); None limits every method.
+    :param predicate: ``(connection) -> bool``, sync or async: limit only where it is true.
+    :param cost: the cost of each request here; the throttle's own by default.
+    :param context: ``handle_throttled`` context for refusals here (over the throttle's).
+    """
+
+    __slots__ = ("_suffixes", "context", "cost", "label", "rule", "throttle")
+
+    def __init__(
+        self,
+        throttle: BaseHTTPThrottle,
+        path: PathPattern | None = None,
+        *,
+        methods: Iterable[str] | None = None,
+        predicate: Predicate | None = None,
+        cost: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(throttle, BaseHTTPThrottle):
+            raise ConfigurationError(
+                f"MiddlewareThrottle takes an HTTPThrottle or ConcurrencyLimit, got {throttle!r}"
+            )
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int) or cost < 0):
+            raise ConfigurationError(f"cost must be a whole number >= 0, got {cost!r}")
+        if context is not None and not isinstance(context, Mapping):
+            raise ConfigurationError(f"context must be a mapping, got {context!r}")
+        self.throttle = throttle
+        self.rule = Rule(path, methods=methods, predicate=predicate)
+        #: What stands for the path in keys: the pattern, so a prefix is one budget.
+        self.label = path.pattern if isinstance(path, re.Pattern) else (path or "*")
+        self.cost = cost
+        self.context: Mapping[str, Any] = (
+            {**throttle.context, **context} if context else throttle.context
+        )
+        self._suffixes: dict[str, str] = {}
+
+    def key_suffix(self, connection: HTTPConnection) -> str:
+        """The key part after the client: method and pattern, per the throttle's settings."""
+        throttle = self.throttle
+        if throttle.key_by == "path":
+            return throttle.key_suffix(connection)
+        method: str = connection.scope["method"] if throttle.use_method else ""
+        suffix = self._suffixes.get(method)
+        if suffix is None:
+            parts = [
+                part
+                for part in (method, None if throttle.key_by == "client" else self.label)
+                if part
+            ]
+            suffix = "".join(f":{part}" for part in parts)
+            self._suffixes[method] = suffix
+        return suffix
+
+    async def matches(self, connection: HTTPConnection) -> bool:
+        return await self.rule.matches(connection)
+
+    async def check(self, connection: HTTPConnection, *, cost: int = 1) -> bool:
+        """Whether a request of ``cost`` would pass here now (consumes nothing)."""
+        return (await self._peek(connection, cost)).allowed
+
+    async def stat(self, connection: HTTPConnection) -> ThrottleStat | None:
+        """This client's standing under this middleware throttle, consuming nothing."""
+        throttle = self.throttle
+        if throttle.is_disabled:
+            return None
+        prepared = await throttle.prepare(
+            connection, 1, None, key_suffix=self.key_suffix(connection)
+        )
+        if isinstance(prepared, Decision):
+            return None
+        backend, hit = prepared
+        decision = await backend.peek(*hit)
+        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
+        return ThrottleStat(
+            key=hit.key,
+            rate=hit.rate,
+            strategy=throttle.strategy.name,
+            limit=decision.limit,
+            remaining=remaining,
+            reset_after=decision.reset_after,
+            retry_after=decision.retry_after,
+        )
+
+    async def _peek(self, connection: HTTPConnection, cost: int) -> Decision:
+        throttle = self.throttle
+        prepared = await throttle.prepare(
+            connection, cost, None, key_suffix=self.key_suffix(connection)
+        )
+        if isinstance(prepared, Decision):
+            return prepared
+        backend, hit = prepared
+        return await backend.peek(*hit)
+
+    def __repr__(self) -> str:
+        return f"MiddlewareThrottle({self.throttle!r}, {self.label!r})"
+
+
+class ThrottleMiddleware:
+    """Applies `MiddlewareThrottle` s before routing and writes rate-limit headers.
+
+    :param middleware_throttles: the throttles to apply, each to the requests it matches.
+    :param problem_details: render this middleware's refusals as
+        ``application/problem+json`` (type ``quota-exceeded``) rather than
+        ``{"detail": ...}``, unless the application registered a handler for
+        `ConnectionThrottled`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        middleware_throttles: Sequence[MiddlewareThrottle] = (),
+        *,
+        problem_details: bool = False,
+    ) -> None:
+        throttles = tuple(middleware_throttles)
+        for entry in throttles:
+            if not isinstance(entry, MiddlewareThrottle):
+                raise ConfigurationError(
+                    f"middleware_throttles takes MiddlewareThrottle instances, got {entry!r}"
+                )
+        self.app = app
+        self.middleware_throttles = throttles
+        self.problem_details = problem_details
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if LEDGER_KEY in scope:  # an outer ThrottleMiddleware owns this request
+            await self._apply(scope, receive, send, scope[LEDGER_KEY])
+            return
+        ledger = scope[LEDGER_KEY] = RequestLedger(managed=True)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                block = ledger.headers()
+                if block:
+                    message = _with_block(message, block)
+            await send(message)
+
+        async def receive_watching() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                await ledger.release()
+            return message
+
+        try:
+            await self._apply(scope, receive_watching, send_with_headers, ledger)
+        except Exception as exc:
+            if not started and ledger.outcomes:
+                response = await _error_response(Request(scope, receive), exc)
+                if response is not None:
+                    await response(scope, receive, send_with_headers)
+            raise
+        finally:
+            await ledger.release()
+
+    async def _apply(
+        self, scope: Scope, receive: Receive, send: Send, ledger: RequestLedger
+    ) -> None:
+        if self.middleware_throttles:
+            connection = Request(scope, receive)
+            response = await self._decide(connection, ledger)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _decide(self, connection: Request, ledger: RequestLedger) -> Response | None:
+        """Decide the matching throttles together; the refusal response, if refused."""
+        scope = connection.scope
+        method: str = scope["method"]
+        path = route_path(scope)
+        matched: list[MiddlewareThrottle] = []
+        for entry in self.middleware_throttles:
+            rule = entry.rule
+            if rule.matches_request_line(method, path) and (
+                rule.predicate is None or await rule.predicate_allows(connection)
+            ):
+                matched.append(entry)
+        if not matched:
+            return None
+        calls = [(entry.throttle, entry.cost, entry.key_suffix(connection)) for entry in matched]
+        outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
+        if all(outcome.decision.allowed for outcome in outcomes):
+            return None
+        refused = sorted(
+            (
+                (outcome, entry)
+                for outcome, entry in zip(outcomes, matched, strict=True)
+                if not outcome.decision.allowed
+            ),
+            key=lambda pair: pair[0].decision.retry_after,
+            reverse=True,
+        )
+        wait = ledger.wait
+        try:
+            for outcome, entry in refused:
+                outcome.handled = True
+                decision = outcome.decision
+                if decision.retry_after < wait:
+                    decision = decision._replace(retry_after=wait)
+                await entry.throttle.handle_throttled(
+                    connection, decision, entry.throttle, entry.context
+                )
+        except HTTPException as exc:
+            return await self._render(connection, exc)
+        return None  # every handler let the request through
+
+    async def _render(self, connection: Request, exc: HTTPException) -> Response:
+        """A refusal as the application would render it, else as JSON (or problem+json)."""
+        handlers: Mapping[Any, Any] = getattr(connection.scope.get("app"), "exception_handlers", {})
+        handler = handlers.get(type(exc))
+        if handler is None and not (self.problem_details and isinstance(exc, ConnectionThrottled)):
+            handler = next(
+                (handlers[cls] for cls in type(exc).__mro__ if cls in handlers),
+                handlers.get(exc.status_code),
+            )
+        if handler is not None:
+            result = handler(connection, exc)
+            if inspect.isawaitable(result):
+                result = await result
+            assert isinstance(result, Response)
+            return result
+        if isinstance(exc, ConnectionThrottled):
+            return throttled_response(exc, problem=self.problem_details)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+
+def _with_block(message: Message, block: RawHeaders) -> Message:
+    """``message`` (an ``http.response.start``) with ``block`` added to its headers."""
+    headers = message.get("headers") or ()
+    if block[-1][0] == RETRY_AFTER_NAME:
+        # A refusal: our Retry-After (the longest wait) replaces any other.
+        headers = [header for header in headers if header[0].lower() != RETRY_AFTER_NAME]
+    return {**message, "headers": [*headers, *block]}
+
+
+async def _error_response(connection: Request, exc: Exception) -> Response | None:
+    """The 500 response Starlette would send for ``exc`` (the application's handler for
+    500 / Exception, or plain text), so that it can carry the headers. None in debug
+    mode: Starlette's traceback page is left alone."""
+    app = connection.scope.get("app")
+    if getattr(app, "debug", False):
+        return None
+    handlers: Mapping[Any, Any] = getattr(app, "exception_handlers", {})
+    handler = handlers.get(500) or handlers.get(Exception)
+    if handler is None:
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    try:
+        result = handler(connection, exc)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception:
+        return None  # Starlette will try the handler itself, and report its failure
+    return result if isinstance(result, Response) else None

@@ -1,0 +1,140 @@
+"""`ThrottleRegistry`: find throttles by uid, switch them and give them rules at runtime.
+
+Every HTTP throttle registers itself in `GLOBAL_REGISTRY` (or the registry it is given)
+when it is built. The registry holds throttles weakly: one that is garbage-collected
+leaves it. Several throttles may share a uid (they then share budgets); operations by
+uid act on all of them.
+
+>>> GLOBAL_REGISTRY.disable("api:search")  # doctest: +SKIP
+>>> GLOBAL_REGISTRY.add_rules("api:search", Bypass(methods=["OPTIONS"]))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from traffik.exceptions import ConfigurationError
+from traffik.fastapi.rules import Rule
+
+if TYPE_CHECKING:
+    from traffik.fastapi.throttle import BaseHTTPThrottle
+
+__all__ = ["GLOBAL_REGISTRY", "ThrottleRegistry"]
+
+
+class ThrottleRegistry:
+    """Throttles by uid, plus rules added by uid (applied to present and future ones)."""
+
+    def __init__(self) -> None:
+        self._throttles: dict[str, weakref.WeakSet[BaseHTTPThrottle]] = {}
+        self._rules: dict[str, tuple[Rule, ...]] = {}
+
+    # -- membership --------------------------------------------------------------------
+
+    def register(self, throttle: BaseHTTPThrottle) -> None:
+        """Add ``throttle`` (done by its constructor) and give it the rules of its uid."""
+        self._throttles.setdefault(throttle.uid, weakref.WeakSet()).add(throttle)
+        rules = self._rules.get(throttle.uid)
+        if rules:
+            throttle.set_extra_rules(rules)
+
+    def unregister(self, throttle: BaseHTTPThrottle) -> None:
+        members = self._throttles.get(throttle.uid)
+        if members is not None:
+            members.discard(throttle)
+            if not members:
+                del self._throttles[throttle.uid]
+
+    def get_throttles(self, uid: str) -> list[BaseHTTPThrottle]:
+        """Every live throttle registered under ``uid``."""
+        members = self._throttles.get(uid)
+        return list(members) if members is not None else []
+
+    def get_throttle(self, uid: str) -> BaseHTTPThrottle | None:
+        """A throttle registered under ``uid``, or None."""
+        members = self.get_throttles(uid)
+        return members[0] if members else None
+
+    def exists(self, uid: str) -> bool:
+        return bool(self.get_throttles(uid))
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, str) and self.exists(uid)
+
+    def uids(self) -> list[str]:
+        return sorted(uid for uid, members in self._throttles.items() if len(members))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.uids())
+
+    def count(self) -> int:
+        """How many uids have a live throttle."""
+        return len(self.uids())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def clear(self) -> None:
+        """Forget every throttle and rule (the throttles themselves are unchanged)."""
+        for uid in list(self._rules):
+            for throttle in self.get_throttles(uid):
+                throttle.set_extra_rules(())
+        self._throttles.clear()
+        self._rules.clear()
+
+    # -- switching ---------------------------------------------------------------------
+
+    def disable(self, uid: str) -> None:
+        """Let every request through the throttles of ``uid``, without a backend call."""
+        for throttle in self._require(uid):
+            throttle.disable()
+
+    def enable(self, uid: str) -> None:
+        for throttle in self._require(uid):
+            throttle.enable()
+
+    def disable_all(self) -> None:
+        for members in self._throttles.values():
+            for throttle in members:
+                throttle.disable()
+
+    def enable_all(self) -> None:
+        for members in self._throttles.values():
+            for throttle in members:
+                throttle.enable()
+
+    # -- rules -------------------------------------------------------------------------
+
+    def add_rules(self, uid: str, *rules: Rule) -> None:
+        """Add `Rule` / `Bypass` rules to every throttle of ``uid``, now and later."""
+        for rule in rules:
+            if not isinstance(rule, Rule):
+                raise ConfigurationError(f"add_rules takes Rule or Bypass instances, got {rule!r}")
+        combined = (*self._rules.get(uid, ()), *rules)
+        self._rules[uid] = combined
+        for throttle in self.get_throttles(uid):
+            throttle.set_extra_rules(combined)
+
+    def get_rules(self, uid: str) -> tuple[Rule, ...]:
+        """The rules added here for ``uid`` (not those a throttle was built with)."""
+        return self._rules.get(uid, ())
+
+    def clear_rules(self, uid: str) -> None:
+        self._rules.pop(uid, None)
+        for throttle in self.get_throttles(uid):
+            throttle.set_extra_rules(())
+
+    def _require(self, uid: str) -> list[BaseHTTPThrottle]:
+        members = self.get_throttles(uid)
+        if not members:
+            raise KeyError(f"No throttle registered under {uid!r}")
+        return members
+
+    def __repr__(self) -> str:
+        return f"ThrottleRegistry(uids={self.uids()!r})"
+
+
+GLOBAL_REGISTRY = ThrottleRegistry()
+"""Where throttles register unless given another registry."""

@@ -1,0 +1,107 @@
+"""What the router matched: the route's template, and the throttles the route declares.
+
+A route declares throttles through FastAPI dependencies (``Depends(throttle)`` anywhere in
+its dependency tree: route, router and sub-dependencies, including those `throttled`
+adds) or through the `throttled` decorator on a Starlette endpoint. They are found once
+per route and cached, so gathering them costs a dictionary lookup per request.
+
+FastAPI 0.12x+ keeps an included router's routes as they were declared and describes
+the included version (with the include's prefix and dependencies) in an "effective route
+context" in the scope; when one is there, it is what the request really ran.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Scope
+
+if TYPE_CHECKING:
+    from traffik.fastapi.throttle import BaseHTTPThrottle
+
+__all__ = ["THROTTLES_ATTRIBUTE", "route_template", "route_throttles"]
+
+THROTTLES_ATTRIBUTE = "__traffik_throttles__"
+"""Set by `throttled` on the endpoints it wraps: the throttles it applies."""
+
+
+class _RouteInfo:
+    """What is known of one route (or effective route context), found once."""
+
+    __slots__ = ("source", "template", "throttles")
+
+    def __init__(self, source: Any, route: Any) -> None:
+        self.source = source
+        template = getattr(source, "path", None)
+        self.template: str | None = template if isinstance(template, str) and template else None
+        self.throttles = _discover(source, route)
+
+
+# id(route or effective context) -> what is known of it. Bounded by the number of routes;
+# the entry keeps its object alive, so that the id cannot be reused by another.
+_route_cache: dict[int, _RouteInfo] = {}
+_MAX_CACHED_ROUTES = 10_000
+
+
+def _info(scope: Scope, route: Any) -> _RouteInfo:
+    source = route
+    fastapi_scope = scope.get("fastapi")
+    if fastapi_scope:
+        # FastAPI's effective route context for an included route, when there is one.
+        context = fastapi_scope.get("effective_route_context")
+        if context is not None and getattr(context, "original_route", None) is route:
+            source = context
+    info = _route_cache.get(id(source))
+    if info is None or info.source is not source:
+        info = _RouteInfo(source, route)
+        if len(_route_cache) >= _MAX_CACHED_ROUTES:
+            _route_cache.clear()  # routes made on the fly; found again when next used
+        _route_cache[id(source)] = info
+    return info
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's path template (``/items/{item_id}``), or None if none matched."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    template = _info(scope, route).template
+    if template is None:
+        return None
+    root_path = scope.get("root_path")
+    return root_path + template if root_path else template
+
+
+def route_throttles(scope: Scope) -> tuple[BaseHTTPThrottle, ...]:
+    """The throttles the matched route declares, except those holding a slot until the
+    request ends (a concurrency limit is decided by its own call, which releases it)."""
+    route = scope.get("route")
+    if route is None:
+        return ()
+    throttles = _info(scope, route).throttles
+    if throttles:
+        provider = getattr(route, "dependency_overrides_provider", None)
+        overrides = getattr(provider, "dependency_overrides", None)
+        if overrides:
+            throttles = tuple(throttle for throttle in throttles if throttle not in overrides)
+    return throttles
+
+
+def _discover(source: Any, route: Any) -> tuple[BaseHTTPThrottle, ...]:
+    from traffik.fastapi.throttle import BaseHTTPThrottle
+
+    found: dict[int, BaseHTTPThrottle] = {}
+
+    def visit(dependant: Any) -> None:
+        for sub in getattr(dependant, "dependencies", ()):
+            call = getattr(sub, "call", None)
+            if isinstance(call, BaseHTTPThrottle) and not call.holds:
+                found.setdefault(id(call), call)
+            visit(sub)
+
+    visit(getattr(source, "dependant", None))
+    endpoint = getattr(source, "endpoint", None) or getattr(route, "endpoint", None)
+    for throttle in getattr(endpoint, THROTTLES_ATTRIBUTE, ()):
+        if not throttle.holds:
+            found.setdefault(id(throttle), throttle)
+    return tuple(found.values())
