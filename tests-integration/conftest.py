@@ -40,7 +40,11 @@ async def make_backend(
             from traffik.backends.redis import RedisBackend
 
             # Each backend made is separate, as in-memory ones are: its own namespace.
-            backend = RedisBackend(redis_url, namespace=f"{namespace}-{len(made)}", clock=clock)
+            # A budget CPU starvation of redis-server on a 2-core CI box cannot trip: these
+            # suites test decisions; the budget is tested with paused servers elsewhere.
+            backend = RedisBackend(
+                redis_url, namespace=f"{namespace}-{len(made)}", clock=clock, timeout=5.0
+            )
         else:  # pragma: no cover - a kind listed without a branch here
             raise AssertionError(f"unknown backend kind {backend_kind!r}")
         await backend.initialize()

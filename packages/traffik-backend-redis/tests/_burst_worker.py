@@ -35,7 +35,9 @@ async def main(
 ) -> None:
     strategy = make_strategy(strategy_name)
     clock = ManualClock(float(now)) if now != "server" else None
-    backend = RedisBackend(url, namespace=namespace, clock=clock)  # the default settings
+    # Default settings but the time budget: four processes flooding redis-server on a
+    # 2-core box can starve it of CPU for longer than 50 ms (see conftest.py).
+    backend = RedisBackend(url, namespace=namespace, clock=clock, timeout=5.0)
     async with backend:
         print("ready", flush=True)
         sys.stdin.readline()  # blocks the loop on purpose: nothing else is running yet

@@ -1,17 +1,36 @@
-"""Bounding how long an awaitable may take, the same way on Python 3.10 and later."""
+"""Time budgets for calls to a store.
+
+Two ways to bound a call:
+
+* `within` — a plain deadline: the awaitable must finish within ``seconds``.
+* `SilenceWatchdog` — a *liveness* budget: calls fail only when the store has given no
+  answer at all for ``timeout`` seconds while calls were waiting on it.
+
+A plain deadline on each check misreads a busy event loop as a dead store. With
+thousands of simultaneous requests a check can wait far longer than 50 ms for its turn
+on the loop while the store answers every command in microseconds; failing those checks
+would let them through (``on_error="allow"``) exactly when the limiter matters most.
+The watchdog measures the store instead: while answers keep arriving, nothing times out;
+when the store hangs (a paused or partitioned server), every call waiting on it fails
+within about ``timeout``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 
 from traffik.exceptions import BackendTimeoutError
 
-__all__ = ["within"]
+__all__ = ["SilenceWatchdog", "within"]
 
 T = TypeVar("T")
+
+# Loop iterations the watchdog yields before declaring silence: answers that arrived while
+# the loop was busy are read in the first few iterations after it frees up.
+_SETTLE_ITERATIONS: Final = 5
 
 
 async def within(awaitable: Awaitable[T], seconds: float, what: str = "the backend") -> T:
@@ -29,3 +48,73 @@ async def within(awaitable: Awaitable[T], seconds: float, what: str = "the backe
         raise BackendTimeoutError(
             f"{what} did not answer within {seconds * 1000:.0f} ms", cause=exc
         ) from exc
+
+
+class SilenceWatchdog:
+    """Fails the calls to a store once it has been silent for ``timeout`` seconds.
+
+    Wrap every call to one store in `call`. Any call that completes — with a result or
+    with an error the store sent — counts as an answer. A watcher task runs while calls
+    are outstanding; when no answer has come for ``timeout`` seconds, every outstanding
+    call fails with `BackendTimeoutError`. ``silences`` counts those events, so callers
+    queued behind the store can fail at once instead of trying the same silent store in
+    turn.
+
+    On Python 3.10 (no rescheduling timeouts in asyncio) each call gets a plain deadline
+    of ``timeout`` instead.
+    """
+
+    def __init__(self, timeout: float, *, what: str = "the backend") -> None:
+        self.timeout = timeout
+        self.what = what
+        self.silences = 0
+        self._scopes: set[Any] = set()
+        self._last_answer = 0.0
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def call(self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        if sys.version_info < (3, 11):
+            return await within(operation(*args, **kwargs), self.timeout, self.what)
+        loop = asyncio.get_running_loop()
+        if not self._scopes:
+            self._last_answer = loop.time()  # silence is measured from the first question
+        scope = asyncio.timeout(None)
+        try:
+            async with scope:
+                self._scopes.add(scope)
+                if self._watcher is None:
+                    self._watcher = loop.create_task(self._watch())
+                try:
+                    result = await operation(*args, **kwargs)
+                except BaseException as exc:
+                    if not isinstance(exc, asyncio.CancelledError):
+                        self._last_answer = loop.time()  # the store answered, with an error
+                    raise
+                finally:
+                    self._scopes.discard(scope)
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise BackendTimeoutError(
+                f"{self.what} gave no answer for {self.timeout * 1000:.0f} ms", cause=exc
+            ) from exc
+        self._last_answer = loop.time()
+        return result
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._scopes:
+                await asyncio.sleep(self.timeout / 4)
+                if loop.time() - self._last_answer < self.timeout:
+                    continue
+                for _ in range(_SETTLE_ITERATIONS):
+                    await asyncio.sleep(0)
+                now = loop.time()
+                if self._scopes and now - self._last_answer >= self.timeout:
+                    self.silences += 1
+                    self._last_answer = now  # calls made from now on get a full budget
+                    for scope in list(self._scopes):
+                        scope.reschedule(now)
+        finally:
+            self._watcher = None

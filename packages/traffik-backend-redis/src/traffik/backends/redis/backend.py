@@ -56,8 +56,9 @@ class RedisBackend(ThrottleBackend):
         applications can share one Redis.
     :param cluster: the URL names a Redis Cluster node.
     :param sentinel_service_name: the primary's name, with a Sentinel.
-    :param timeout: seconds one call may take, waiting for a connection included; beyond
-        it the call fails with `BackendTimeoutError` (``on_error`` decides what follows).
+    :param timeout: the time budget: seconds Redis may stay silent while calls wait on it
+        (50 ms by default). Beyond it those calls fail with `BackendTimeoutError` and
+        ``on_error`` decides what follows. A busy event loop does not count against it.
     :param max_connections: the most calls in flight at once; more wait for their turn.
     :param clock: where ``now`` comes from; None (the default) means the Redis server's
         ``TIME``. Tests inject a `traffik.clock.ManualClock` (keys then live
@@ -71,6 +72,9 @@ class RedisBackend(ThrottleBackend):
 
     distributed = True
 
+    #: The time budget: seconds of silence from Redis before waiting calls fail.
+    DEFAULT_TIMEOUT = 0.05
+
     def __init__(
         self,
         connection: str | Redis | RedisCluster | Sentinel,
@@ -78,7 +82,7 @@ class RedisBackend(ThrottleBackend):
         namespace: str = "traffik",
         cluster: bool = False,
         sentinel_service_name: str | None = None,
-        timeout: float = 1.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = 50,
         clock: Clock | None = None,
         on_error: OnError = "allow",

@@ -24,6 +24,9 @@ from traffik.exceptions import ConfigurationError
 
 __all__ = ["ClientSource", "RedisClient", "redact_url", "validate_number"]
 
+SOCKET_TIMEOUT_FLOOR = 30.0
+"""Seconds before a socket read gives up on its own: a last resort behind the runner's budget."""
+
 
 class RedisClient(Protocol):
     """What the backend needs of a client: standalone, Sentinel-managed or Cluster."""
@@ -172,13 +175,14 @@ class ClientSource:
         connection = self.connection
         if isinstance(connection, (Redis, RedisCluster)):
             return connection
-        # The backend bounds each call itself; the socket timeouts match that budget.
-        # One retry, on a connection error only, replaces a connection that died idle (a
+        # The backend bounds each call itself (a liveness budget, see runner.py); the socket
+        # timeouts are only a last resort, long enough never to misread a busy event loop
+        # as a dead server. One retry, on a connection error only, replaces a connection that died idle (a
         # restarted server) without re-running a command that may have run: a retry after
         # a timeout could count one request twice.
         options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
+            "socket_timeout": max(timeout, SOCKET_TIMEOUT_FLOOR),
+            "socket_connect_timeout": max(timeout, SOCKET_TIMEOUT_FLOOR),
             "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         }
         options.update(self.client_kwargs)

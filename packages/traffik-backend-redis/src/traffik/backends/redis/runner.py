@@ -4,13 +4,14 @@ Every call — scripts and plain commands alike — gets the same treatment here
 
 * a **bound on calls in flight** (``max_in_flight``): beyond it, calls wait their turn
   instead of failing, whatever the client's own pool would do;
-* a **deadline**: once a call has its turn, Redis must answer within ``timeout`` seconds
-  or the call fails with `BackendTimeoutError`. Waiting for a turn has no deadline of its
-  own — a burst of thousands of checks against a healthy Redis queues, it does not fail
-  open — but when a call times out, every call waiting at that moment fails at once
-  rather than try the same hung server in turn. So a hung Redis holds no request much
-  longer than ``timeout`` (at most twice it, for a request queued just behind the calls
-  that were already on the wire);
+* a **liveness budget** (`traffik.timeouts.SilenceWatchdog`): calls fail with
+  `BackendTimeoutError` once Redis has given no answer at all for ``timeout`` seconds
+  while calls were waiting on it. A busy event loop is not a dead Redis: a burst of
+  thousands of checks against a healthy server queues and stays exact instead of failing
+  open. Waiting for a turn has no deadline of its own, but when Redis goes silent every
+  call waiting at that moment fails at once rather than try the same hung server in
+  turn. So a hung Redis holds no request much longer than ``timeout`` (about twice it,
+  for a request queued just behind the calls that were already on the wire);
 * **errors translated** into `BackendTimeoutError`, `BackendConnectionError` or
   `BackendError`, each with ``.cause``, so ``on_error`` can act on them;
 * **scripts by SHA**: ``EVALSHA``, and ``EVAL`` when the server answers ``NOSCRIPT``
@@ -22,7 +23,6 @@ Coalescing concurrent script calls into pipelined round trips belongs in `run_sc
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,6 +36,7 @@ from traffik.exceptions import (
     BackendError,
     BackendTimeoutError,
 )
+from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["CommandRunner"]
 
@@ -52,6 +53,7 @@ class CommandRunner:
         self.timeout = timeout
         self.target = target
         self._gate = asyncio.Semaphore(max_in_flight)
+        self._watchdog = SilenceWatchdog(timeout, what=f"Redis at {target}")
         self._timeouts = 0  # calls that timed out so far: waiters compare before and after
         self._last_timeout: BaseException | None = None
 
@@ -78,10 +80,11 @@ class CommandRunner:
                     cause=self._last_timeout,
                 )
             try:
-                if sys.version_info >= (3, 11):
-                    async with asyncio.timeout(self.timeout):
-                        return await operation(*args, **kwargs)
-                return await asyncio.wait_for(operation(*args, **kwargs), self.timeout)
+                return await self._watchdog.call(operation, *args, **kwargs)
+            except BackendTimeoutError as exc:
+                self._timeouts += 1
+                self._last_timeout = exc
+                raise
             except (RedisTimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
                 self._timeouts += 1
                 self._last_timeout = exc
