@@ -14,7 +14,7 @@ import pytest
 from traffik import ManualClock, ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 
-BACKEND_KINDS = ["memory"]
+BACKEND_KINDS = ["memory", "memcached"]
 
 BackendMaker = Callable[[ManualClock], Awaitable[ThrottleBackend]]
 
@@ -30,10 +30,16 @@ async def make_backend(
 ) -> AsyncIterator[BackendMaker]:
     """A factory of backends of ``backend_kind`` on a given clock; all closed afterwards."""
     made: list[ThrottleBackend] = []
+    # Servers start only for the kinds that need them.
+    memcached_url = request.getfixturevalue("memcached_url") if backend_kind == "memcached" else ""
 
     async def make(clock: ManualClock) -> ThrottleBackend:
         if backend_kind == "memory":
             backend: ThrottleBackend = InMemoryBackend(namespace, clock=clock)
+        elif backend_kind == "memcached":
+            from traffik.backends.memcached import MemcachedBackend
+
+            backend = MemcachedBackend(url=memcached_url, namespace=namespace, clock=clock)
         else:  # pragma: no cover - a kind listed without a branch here
             raise AssertionError(f"unknown backend kind {backend_kind!r}")
         await backend.initialize()

@@ -1,0 +1,49 @@
+"""From a strategy's ``ttl_ms`` to memcached's ``exptime``.
+
+Memcached keeps expiry in whole seconds and reads ``exptime`` in two ways: up to 30 days
+(2,592,000 s) it is relative; above that it is an *absolute* Unix time, so passing a
+40-day TTL as is would store the item already expired (in 1970). And 0 means "never
+expires". The rule here:
+
+* ``seconds = ceil(ttl_ms / 1000) + 1``: round up, and one more second because memcached's
+  clock ticks once a second, so an item stored with ``exptime=N`` may vanish after only
+  ``N - 1`` seconds. Never 0.
+* Up to 30 days: ``exptime = seconds``. Above: ``exptime = server_now + seconds``, with
+  ``server_now`` the memcached host's own time (read from its ``stats``), so the client
+  host's clock plays no part in when an item expires.
+
+A state kept up to two seconds longer than its TTL is harmless: strategies judge stale
+state by time (a window that has passed, a bucket that has refilled), and the stored value
+also carries its own deadline (see `traffik.backends.memcached.envelope`).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from traffik.strategies.base import ceil_div
+
+__all__ = ["MAX_RELATIVE_EXPTIME", "expiry_seconds", "exptime"]
+
+MAX_RELATIVE_EXPTIME: Final = 30 * 24 * 3600
+"""The largest ``exptime`` memcached reads as "seconds from now"."""
+
+_CLOCK_TICK_SECONDS: Final = 1
+
+
+def expiry_seconds(ttl_ms: int) -> int:
+    """How many seconds memcached should keep a state whose TTL is ``ttl_ms`` (>= 2)."""
+    return max(ceil_div(ttl_ms, 1000), 1) + _CLOCK_TICK_SECONDS
+
+
+def exptime(ttl_ms: int, server_now: int | None) -> int:
+    """The ``exptime`` to send; ``server_now`` (Unix seconds) is needed past 30 days.
+
+    :raises ValueError: when the TTL is longer than 30 days and ``server_now`` is None.
+    """
+    seconds = expiry_seconds(ttl_ms)
+    if seconds <= MAX_RELATIVE_EXPTIME:
+        return seconds
+    if server_now is None:
+        raise ValueError(f"a TTL of {ttl_ms} ms needs the server's time")
+    return server_now + seconds
