@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,6 +15,21 @@ from traffik.backends.memcached import MemcachedBackend
 # 10 s into a 40-day-aligned instant: no window of seconds, minutes, hours or days
 # straddles a boundary within a test that does not move the clock.
 START = 1_797_120_010.0
+
+
+class Server(Protocol):
+    """What the tests use of the root conftest's ``ServerProcess`` (``server_factory``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
 
 
 class RawMemcached:
