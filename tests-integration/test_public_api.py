@@ -19,6 +19,7 @@ DOCUMENTED_PATHS = {
     "traffik.exceptions": ["TraffikError", "ConfigurationError", "BackendError"],
     "traffik.clock": ["ManualClock", "system_clock"],
     "traffik.fastapi": ["HTTPThrottle", "ConnectionThrottled", "remote_address"],
+    "traffik.backends.memcached": ["MemcachedBackend", "ContentionError", "CasStatistics"],
 }
 
 
@@ -55,6 +56,14 @@ def test_the_namespace_spans_the_distributions() -> None:
     paths = [str(path) for path in traffik.__path__]
     assert any("traffik-core" in path for path in paths)
     assert any("traffik-fastapi" in path for path in paths)
+
+
+def test_the_memcached_backend_is_importable_from_the_top() -> None:
+    from traffik.backends.memcached import ContentionError, MemcachedBackend
+
+    assert traffik.MemcachedBackend is MemcachedBackend
+    assert traffik.ContentionError is ContentionError
+    assert issubclass(ContentionError, traffik.BackendError)
 
 
 def test_versions() -> None:

@@ -211,8 +211,8 @@ async def test_undecodable_state_is_absent_and_logged_once(
     now_ms = int(clock() * 1000)
     garbage = {
         "not-an-envelope": b"\x00\xff garbage",
-        "bad-payload": pack(now_ms + 60_000, b"seven,eleven"),
-        "bad-deadline": b"soon:" + WINDOW.encode((0, 1)),
+        "bad-payload": pack(now_ms, now_ms + 60_000, b"seven,eleven"),
+        "bad-deadline": b"%d:soon:" % now_ms + WINDOW.encode((0, 1)),
     }
     for name, value in garbage.items():
         raw.set(await backend.storage_key(name), value)
@@ -226,3 +226,33 @@ async def test_undecodable_state_is_absent_and_logged_once(
     assert backend.undecodable_values == len(garbage)
     # The garbage was replaced by real state.
     assert (await backend.apply("bad-payload", WINDOW, RATE, 1, {})).remaining == 1
+
+
+# -- clocks --------------------------------------------------------------------------
+
+
+async def test_a_key_never_goes_back_in_time_whatever_the_skew(
+    backends: BackendFactory, clock: ManualClock
+) -> None:
+    # Two hosts 3 s apart straddle a window boundary. Without a shared timeline the slow
+    # one would read the fast one's next-window count as "another window", reset it, and
+    # the two would keep resetting each other: every hit admitted. On the key's timeline
+    # (the latest writer's time, never earlier) the new window admits its 5, once.
+    rate = Rate.parse("5/10s")
+    boundary = clock() - clock() % 10 + 10
+    slow_clock, fast_clock = ManualClock(boundary - 5), ManualClock(boundary - 2)
+    slow = await backends(clock=slow_clock)
+    fast = await backends(clock=fast_clock)
+    for _ in range(5):
+        assert (await slow.apply("skewed", WINDOW, rate, 1, {})).allowed
+    slow_clock.advance(3.0)  # slow: 2 s before the boundary; fast: 1 s after it
+    fast_clock.advance(3.0)
+    admitted = [
+        (await host.apply("skewed", WINDOW, rate, 1, {})).allowed
+        for _ in range(10)
+        for host in (fast, slow)
+    ]
+    assert sum(admitted) == 5
+    # The slow host reports on the key's timeline too: the new window's reset time.
+    decision = await slow.peek("skewed", WINDOW, rate, 1, {})
+    assert decision.reset_after == pytest.approx(9.0)

@@ -34,6 +34,8 @@ from traffik.strategies import FixedWindow, Strategy, TokenBucket
 from traffik.throttle import Limiter, Throttle, ThrottleStat, hit_all
 
 if TYPE_CHECKING:
+    from traffik.backends.memcached import ContentionError as ContentionError
+    from traffik.backends.memcached import MemcachedBackend as MemcachedBackend
     from traffik.fastapi import ConnectionThrottled as ConnectionThrottled
     from traffik.fastapi import HTTPThrottle as HTTPThrottle
     from traffik.fastapi import RequestThrottle as RequestThrottle
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 
 # name -> (module, extra): names that other distributions provide.
 _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
+    "ContentionError": ("traffik.backends.memcached", "memcached"),
+    "MemcachedBackend": ("traffik.backends.memcached", "memcached"),
     "ConnectionThrottled": ("traffik.fastapi", "fastapi"),
     "HTTPThrottle": ("traffik.fastapi", "fastapi"),
     "RequestThrottle": ("traffik.fastapi", "fastapi"),
@@ -59,6 +63,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "ConnectionThrottled",
+    "ContentionError",
     "Decision",
     "ErrorContext",
     "ErrorHandler",
@@ -68,6 +73,7 @@ __all__ = [
     "InMemoryBackend",
     "Limiter",
     "ManualClock",
+    "MemcachedBackend",
     "OnError",
     "Rate",
     "RateLimitExceeded",

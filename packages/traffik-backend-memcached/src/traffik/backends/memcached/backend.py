@@ -200,8 +200,8 @@ class MemcachedBackend(ThrottleBackend):
     ) -> Decision:
         async def peek() -> Decision:
             memcached_key = await self._storage_key(key)
-            now = self.now_ms()
-            state, _ = await self._command(self.read(memcached_key, strategy, now))
+            read = self.read(memcached_key, strategy, self.now_ms())
+            state, _, now = await self._command(read)
             return strategy.decide(state, now, rate, cost, params)[1]
 
         return await self._within(peek())
@@ -268,18 +268,25 @@ class MemcachedBackend(ThrottleBackend):
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    async def read(self, key: bytes, strategy: Strategy[Any], now: int) -> tuple[Any, int | None]:
+    async def read(
+        self, key: bytes, strategy: Strategy[Any], now: int
+    ) -> tuple[Any, int | None, int]:
         value, token = await self._connected().gets(key)
         if value is None:
-            return None, None
+            return None, None, now
         try:
-            expires_at, payload = envelope.unpack(value)
-            if not payload or expires_at <= now:
-                return None, token
-            return strategy.decode(payload), token
+            stored = envelope.unpack(value)
+        except ValueError as exc:
+            self._report_undecodable(key, strategy, exc)
+            return None, token, now
+        now = max(now, stored.written_at)  # time never runs backwards for a key
+        if not stored.payload or stored.expires_at <= now:
+            return None, token, now
+        try:
+            return strategy.decode(stored.payload), token, now
         except Exception as exc:  # whatever a strategy's decode raises: never a crash
             self._report_undecodable(key, strategy, exc)
-            return None, token
+            return None, token, now
 
     async def write(
         self,
@@ -293,7 +300,7 @@ class MemcachedBackend(ThrottleBackend):
         if state is None:
             value, ttl_ms = envelope.tombstone(now), 1
         else:
-            value = envelope.pack(now + ttl_ms, strategy.encode(state))
+            value = envelope.pack(now, now + ttl_ms, strategy.encode(state))
         expires = exptime(ttl_ms, await self._server_now(ttl_ms))
         client = self._connected()
         if token is None:

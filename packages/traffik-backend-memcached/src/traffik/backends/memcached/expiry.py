@@ -5,16 +5,17 @@ Memcached keeps expiry in whole seconds and reads ``exptime`` in two ways: up to
 40-day TTL as is would store the item already expired (in 1970). And 0 means "never
 expires". The rule here:
 
-* ``seconds = ceil(ttl_ms / 1000) + 1``: round up, and one more second because memcached's
-  clock ticks once a second, so an item stored with ``exptime=N`` may vanish after only
-  ``N - 1`` seconds. Never 0.
+* ``seconds = ceil(ttl_ms / 1000) + 1 + 5``: round up; one more second because
+  memcached's clock ticks once a second, so an item stored with ``exptime=N`` may vanish
+  after only ``N - 1`` seconds; and 5 seconds for clock skew, because a host whose clock is
+  behind still needs the state until *its* clock reaches the state's deadline. Never 0.
 * Up to 30 days: ``exptime = seconds``. Above: ``exptime = server_now + seconds``, with
   ``server_now`` the memcached host's own time (read from its ``stats``), so the client
   host's clock plays no part in when an item expires.
 
-A state kept up to two seconds longer than its TTL is harmless: strategies judge stale
-state by time (a window that has passed, a bucket that has refilled), and the stored value
-also carries its own deadline (see `traffik.backends.memcached.envelope`).
+A state kept a few seconds longer than its TTL is harmless: the stored value carries its own
+deadline (see `traffik.backends.memcached.envelope`), and strategies judge stale state by
+time anyway (a window that has passed, a bucket that has refilled).
 """
 
 from __future__ import annotations
@@ -23,17 +24,19 @@ from typing import Final
 
 from traffik.strategies.base import ceil_div
 
-__all__ = ["MAX_RELATIVE_EXPTIME", "expiry_seconds", "exptime"]
+__all__ = ["MAX_RELATIVE_EXPTIME", "SKEW_ALLOWANCE_SECONDS", "expiry_seconds", "exptime"]
 
 MAX_RELATIVE_EXPTIME: Final = 30 * 24 * 3600
 """The largest ``exptime`` memcached reads as "seconds from now"."""
 
 _CLOCK_TICK_SECONDS: Final = 1
+SKEW_ALLOWANCE_SECONDS: Final = 5
+"""How far behind the others a host's clock may be and still find every state it needs."""
 
 
 def expiry_seconds(ttl_ms: int) -> int:
-    """How many seconds memcached should keep a state whose TTL is ``ttl_ms`` (>= 2)."""
-    return max(ceil_div(ttl_ms, 1000), 1) + _CLOCK_TICK_SECONDS
+    """How many seconds memcached should keep a state whose TTL is ``ttl_ms`` (>= 7)."""
+    return max(ceil_div(ttl_ms, 1000), 1) + _CLOCK_TICK_SECONDS + SKEW_ALLOWANCE_SECONDS
 
 
 def exptime(ttl_ms: int, server_now: int | None) -> int:

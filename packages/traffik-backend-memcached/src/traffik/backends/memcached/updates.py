@@ -48,8 +48,11 @@ class Store(Protocol):
 
     def now_ms(self) -> int: ...
 
-    async def read(self, key: bytes, strategy: Strategy[Any], now: int) -> tuple[Any, int | None]:
-        """``(state or None, CAS token or None when no value is stored)``."""
+    async def read(
+        self, key: bytes, strategy: Strategy[Any], now: int
+    ) -> tuple[Any, int | None, int]:
+        """``(state or None, CAS token or None when nothing is stored, now on the key's
+        timeline)``: the time to decide at, never earlier than the stored state's."""
         ...
 
     async def write(
@@ -184,8 +187,7 @@ class Updater:
     async def _round(self, lane: _Lane, batch: list[_Operation]) -> bool:
         """One gets / decide / write round; False when the write was refused."""
         store = self.store
-        now = store.now_ms()
-        state, token = await store.read(lane.key, lane.strategy, now)
+        state, token, now = await store.read(lane.key, lane.strategy, store.now_ms())
         self.stats.rounds += 1
         current, ttl, changed = state, 1, False
         outcomes: list[object] = []
