@@ -263,3 +263,14 @@ async def test_four_processes_with_1250_simultaneous_hits_each_admit_exactly_the
     assert sum(r["refused"] for r in results) == 4 * 1250 - 100
     stats = [CasStatistics(**each) for r in results for each in r["stats"]]
     print(f"\n4 x 1250 hits, {strategy_name}, {len(stats)} instances: {combined(stats)}")
+
+
+async def test_equal_strategies_share_a_round(backends: BackendFactory) -> None:
+    backend = await backends()
+    rate = Rate.parse("10/min")
+    decisions = await asyncio.gather(
+        *(backend.apply("shared", FixedWindow(), rate, 1, {}) for _ in range(30))
+    )
+    assert sum(d.allowed for d in decisions) == 10
+    assert backend.cas_stats.rounds == 1
+    assert backend.cas_stats.conflicts == 0

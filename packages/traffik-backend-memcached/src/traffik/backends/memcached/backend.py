@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
-import secrets
 import sys
-import time
 from collections.abc import Awaitable, Coroutine, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import aiomcache
 
@@ -28,8 +25,9 @@ from traffik.backends.memcached.connection import (
     as_backend_error,
     parse_address,
 )
-from traffik.backends.memcached.expiry import MAX_RELATIVE_EXPTIME, expiry_seconds, exptime
-from traffik.backends.memcached.keys import generation_key, storage_key
+from traffik.backends.memcached.expiry import ServerClock, exptime
+from traffik.backends.memcached.generation import Generation
+from traffik.backends.memcached.keys import storage_key
 from traffik.backends.memcached.updates import CasStatistics, Updater
 from traffik.clock import Clock, system_clock
 from traffik.decision import NOT_LIMITED, Decision
@@ -47,8 +45,6 @@ __all__ = ["MemcachedBackend"]
 
 T = TypeVar("T")
 
-_GENERATION_PATTERN: Final = re.compile(rb"[0-9a-f]{1,32}")
-_SERVER_TIME_REFRESH: Final = 3600.0  # seconds between readings of the server's clock
 
 if sys.version_info >= (3, 11):
 
@@ -123,16 +119,12 @@ class MemcachedBackend(ThrottleBackend):
         self.pool_size = pool_size
         self.clock = clock
         self.timeout = float(timeout)
-        self.generation_refresh = float(generation_refresh)
         self._client: aiomcache.Client | None = client
         self._owns_client = client is None
         self._updater = Updater(self, max_retries=max_retries)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._generation: str | None = None
-        self._generation_read_at = -math.inf
-        self._generation_task: asyncio.Task[str] | None = None
-        self._server_offset: float | None = None
-        self._server_offset_read_at = -math.inf
+        self._generation = Generation(namespace, refresh=generation_refresh, spawn=self.spawn)
+        self._server_clock = ServerClock()
         self.undecodable_values = 0
         """How many stored values could not be decoded (treated as absent)."""
 
@@ -141,6 +133,10 @@ class MemcachedBackend(ThrottleBackend):
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}" if self._owns_client else "the given client"
+
+    @property
+    def generation_refresh(self) -> float:
+        return self._generation.refresh
 
     @property
     def max_retries(self) -> int:
@@ -237,10 +233,7 @@ class MemcachedBackend(ThrottleBackend):
         """
 
         async def clear() -> None:
-            generation = secrets.token_hex(6)
-            client = self._connected()
-            await self._command(client.set(generation_key(self.namespace), generation.encode(), 0))
-            self._generation, self._generation_read_at = generation, time.monotonic()
+            await self._command(self._generation.start_afresh(self._connected()))
 
         await self._within(clear())
 
@@ -301,7 +294,7 @@ class MemcachedBackend(ThrottleBackend):
             value, ttl_ms = envelope.tombstone(now), 1
         else:
             value = envelope.pack(now, now + ttl_ms, strategy.encode(state))
-        expires = exptime(ttl_ms, await self._server_now(ttl_ms))
+        expires = exptime(ttl_ms, await self._server_clock.now_for(ttl_ms, self._connected()))
         client = self._connected()
         if token is None:
             return bool(await client.add(key, value, expires))
@@ -341,7 +334,7 @@ class MemcachedBackend(ThrottleBackend):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._generation, self._generation_read_at = None, -math.inf
+        self._generation.forget()
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             await client.close()
@@ -380,59 +373,11 @@ class MemcachedBackend(ThrottleBackend):
         return await asyncio.shield(self.spawn(guarded()))
 
     async def _storage_key(self, key: str) -> bytes:
-        return storage_key(self.namespace, await self._current_generation(), key)
-
-    async def _current_generation(self) -> str:
-        generation = self._generation
-        if (
-            generation is not None
-            and time.monotonic() - self._generation_read_at < self.generation_refresh
-        ):
-            return generation
-        task = self._generation_task
-        if task is None:
-            task = self._generation_task = self.spawn(self._read_generation())
-        return await asyncio.shield(task)
-
-    async def _read_generation(self) -> str:
-        """The namespace's generation, created when there is none (first use, restart)."""
         try:
-            client = self._connected()
-            key = generation_key(self.namespace)
-            for _ in range(3):
-                value = await client.get(key)
-                if value is not None and _GENERATION_PATTERN.fullmatch(value):
-                    break
-                fresh = secrets.token_hex(6).encode()
-                if value is not None:  # not ours: replace it rather than fail forever
-                    logger.warning("memcached key %r held %r; replacing it", key, value[:40])
-                    await client.set(key, fresh, 0)
-                    value = fresh
-                    break
-                if await client.add(key, fresh, 0):  # exptime 0: see README, "Keys"
-                    value = fresh
-                    break
-            else:  # pragma: no cover - evicted three times in a row
-                raise BackendError(f"could not establish the generation of {self.namespace!r}")
-            assert value is not None
-            self._generation = value.decode()
-            self._generation_read_at = time.monotonic()
-            return self._generation
+            generation = await self._generation.current(self._connected())
         except Exception as exc:
             raise self.translate(exc) from exc
-        finally:
-            self._generation_task = None
-
-    async def _server_now(self, ttl_ms: int) -> int | None:
-        """The memcached host's Unix time, when ``ttl_ms`` needs an absolute expiry."""
-        if expiry_seconds(ttl_ms) <= MAX_RELATIVE_EXPTIME:
-            return None
-        if time.monotonic() - self._server_offset_read_at > _SERVER_TIME_REFRESH:
-            stats = await self._connected().stats()
-            self._server_offset = int(stats[b"time"] or b"") - time.time()
-            self._server_offset_read_at = time.monotonic()
-        assert self._server_offset is not None
-        return int(time.time() + self._server_offset)
+        return storage_key(self.namespace, generation, key)
 
     def _report_undecodable(self, key: bytes, strategy: Strategy[Any], exc: Exception) -> None:
         self.undecodable_values += 1

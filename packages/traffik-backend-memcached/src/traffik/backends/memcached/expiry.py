@@ -20,11 +20,21 @@ time anyway (a window that has passed, a bucket that has refilled).
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Final
+
+import aiomcache
 
 from traffik.strategies.base import ceil_div
 
-__all__ = ["MAX_RELATIVE_EXPTIME", "SKEW_ALLOWANCE_SECONDS", "expiry_seconds", "exptime"]
+__all__ = [
+    "MAX_RELATIVE_EXPTIME",
+    "SKEW_ALLOWANCE_SECONDS",
+    "ServerClock",
+    "expiry_seconds",
+    "exptime",
+]
 
 MAX_RELATIVE_EXPTIME: Final = 30 * 24 * 3600
 """The largest ``exptime`` memcached reads as "seconds from now"."""
@@ -50,3 +60,27 @@ def exptime(ttl_ms: int, server_now: int | None) -> int:
     if server_now is None:
         raise ValueError(f"a TTL of {ttl_ms} ms needs the server's time")
     return server_now + seconds
+
+
+class ServerClock:
+    """The memcached host's Unix time, for absolute expiries (TTLs over 30 days).
+
+    Read from the server's ``stats`` (its ``time``) at most once per ``refresh`` seconds
+    and kept as an offset from this host's clock, so that this host's clock plays no part
+    in when an item expires.
+    """
+
+    def __init__(self, refresh: float = 3600.0) -> None:
+        self.refresh = refresh
+        self._offset = 0.0
+        self._read_at = -math.inf
+
+    async def now_for(self, ttl_ms: int, client: aiomcache.Client) -> int | None:
+        """The server's time when ``ttl_ms`` needs an absolute expiry, else None."""
+        if expiry_seconds(ttl_ms) <= MAX_RELATIVE_EXPTIME:
+            return None
+        if time.monotonic() - self._read_at > self.refresh:
+            stats = await client.stats()
+            self._offset = int(stats[b"time"] or b"") - time.time()
+            self._read_at = time.monotonic()
+        return int(time.time() + self._offset)

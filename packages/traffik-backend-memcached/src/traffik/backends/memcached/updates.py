@@ -111,6 +111,16 @@ class _Lane:
     operations: dict[_Operation, None] = field(default_factory=dict)
 
 
+def _identity(strategy: Strategy[Any]) -> object:
+    """Equal strategies share a lane (``FixedWindow() == FixedWindow()``); an unhashable
+    one is told apart by identity (its lane holds it, so the id stays unique)."""
+    try:
+        hash(strategy)
+    except TypeError:
+        return id(strategy)
+    return strategy
+
+
 class _Failed:
     __slots__ = ("error",)
 
@@ -125,11 +135,11 @@ class Updater:
         self.store = store
         self.max_retries = max_retries
         self.stats = CasStatistics()
-        self._lanes: dict[tuple[bytes, int], _Lane] = {}
+        self._lanes: dict[tuple[bytes, object], _Lane] = {}
 
     async def update(self, key: bytes, strategy: Strategy[Any], transform: Transform) -> object:
         """Apply ``transform`` to the state at ``key`` atomically; return its result."""
-        lane_id = (key, id(strategy))  # the lane holds the strategy, so the id stays unique
+        lane_id = (key, _identity(strategy))
         lane = self._lanes.get(lane_id)
         operation = _Operation(transform, asyncio.get_running_loop().create_future())
         if lane is None:
@@ -152,7 +162,7 @@ class Updater:
             lane.operations.clear()
         self._lanes.clear()
 
-    async def _drain(self, lane_id: tuple[bytes, int], lane: _Lane) -> None:
+    async def _drain(self, lane_id: tuple[bytes, object], lane: _Lane) -> None:
         conflicts_in_a_row = 0
         try:
             while lane.operations:
