@@ -162,3 +162,28 @@ async def test_a_connection_closed_mid_reply_is_an_error_not_a_frozen_event_loop
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         await server.wait_closed()
+
+
+async def test_checks_abandoned_during_a_freeze_send_nothing_when_it_ends(
+    server_factory: Callable[..., Server], namespace: str, clock: ManualClock
+) -> None:
+    # 40 keys checked while the server is frozen: all time out. When it thaws, only the
+    # rounds already on the wire (one per connection) complete; the other 36 lanes leave
+    # without a command, instead of flooding the recovering server with stale reads.
+    server = server_factory("memcached")
+    backend = MemcachedBackend(
+        server.url, namespace=namespace, clock=clock, timeout=0.2, pool_size=4
+    )
+    async with backend:
+        await backend.apply("warm", WINDOW, RATE, 1, {})
+        server.pause()
+        results = await bounded(
+            asyncio.gather(
+                *(backend.apply(f"frozen-{i}", WINDOW, RATE, 1, {}) for i in range(40)),
+                return_exceptions=True,
+            )
+        )
+        assert all(isinstance(result, BackendTimeoutError) for result in results)
+        server.resume()
+        assert (await bounded(backend.apply("thawed", WINDOW, RATE, 1, {}))).allowed
+        assert backend.cas_stats.rounds <= 1 + 4 + 1  # warm, those on the wire, thawed

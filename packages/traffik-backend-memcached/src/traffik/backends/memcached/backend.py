@@ -121,7 +121,7 @@ class MemcachedBackend(ThrottleBackend):
         self.timeout = float(timeout)
         self._client: aiomcache.Client | None = client
         self._owns_client = client is None
-        self._updater = Updater(self, max_retries=max_retries)
+        self._updater = Updater(self, max_retries=max_retries, concurrency=pool_size)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._generation = Generation(namespace, refresh=generation_refresh, spawn=self.spawn)
         self._server_clock = ServerClock()
@@ -331,6 +331,10 @@ class MemcachedBackend(ThrottleBackend):
         """
         self._updater.abort(BackendConnectionError(f"{self!r} was closed"))
         tasks = list(self._tasks)
+        if tasks and not self._owns_client:
+            # A command cancelled in flight would leave its reply on a connection of the
+            # given client's pool (see connection.py): let them finish, within the timeout.
+            await asyncio.wait(tasks, timeout=self.timeout)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

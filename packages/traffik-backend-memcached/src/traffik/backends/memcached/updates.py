@@ -16,7 +16,9 @@ only from other processes. A hot key costs one round per batch, not one per requ
 Every memcached command runs in the lane's own task, which callers never cancel: a caller
 whose deadline passes stops waiting, and its operation, if not yet run, is dropped from
 the lane. An operation whose round had already run when its caller gave up may still
-have been applied (as with any store that times out after the request was sent).
+have been applied (as with any store that times out after the request was sent). At most
+``concurrency`` rounds run at once; a lane waits for a slot before sending anything, so a
+lane whose callers all gave up while the server was frozen leaves without a command.
 """
 
 from __future__ import annotations
@@ -131,11 +133,15 @@ class _Failed:
 class Updater:
     """Runs the rounds of every key's lane for one backend."""
 
-    def __init__(self, store: Store, *, max_retries: int) -> None:
+    def __init__(self, store: Store, *, max_retries: int, concurrency: int) -> None:
         self.store = store
         self.max_retries = max_retries
         self.stats = CasStatistics()
         self._lanes: dict[tuple[bytes, object], _Lane] = {}
+        # At most `concurrency` rounds at once (the connection pool's size). Waiting for a
+        # slot, unlike waiting for a reply, is safe to abandon: a lane whose callers all
+        # gave up meanwhile (a frozen server) leaves without sending anything.
+        self._slots = asyncio.Semaphore(concurrency)
 
     async def update(self, key: bytes, strategy: Strategy[Any], transform: Transform) -> object:
         """Apply ``transform`` to the state at ``key`` atomically; return its result."""
@@ -166,9 +172,13 @@ class Updater:
         conflicts_in_a_row = 0
         try:
             while lane.operations:
-                batch = list(lane.operations)
+                batch: list[_Operation] = []
                 try:
-                    stored = await self._round(lane, batch)
+                    async with self._slots:
+                        batch = list(lane.operations)
+                        if not batch:
+                            break
+                        stored = await self._round(lane, batch)
                 except Exception as exc:
                     error = self.store.translate(exc)
                     for operation in batch:
