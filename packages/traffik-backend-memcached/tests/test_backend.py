@@ -98,6 +98,7 @@ async def test_lifespan_records_itself_and_closes_its_client(
 ) -> None:
     backend = MemcachedBackend(memcached_url, namespace=namespace)
     app = SimpleNamespace(state=SimpleNamespace())
+    before = get_default_backend()
     async with backend.lifespan(app):
         assert getattr(app.state, APP_STATE_ATTRIBUTE) is backend
         assert get_default_backend() is backend
@@ -105,7 +106,7 @@ async def test_lifespan_records_itself_and_closes_its_client(
         client = backend._client
         assert client is not None
     assert not hasattr(app.state, APP_STATE_ATTRIBUTE)
-    assert get_default_backend() is None
+    assert get_default_backend() is before
     assert backend._client is None  # it created the client, so it closed it
 
 
