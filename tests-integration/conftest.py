@@ -14,7 +14,7 @@ import pytest
 from traffik import ManualClock, ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 
-BACKEND_KINDS = ["memory", "redis"]
+BACKEND_KINDS = ["memory", "redis", "memcached"]
 
 BackendMaker = Callable[[ManualClock], Awaitable[ThrottleBackend]]
 
@@ -32,6 +32,9 @@ async def make_backend(
     made: list[ThrottleBackend] = []
     # Servers start only for the kinds that need them.
     redis_url = str(request.getfixturevalue("redis_url")) if backend_kind == "redis" else ""
+    memcached_url = (
+        str(request.getfixturevalue("memcached_url")) if backend_kind == "memcached" else ""
+    )
 
     async def make(clock: ManualClock) -> ThrottleBackend:
         if backend_kind == "memory":
@@ -44,6 +47,12 @@ async def make_backend(
             # suites test decisions; the budget is tested with paused servers elsewhere.
             backend = RedisBackend(
                 redis_url, namespace=f"{namespace}-{len(made)}", clock=clock, timeout=5.0
+            )
+        elif backend_kind == "memcached":
+            from traffik.backends.memcached import MemcachedBackend
+
+            backend = MemcachedBackend(
+                url=memcached_url, namespace=f"{namespace}-{len(made)}", clock=clock, timeout=5.0
             )
         else:  # pragma: no cover - a kind listed without a branch here
             raise AssertionError(f"unknown backend kind {backend_kind!r}")

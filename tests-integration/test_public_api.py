@@ -21,6 +21,7 @@ DOCUMENTED_PATHS = {
     "traffik.fastapi": ["HTTPThrottle", "ConnectionThrottled", "remote_address"],
     "traffik.backends.redis": ["RedisBackend"],
     "traffik.strategies.concurrency": ["Concurrency"],
+    "traffik.backends.memcached": ["MemcachedBackend", "ContentionError", "CasStatistics"],
 }
 
 # What the HTTP guide (packages/traffik-fastapi/README.md) imports from `traffik`.
@@ -75,6 +76,14 @@ def test_the_namespace_spans_the_distributions() -> None:
     paths = [str(path) for path in traffik.__path__]
     assert any("traffik-core" in path for path in paths)
     assert any("traffik-fastapi" in path for path in paths)
+
+
+def test_the_memcached_backend_is_importable_from_the_top() -> None:
+    from traffik.backends.memcached import ContentionError, MemcachedBackend
+
+    assert traffik.MemcachedBackend is MemcachedBackend
+    assert traffik.ContentionError is ContentionError
+    assert issubclass(ContentionError, traffik.BackendError)
 
 
 def test_versions() -> None:

@@ -35,6 +35,8 @@ from traffik.strategies.concurrency import Concurrency
 from traffik.throttle import Limiter, Throttle, ThrottleStat, hit_all
 
 if TYPE_CHECKING:
+    from traffik.backends.memcached import ContentionError as ContentionError
+    from traffik.backends.memcached import MemcachedBackend as MemcachedBackend
     from traffik.fastapi import GLOBAL_REGISTRY as GLOBAL_REGISTRY
     from traffik.fastapi import Bypass as Bypass
     from traffik.fastapi import ConcurrencyLimit as ConcurrencyLimit
@@ -71,6 +73,8 @@ if TYPE_CHECKING:
 
 # name -> (module, extra): names that other distributions provide.
 _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
+    "ContentionError": ("traffik.backends.memcached", "memcached"),
+    "MemcachedBackend": ("traffik.backends.memcached", "memcached"),
     "ConnectionThrottled": ("traffik.fastapi", "fastapi"),
     "HTTPThrottle": ("traffik.fastapi", "fastapi"),
     "RequestThrottle": ("traffik.fastapi", "fastapi"),
@@ -125,6 +129,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionThrottled",
     "ConstantBackoff",
+    "ContentionError",
     "Decision",
     "ErrorContext",
     "ErrorHandler",
@@ -139,6 +144,7 @@ __all__ = [
     "LinearBackoff",
     "LogarithmicBackoff",
     "ManualClock",
+    "MemcachedBackend",
     "MiddlewareThrottle",
     "OnError",
     "Rate",

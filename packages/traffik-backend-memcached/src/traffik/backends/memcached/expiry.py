@@ -1,0 +1,86 @@
+"""From a strategy's ``ttl_ms`` to memcached's ``exptime``.
+
+Memcached keeps expiry in whole seconds and reads ``exptime`` in two ways: up to 30 days
+(2,592,000 s) it is relative; above that it is an *absolute* Unix time, so passing a
+40-day TTL as is would store the item already expired (in 1970). And 0 means "never
+expires". The rule here:
+
+* ``seconds = ceil(ttl_ms / 1000) + 1 + 5``: round up; one more second because
+  memcached's clock ticks once a second, so an item stored with ``exptime=N`` may vanish
+  after only ``N - 1`` seconds; and 5 seconds for clock skew, because a host whose clock is
+  behind still needs the state until *its* clock reaches the state's deadline. Never 0.
+* Up to 30 days: ``exptime = seconds``. Above: ``exptime = server_now + seconds``, with
+  ``server_now`` the memcached host's own time (read from its ``stats``), so the client
+  host's clock plays no part in when an item expires.
+
+A state kept a few seconds longer than its TTL is harmless: the stored value carries its own
+deadline (see `traffik.backends.memcached.envelope`), and strategies judge stale state by
+time anyway (a window that has passed, a bucket that has refilled).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Final
+
+import aiomcache
+
+from traffik.strategies.base import ceil_div
+
+__all__ = [
+    "MAX_RELATIVE_EXPTIME",
+    "SKEW_ALLOWANCE_SECONDS",
+    "ServerClock",
+    "expiry_seconds",
+    "exptime",
+]
+
+MAX_RELATIVE_EXPTIME: Final = 30 * 24 * 3600
+"""The largest ``exptime`` memcached reads as "seconds from now"."""
+
+_CLOCK_TICK_SECONDS: Final = 1
+SKEW_ALLOWANCE_SECONDS: Final = 5
+"""How far behind the others a host's clock may be and still find every state it needs."""
+
+
+def expiry_seconds(ttl_ms: int) -> int:
+    """How many seconds memcached should keep a state whose TTL is ``ttl_ms`` (>= 7)."""
+    return max(ceil_div(ttl_ms, 1000), 1) + _CLOCK_TICK_SECONDS + SKEW_ALLOWANCE_SECONDS
+
+
+def exptime(ttl_ms: int, server_now: int | None) -> int:
+    """The ``exptime`` to send; ``server_now`` (Unix seconds) is needed past 30 days.
+
+    :raises ValueError: when the TTL is longer than 30 days and ``server_now`` is None.
+    """
+    seconds = expiry_seconds(ttl_ms)
+    if seconds <= MAX_RELATIVE_EXPTIME:
+        return seconds
+    if server_now is None:
+        raise ValueError(f"a TTL of {ttl_ms} ms needs the server's time")
+    return server_now + seconds
+
+
+class ServerClock:
+    """The memcached host's Unix time, for absolute expiries (TTLs over 30 days).
+
+    Read from the server's ``stats`` (its ``time``) at most once per ``refresh`` seconds
+    and kept as an offset from this host's clock, so that this host's clock plays no part
+    in when an item expires.
+    """
+
+    def __init__(self, refresh: float = 3600.0) -> None:
+        self.refresh = refresh
+        self._offset = 0.0
+        self._read_at = -math.inf
+
+    async def now_for(self, ttl_ms: int, client: aiomcache.Client) -> int | None:
+        """The server's time when ``ttl_ms`` needs an absolute expiry, else None."""
+        if expiry_seconds(ttl_ms) <= MAX_RELATIVE_EXPTIME:
+            return None
+        if time.monotonic() - self._read_at > self.refresh:
+            stats = await client.stats()
+            self._offset = int(stats[b"time"] or b"") - time.time()
+            self._read_at = time.monotonic()
+        return int(time.time() + self._offset)
