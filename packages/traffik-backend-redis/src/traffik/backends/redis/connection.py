@@ -177,9 +177,9 @@ class ClientSource:
             return connection
         # The backend bounds each call itself (a liveness budget, see runner.py); the socket
         # timeouts are only a last resort, long enough never to misread a busy event loop
-        # as a dead server. One retry, on a connection error only, replaces a connection that died idle (a
-        # restarted server) without re-running a command that may have run: a retry after
-        # a timeout could count one request twice.
+        # as a dead server. One retry, on a connection error only, replaces a connection
+        # that died idle (a restarted server) without re-running a command that may have
+        # run: a retry after a timeout could count one request twice.
         options: dict[str, Any] = {
             "socket_timeout": max(timeout, SOCKET_TIMEOUT_FLOOR),
             "socket_connect_timeout": max(timeout, SOCKET_TIMEOUT_FLOOR),
