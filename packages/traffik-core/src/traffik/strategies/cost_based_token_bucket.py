@@ -12,14 +12,15 @@ of cost 4 the refill slows to 50 a minute (the 0.5 floor), so a client spending 
 tokens in cost-4 requests waits 2 minutes, not 1, for a full bucket. Refused requests
 change nothing (not even the average); a cost above the capacity is refused for ever.
 
-Integer algorithm (``P = period_ms``, ``L = limit``, ``C`` capacity, ``N`` cost_window,
-``floor_m = max(1, floor(1000 * min_refill_rate))``; state
-``(level, last, average, count)``, 4 integers: ``level`` in ``1/(1000 P)`` tokens,
+Integer algorithm (``P = period_ms``, ``L = limit``, ``g = gcd(L, P)``, ``p = P / g``,
+``l = L / g`` (the rate in lowest terms: ``l`` tokens per ``p`` ms), ``C`` capacity,
+``N`` cost_window, ``floor_m = max(1, floor(1000 * min_refill_rate))``; state
+``(level, last, average, count)``, 4 integers: ``level`` in ``1/(1000 p)`` tokens,
 ``average`` = mean cost * 1000 (floored), ``count`` = samples so far, at most N)::
 
-    full = C * P * 1000;  need = cost * P * 1000           (require full + 1000 L < 2**53)
+    unit = p * 1000;  full = C * unit;  need = cost * unit  (require full + 1000 l < 2**53)
     multiplier(avg, n) = 1000 if n == 0 or avg <= 1000 else max(floor_m, 10**6 // avg)
-    per_ms = L * multiplier(average, count)
+    per_ms = l * multiplier(average, count)
     state is None:  level = full, last = now, average = count = 0
     otherwise:      if now > last:
                         if now - last >= ceil((full - level) / per_ms):
@@ -30,12 +31,12 @@ Integer algorithm (``P = period_ms``, ``L = limit``, ``C`` capacity, ``N`` cost_
     cost > C:         refused, retry_after = inf
     level >= need:    level -= need; count = min(count + 1, N)
                       average += (cost * 1000 - average) // count      (floor division)
-                      per_ms = L * multiplier(average, count); store the four
-                      allowed, remaining = level // (P * 1000)
-    otherwise:        refused, remaining = level // (P * 1000),
+                      per_ms = l * multiplier(average, count); store the four
+                      allowed, remaining = level // unit
+    otherwise:        refused, remaining = level // unit,
                       retry_ms = ceil((need - level) / per_ms)
     reset_ms = ceil((full - level) / per_ms);  ttl = max(reset_ms, 1)
-    refund(c): level = min(full, refilled level + c * P * 1000) (history kept unless full)
+    refund(c): level = min(full, refilled level + c * unit) (history kept unless full)
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ SCALE: Final = 1000
 """Multipliers are in thousandths; average costs in thousandths of a unit."""
 
 CostBucketState = tuple[int, int, int, int]
+
+
+def _lowest_terms(rate: Rate) -> tuple[int, int]:
+    """``(l, p)``: the rate as ``l`` tokens per ``p`` ms, in lowest terms."""
+    divisor = math.gcd(rate.limit, rate.period_ms)
+    return rate.limit // divisor, rate.period_ms // divisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +94,11 @@ class CostBasedTokenBucket(IntTupleCodec):
             return SCALE
         return max(self._floor, SCALE * SCALE // average)
 
-    def _refilled(self, state: CostBucketState, now: int, rate: Rate, full: int) -> CostBucketState:
+    def _refilled(
+        self, state: CostBucketState, now: int, tokens_per: int, full: int
+    ) -> CostBucketState:
         level, last, average, count = state
-        level, last = refill(level, last, now, rate.limit * self.multiplier(average, count), full)
+        level, last = refill(level, last, now, tokens_per * self.multiplier(average, count), full)
         if level >= full:
             return full, last, 0, 0
         return level, last, average, count
@@ -97,23 +106,23 @@ class CostBasedTokenBucket(IntTupleCodec):
     def decide(
         self, state: CostBucketState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[CostBucketState]:
-        period, limit = rate.period_ms, rate.limit
+        tokens_per, period = _lowest_terms(rate)
         capacity = self.capacity(rate)
         unit = period * SCALE
         full = capacity * unit
-        require_exact(self.name, rate, full + limit * SCALE)
+        require_exact(self.name, rate, full + tokens_per * SCALE)
         if state is None:
             level, last, average, count = full, now, 0, 0
         else:
-            level, last, average, count = self._refilled(state, now, rate, full)
-        per_ms = limit * self.multiplier(average, count)
+            level, last, average, count = self._refilled(state, now, tokens_per, full)
+        per_ms = tokens_per * self.multiplier(average, count)
         if cost == 0 or (cost <= capacity and level >= cost * unit):
             new_state = state
             if cost > 0:
                 level -= cost * unit
                 count = min(count + 1, self.cost_window)
                 average += (cost * SCALE - average) // count
-                per_ms = limit * self.multiplier(average, count)
+                per_ms = tokens_per * self.multiplier(average, count)
                 new_state = (level, last, average, count)
             reset_ms = ceil_div(full - level, per_ms)
             decision = Decision(True, capacity, level // unit, reset_ms / 1000, 0.0)
@@ -128,11 +137,12 @@ class CostBasedTokenBucket(IntTupleCodec):
     ) -> tuple[CostBucketState | None, int]:
         if state is None:
             return None, 1
-        unit = rate.period_ms * SCALE
+        tokens_per, period = _lowest_terms(rate)
+        unit = period * SCALE
         full = self.capacity(rate) * unit
-        level, last, average, count = self._refilled(state, now, rate, full)
+        level, last, average, count = self._refilled(state, now, tokens_per, full)
         level = min(full, level + cost * unit)
         if level >= full:
             return None, 1  # full, history forgotten: the same as no state
-        per_ms = rate.limit * self.multiplier(average, count)
+        per_ms = tokens_per * self.multiplier(average, count)
         return (level, last, average, count), max(ceil_div(full - level, per_ms), 1)

@@ -34,7 +34,7 @@ from typing import ClassVar
 from traffik.decision import Decision
 from traffik.rates import Rate
 from traffik.strategies._support import aligned_window
-from traffik.strategies.base import IntTupleCodec, Params, Step
+from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
 
 __all__ = ["FixedWindow", "decide_window", "refund_window"]
 
@@ -80,6 +80,7 @@ class FixedWindow(IntTupleCodec):
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
+        require_exact(self.name, rate, rate.limit)
         return decide_window(state, now, rate.period_ms, rate.limit, cost)
 
     def refund(

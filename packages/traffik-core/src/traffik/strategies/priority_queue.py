@@ -41,7 +41,7 @@ from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
 from traffik.strategies._support import aligned_window, whole_number
-from traffik.strategies.base import IntTupleCodec, Params, Step
+from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
 
 __all__ = ["Priority", "PriorityQueue"]
 
@@ -95,6 +95,7 @@ class PriorityQueue(IntTupleCodec):
         self, state: PriorityState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[PriorityState]:
         period, limit, queue = rate.period_ms, rate.limit, self.max_queue_size
+        require_exact(self.name, rate, limit + queue)
         priority = self.priority_of(params)
         window, now = aligned_window(now, period, None if state is None else state[0])
         usage = list(state[1:]) if state is not None and state[0] == window else [0, 0, 0, 0]

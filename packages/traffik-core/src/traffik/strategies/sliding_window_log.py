@@ -63,7 +63,7 @@ from typing import ClassVar, Final
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies.base import Params, Step
+from traffik.strategies.base import Params, Step, require_exact
 
 __all__ = ["LogState", "SlidingWindowLog"]
 
@@ -203,6 +203,7 @@ class SlidingWindowLog:
         self, state: LogState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[LogState]:
         period, limit = rate.period_ms, rate.limit
+        require_exact(self.name, rate, limit)
         if state is None:
             buffer, start, end = _Buffer(), 0, 0
         else:
