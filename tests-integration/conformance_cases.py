@@ -147,8 +147,8 @@ CASES = [
     ),
     Case(
         "priority_queue",
-        PriorityQueue(max_queue_size=12),
-        lambda rate: PriorityQueueOracle(rate, max_queue_size=12),
+        PriorityQueue(max_queue_size=6),  # below some limits, above others
+        lambda rate: PriorityQueueOracle(rate, max_queue_size=6),
         params=st.fixed_dictionaries(
             {"priority": st.sampled_from([*Priority, 1, 4, "high", "Critical", "urgent", 0, None])}
         ),

@@ -62,3 +62,13 @@ def test_refund_drains_the_bucket() -> None:
     refunded, ttl = LeakyBucket().refund(state, 100, RATE, 2, NO_PARAMS)
     assert refunded == (1_000, 100)  # 4 - 1 leaked - 2 refunded = 1 unit
     assert ttl == 100
+
+
+def test_a_sliver_of_queued_work_still_delays_to_the_millisecond() -> None:
+    strategy = LeakyBucketWithQueue()
+    rate = Rate.parse("3/s")  # 1000 units per request, 3 units drain per ms
+    state, _, _ = strategy.decide(None, 0, rate, 1, NO_PARAMS)
+    _, decision, _ = strategy.decide(state, 333, rate, 1, NO_PARAMS)  # 1 unit left
+    assert decision.delay == 0.001
+    _, decision, _ = strategy.decide(state, 334, rate, 1, NO_PARAMS)
+    assert decision.delay == 0.0

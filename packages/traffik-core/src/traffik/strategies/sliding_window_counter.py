@@ -24,7 +24,7 @@ Integer algorithm (``P = period_ms``, ``L = limit``; state ``(w, previous, curre
     cost > L:    refused, retry_after = inf
     prev * weight + (cur + cost) * P <= L * P:
                  cur += cost; store (window, prev, cur)
-                 allowed, remaining = (L * P - prev * weight - cur * P) // P
+                 allowed, remaining = max(0, (L * P - prev * weight - cur * P) // P)
     otherwise:   refused, remaining as above, retry_ms =
                    slack = L - cur - cost
                    if slack >= 0 and (e = P - slack * P // prev) < P: e - elapsed
@@ -85,14 +85,14 @@ class SlidingWindowCounter(IntTupleCodec):
         elapsed = now - window * period
         weight = period - elapsed
         budget = limit * period
-        admitted = cost > 0 and cost <= limit
-        if admitted and previous * weight + (current + cost) * period <= budget:
+        fits = 0 < cost <= limit and previous * weight + (current + cost) * period <= budget
+        if fits:
             current += cost
             new_state: CounterState | None = (window, previous, current)
         else:
-            admitted = cost == 0
             new_state = state
-        remaining = (budget - previous * weight - current * period) // period
+        admitted = fits or cost == 0
+        remaining = max(0, (budget - previous * weight - current * period) // period)
         reset_ms = _reset_ms(previous, current, elapsed, period)
         if admitted:
             decision = Decision(True, limit, remaining, reset_ms / 1000, 0.0)
