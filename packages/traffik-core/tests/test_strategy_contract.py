@@ -174,6 +174,28 @@ def test_peeking_changes_nothing(
 
 
 @by_strategy
+@settings(max_examples=40, deadline=None)
+@given(program=PROGRAMS, rate_text=RATES, later=st.integers(0, 5_000))
+def test_a_state_past_its_ttl_is_the_same_as_none(
+    strategy: Strategy[Any], program: list[tuple[int, int, Any]], rate_text: str, later: int
+) -> None:
+    """Stores may keep a state longer than asked (memcached rounds up to seconds):
+    once its ttl has passed, a state must decide exactly as no state does."""
+    rate = Rate.parse(rate_text)
+    state, now = None, START
+    for wait, cost, params in program:
+        now += wait
+        new_state, _, ttl = strategy.decide(state, now, rate, cost, params)
+        if new_state is state:
+            continue
+        state = new_state
+        expired = now + ttl + later
+        for probe_cost in (1, 3):
+            from_state = strategy.decide(state, expired, rate, probe_cost, params)[1]
+            assert from_state == strategy.decide(None, expired, rate, probe_cost, params)[1]
+
+
+@by_strategy
 @pytest.mark.parametrize(
     "garbage", [b"", b"abc", b"1,2,3,4,5,6,7", b"1,,2", b"-", b"1 2", b"1_0,2", b"1.5,2"]
 )

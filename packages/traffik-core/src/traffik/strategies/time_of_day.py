@@ -66,6 +66,7 @@ class TimeOfDay(IntTupleCodec):
     timezone_offset: float = 0
     _hours: tuple[Fraction, ...] = field(init=False, repr=False, compare=False)
     _offset_ms: int = field(init=False, repr=False, compare=False)
+    _largest_numerator: int = field(init=False, repr=False, compare=False)
 
     name: ClassVar[str] = "time_of_day"
     state_fields: ClassVar[int] = 2
@@ -115,6 +116,7 @@ class TimeOfDay(IntTupleCodec):
             self, "_hours", tuple(Fraction(1) if ratio is None else ratio for ratio in hours)
         )
         object.__setattr__(self, "_offset_ms", int(offset_ms))
+        object.__setattr__(self, "_largest_numerator", max(r.numerator for r in self._hours))
 
     def hour_of(self, now: int) -> int:
         """The hour of the day (0-23) at ``now``, in the configured time zone."""
@@ -130,7 +132,7 @@ class TimeOfDay(IntTupleCodec):
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
-        require_exact(self.name, rate, rate.limit * max(r.numerator for r in self._hours))
+        require_exact(self.name, rate, rate.limit * self._largest_numerator)
         period = rate.period_ms
         window, now = aligned_window(now, period, None if state is None else state[0])
         new_state, decision, ttl = decide_window(state, now, period, self.limit_at(now, rate), cost)
