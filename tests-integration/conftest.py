@@ -10,11 +10,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from traffik import ManualClock, ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 
 BACKEND_KINDS = ["memory", "redis", "memcached"]
+
+# Property suites run the same examples every time (CI stays deterministic) and stay fast
+# on every backend: network backends take fewer, shorter programs.
+_PROPERTY_SETTINGS = settings(
+    derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "traffik-conformance", _PROPERTY_SETTINGS, max_examples=60, stateful_step_count=40
+)
+settings.register_profile(
+    "traffik-conformance-network", _PROPERTY_SETTINGS, max_examples=25, stateful_step_count=25
+)
 
 BackendMaker = Callable[[ManualClock], Awaitable[ThrottleBackend]]
 

@@ -17,6 +17,7 @@ from traffik import (
     ErrorContext,
     ExemptedType,
     InMemoryBackend,
+    LeakyBucketWithQueue,
     Limiter,
     ManualClock,
     Rate,
@@ -323,3 +324,22 @@ async def test_refund_gives_back_what_was_consumed(clock: ManualClock) -> None:
         stat = await limiter.stat("k")
         assert stat is not None
         assert stat.remaining == 3
+
+
+async def test_acquire_waits_for_a_queued_slot(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+
+    async def record(delay: float) -> None:
+        slept.append(delay)
+
+    monkeypatch.setattr("traffik.throttle.asyncio.sleep", record)
+    limiter = Limiter(
+        "jobs", rate="10/s", strategy=LeakyBucketWithQueue(), backend=InMemoryBackend(clock=clock)
+    )
+    decisions = [await limiter.acquire("q") for _ in range(3)]
+    assert [d.delay for d in decisions] == [0.0, 0.1, 0.2]
+    assert slept == [0.1, 0.2]  # no sleep for a request that need not wait
+    assert (await limiter.hit("q")).delay == 0.3  # hit reports the delay, never sleeps
+    assert slept == [0.1, 0.2]

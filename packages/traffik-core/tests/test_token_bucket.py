@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from traffik import Rate, TokenBucket
+from traffik import ConfigurationError, Rate, TokenBucket, TokenBucketWithDebt
 from traffik.strategies import NO_PARAMS
 
 
@@ -70,3 +70,36 @@ def test_clock_going_backwards_does_not_refill() -> None:
 def test_bad_burst_size_is_refused_naming_it(burst: object) -> None:
     with pytest.raises(ValueError, match=repr(burst).replace("(", r"\(")):
         TokenBucket(burst_size=burst)  # type: ignore[arg-type]
+
+
+def test_debt_lets_a_bucket_overspend_then_repay() -> None:
+    strategy = TokenBucketWithDebt(burst_size=5, max_debt=5)
+    rate = Rate.parse("10/s")
+    state = None
+    for _ in range(10):
+        state, decision, _ = strategy.decide(state, 0, rate, 1, NO_PARAMS)
+        assert decision.allowed
+    assert (decision.limit, decision.remaining) == (10, 0)
+    _, refused, ttl = strategy.decide(state, 0, rate, 1, NO_PARAMS)
+    assert (refused.allowed, refused.retry_after, refused.reset_after) == (False, 0.1, 1.0)
+    assert ttl == 1_000  # from -5 tokens back to 5
+    assert strategy.decide(state, 100, rate, 1, NO_PARAMS)[1].allowed
+    assert math.isinf(strategy.decide(None, 0, rate, 11, NO_PARAMS)[1].retry_after)
+    # Without debt it is a plain token bucket.
+    plain = TokenBucketWithDebt(burst_size=3)
+    assert [plain.decide(None, 0, rate, c, NO_PARAMS)[1].allowed for c in (3, 4)] == [True, False]
+
+
+@pytest.mark.parametrize("debt", [-1, 1.5, None])
+def test_bad_debt_is_refused(debt: object) -> None:
+    with pytest.raises(ConfigurationError, match="max_debt"):
+        TokenBucketWithDebt(max_debt=debt)  # type: ignore[arg-type]
+
+
+def test_a_refund_never_overfills_the_bucket() -> None:
+    strategy = TokenBucket(burst_size=4)
+    rate = Rate.parse("1/s")
+    state, _, _ = strategy.decide(None, 0, rate, 1, NO_PARAMS)
+    refunded, ttl = strategy.refund(state, 0, rate, 3, NO_PARAMS)
+    assert refunded == (4_000, 0)
+    assert ttl == 1

@@ -11,6 +11,7 @@ is 0, the rate is unlimited, or the identifier returns `EXEMPTED`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -402,10 +403,16 @@ class Limiter(Throttle[str]):
     async def acquire(
         self, key: str, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
-        """Like `hit`, but raise `RateLimitExceeded` when refused."""
+        """Like `hit`, but raise `RateLimitExceeded` when refused.
+
+        When the strategy queues the request (``decision.delay > 0``, as
+        `LeakyBucketWithQueue` does), wait that long for its slot before returning.
+        """
         decision = await self.hit(key, cost=cost, params=params)
         if not decision.allowed:
             raise RateLimitExceeded(decision, f"{self.uid!r} limit exceeded for {key!r}")
+        if decision.delay > 0:
+            await asyncio.sleep(decision.delay)
         return decision
 
 

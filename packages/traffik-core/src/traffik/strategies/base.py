@@ -28,14 +28,25 @@ the same decision. Keep intermediate integers below 2**53.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final, Protocol, TypeVar
+from typing import ClassVar, Final, Protocol, TypeVar
 
 from traffik.decision import Decision
+from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
 
-__all__ = ["NO_PARAMS", "IntTupleCodec", "Params", "Step", "Strategy", "ceil_div"]
+__all__ = [
+    "MAX_EXACT",
+    "NO_PARAMS",
+    "IntTupleCodec",
+    "Params",
+    "Step",
+    "Strategy",
+    "ceil_div",
+    "require_exact",
+]
 
 Params = Mapping[str, object]
 """Per-request inputs to a strategy, such as ``{"tier": "premium"}``."""
@@ -75,18 +86,50 @@ class Strategy(Protocol[StateT]):
         ...
 
 
+MAX_EXACT: Final = 2**53
+"""Integers a decision may compute must stay below this (exact in a double, as in Lua)."""
+
+_INTEGER = re.compile(rb"-?[0-9]+")
+
+
 class IntTupleCodec:
-    """Stores a tuple of integers as readable ASCII: ``b"28333333,7"``."""
+    """Stores a tuple of integers as readable ASCII: ``b"28333333,7"``.
+
+    ``state_fields`` (set by each strategy) is the number of integers a state holds;
+    `decode` refuses anything else, and anything that is not plain decimal integers.
+    """
 
     __slots__ = ()
+
+    state_fields: ClassVar[int | None] = None
 
     def encode(self, state: tuple[int, ...]) -> bytes:
         return ",".join(map(str, state)).encode()
 
     def decode(self, data: bytes) -> tuple[int, ...]:
-        return tuple(int(part) for part in data.split(b","))
+        parts = bytes(data).split(b",")
+        expected = self.state_fields
+        if expected is not None and len(parts) != expected:
+            raise ValueError(f"expected {expected} comma-separated integers, got {data!r}")
+        if not all(_INTEGER.fullmatch(part) for part in parts):
+            raise ValueError(f"not a state of comma-separated integers: {data!r}")
+        return tuple(int(part) for part in parts)
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
     """Integer division rounding up (for positive denominators)."""
     return -(-numerator // denominator)
+
+
+def require_exact(strategy: str, rate: object, largest: int) -> None:
+    """Refuse a rate whose arithmetic would reach ``largest`` >= 2**53 (inexact in Lua).
+
+    Each strategy calls this with the largest integer its decision can compute for the
+    rate (say ``capacity * period_ms`` for a token bucket). Such rates are far beyond
+    practical use (about 10**8 units per day for a token bucket).
+    """
+    if largest >= MAX_EXACT:
+        raise ConfigurationError(
+            f"{strategy}: rate {rate} is too large to decide exactly (it needs integers up "
+            f"to {largest}, beyond 2**53); use a smaller limit or a shorter period"
+        )

@@ -1,15 +1,28 @@
 """Fixed window: a counter per window aligned to the clock.
 
-Windows are ``[k * period, (k + 1) * period)`` on the epoch clock, so ``"2/s"`` admits
-exactly 2 units per calendar second, and every instance sharing a clock agrees on where
+Rule: windows are ``[k * period, (k + 1) * period)`` on the epoch clock, so ``"2/s"``
+admits exactly 2 units per calendar second (hits at 0.90 s, 0.95 s, 0.99 s: the third is
+refused; at 1.00 s a new window opens), and every instance sharing a clock agrees on where
 windows start. A request is admitted when ``used + cost <= limit``; a refused request
 consumes nothing, and its retry time is the real time left until the next window
 (infinite when ``cost > limit``). A refund gives units back within the same window only.
-The stored state is ``(window_index, used)``: two integers, kept until the window ends.
 
 Aligned windows let a client spend a full budget at the end of one window and another at
 the start of the next (up to ``2 * limit`` within one period); use a sliding or bucket
 strategy where that matters.
+
+Integer algorithm (``P = period_ms``, ``L = limit``; state ``(w, used)``, 2 integers)::
+
+    window = now // P
+    if state and state.w > window: window = state.w; now = window * P   # clock behind
+    used  = state.used if state and state.w == window else 0
+    reset = (window + 1) * P - now                                      # >= 1 ms
+    cost == 0:        allowed, remaining L - used, state unchanged
+    cost > L:         refused, retry_after = inf
+    used + cost <= L: store (window, used + cost) with ttl = reset;
+                      allowed, remaining L - used - cost, reset_after = reset
+    otherwise:        refused, remaining L - used, retry_after = reset_after = reset
+    refund(c):        same window only: used = max(used - c, 0), ttl = reset
 """
 
 from __future__ import annotations
@@ -20,11 +33,41 @@ from typing import ClassVar
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies.base import IntTupleCodec, Params, Step
+from traffik.strategies._support import aligned_window
+from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
 
-__all__ = ["FixedWindow"]
+__all__ = ["FixedWindow", "decide_window", "refund_window"]
 
 WindowState = tuple[int, int]
+
+
+def decide_window(
+    state: WindowState | None, now: int, period: int, limit: int, cost: int
+) -> Step[WindowState]:
+    """The fixed-window decision for a given (possibly scaled) limit."""
+    window, now = aligned_window(now, period, None if state is None else state[0])
+    used = state[1] if state is not None and state[0] == window else 0
+    reset_ms = (window + 1) * period - now
+    reset_after = reset_ms / 1000
+    if cost == 0:
+        return state, Decision(True, limit, max(limit - used, 0), reset_after, 0.0), reset_ms
+    if used + cost <= limit:
+        used += cost
+        return (window, used), Decision(True, limit, limit - used, reset_after, 0.0), reset_ms
+    retry_after = math.inf if cost > limit else reset_after
+    return state, Decision(False, limit, max(limit - used, 0), reset_after, retry_after), reset_ms
+
+
+def refund_window(
+    state: WindowState | None, now: int, period: int, cost: int
+) -> tuple[WindowState | None, int]:
+    """Give units back within the same window only."""
+    if state is None:
+        return None, 1
+    window, now = aligned_window(now, period, state[0])
+    if state[0] != window:
+        return state, 1  # that window has closed: nothing to give back
+    return (window, max(state[1] - cost, 0)), (window + 1) * period - now
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,26 +75,15 @@ class FixedWindow(IntTupleCodec):
     """Count per clock-aligned window. The default strategy."""
 
     name: ClassVar[str] = "fixed_window"
+    state_fields: ClassVar[int] = 2
 
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
-        period = rate.period_ms
-        limit = rate.limit
-        window = now // period
-        used = state[1] if state is not None and state[0] == window else 0
-        reset_ms = (window + 1) * period - now
-        reset_after = reset_ms / 1000
-        if used + cost <= limit:
-            used += cost
-            return (window, used), Decision(True, limit, limit - used, reset_after, 0.0), reset_ms
-        retry_after = math.inf if cost > limit else reset_after
-        return state, Decision(False, limit, limit - used, reset_after, retry_after), reset_ms
+        require_exact(self.name, rate, rate.limit)
+        return decide_window(state, now, rate.period_ms, rate.limit, cost)
 
     def refund(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> tuple[WindowState | None, int]:
-        window = now // rate.period_ms
-        if state is None or state[0] != window:
-            return state, 1  # that window has closed: nothing to give back
-        return (window, max(state[1] - cost, 0)), (window + 1) * rate.period_ms - now
+        return refund_window(state, now, rate.period_ms, cost)

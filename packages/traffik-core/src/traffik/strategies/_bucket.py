@@ -1,0 +1,37 @@
+"""Integer bucket arithmetic shared by the token, leaky and GCRA strategies.
+
+A bucket level moves linearly with time: a token bucket fills towards ``full``, a leaky
+bucket drains towards 0, ``per_ms`` units per millisecond. The level is kept in scaled
+integer units (a fraction of a token) so that the movement over whole milliseconds is an
+integer. Both helpers stop the movement at its bound *before* multiplying, so that
+``elapsed * per_ms`` never exceeds ``gap + per_ms``: a state left untouched for years
+still computes with small integers (below 2**53, as a Lua script needs).
+
+Time never runs backwards for a bucket: when ``now`` is before ``last`` (a client whose
+clock lags), nothing moves and ``last`` stays.
+"""
+
+from __future__ import annotations
+
+from traffik.strategies.base import ceil_div
+
+__all__ = ["drain", "refill"]
+
+
+def refill(level: int, last: int, now: int, per_ms: int, full: int) -> tuple[int, int]:
+    """``(min(full, level + (now - last) * per_ms), now)``, computed without overflow."""
+    if now <= last:
+        return level, last
+    gap = full - level
+    if gap <= 0 or now - last >= ceil_div(gap, per_ms):
+        return max(level, full), now
+    return level + (now - last) * per_ms, now
+
+
+def drain(level: int, last: int, now: int, per_ms: int) -> tuple[int, int]:
+    """``(max(0, level - (now - last) * per_ms), now)``, computed without overflow."""
+    if now <= last:
+        return level, last
+    if level <= 0 or now - last >= ceil_div(level, per_ms):
+        return min(level, 0), now
+    return level - (now - last) * per_ms, now
