@@ -343,3 +343,12 @@ async def test_acquire_waits_for_a_queued_slot(
     assert slept == [0.1, 0.2]  # no sleep for a request that need not wait
     assert (await limiter.hit("q")).delay == 0.3  # hit reports the delay, never sleeps
     assert slept == [0.1, 0.2]
+
+
+async def test_shadow_mode_decides_but_never_refuses(clock: ManualClock) -> None:
+    limiter = Limiter("trial", rate="2/min", backend=InMemoryBackend(clock=clock), shadow=True)
+    decisions = [await limiter.acquire("k") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]  # what the limit says
+    assert decisions[-1].retry_after == 20.0
+    with pytest.raises(ConfigurationError, match="'yes'"):
+        Limiter("trial", rate="2/min", shadow="yes")  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "system_clock"]
+__all__ = ["Clock", "ManualClock", "milliseconds", "system_clock"]
 
 
 class Clock(Protocol):
@@ -24,8 +24,20 @@ def system_clock() -> float:
     return time.time()
 
 
+def milliseconds(clock: Clock) -> int:
+    """The clock's time in whole milliseconds, as strategies take it.
+
+    Rounded to the nearest millisecond rather than truncated: a clock set to an exact
+    millisecond (``1700000000.123``) is not exactly representable as a float and may read
+    as ``...122.9999``; rounding reads it back as the millisecond it was set to.
+    """
+    return round(clock() * 1000)
+
+
 class ManualClock:
     """A clock that moves only when told to.
+
+    It counts whole nanoseconds, so any number of small advances adds up exactly.
 
     >>> clock = ManualClock(1_000.0)
     >>> clock.advance(0.5)
@@ -33,21 +45,25 @@ class ManualClock:
     1000.5
     """
 
-    __slots__ = ("_now",)
+    __slots__ = ("_ns",)
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = float(start)
+        self._ns = _to_ns(start)
 
     def __call__(self) -> float:
-        return self._now
+        return self._ns / 1_000_000_000
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError(f"A clock only moves forward; got advance({seconds!r})")
-        self._now += seconds
+        self._ns += _to_ns(seconds)
 
     def set(self, now: float) -> None:
-        self._now = float(now)
+        self._ns = _to_ns(now)
 
     def __repr__(self) -> str:
-        return f"ManualClock({self._now!r})"
+        return f"ManualClock({self()!r})"
+
+
+def _to_ns(seconds: float) -> int:
+    return round(seconds * 1_000_000_000)

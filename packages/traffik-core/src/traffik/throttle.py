@@ -82,6 +82,8 @@ class Throttle(Generic[C]):
     :param on_error: what to do when deciding fails; overrides the backend's setting.
     :param params: per-request inputs for the strategy (such as a tier): a mapping or an
         async function of the connection.
+    :param shadow: decide and record, but never refuse: try a new limit in production and
+        watch what it would do. Transports (HTTP, WebSocket) let refused requests through.
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class Throttle(Generic[C]):
         cost: int | CostFunction[C] = 1,
         on_error: OnError | None = None,
         params: Params | ParamsFunction[C] | None = None,
+        shadow: bool = False,
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
@@ -137,6 +140,11 @@ class Throttle(Generic[C]):
         self.identifier: Identifier[C] = identifier
 
         self.on_error = validate_on_error(on_error)
+        if not isinstance(shadow, bool):
+            raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
+        #: Shadow mode: decide and record as usual, but never refuse a request. The
+        #: decisions still say what the limit would do (for headers, metrics, logs).
+        self.shadow = shadow
         self._disabled = False
         self._failures_unreported = 0
         self._last_warning = -_WARNING_INTERVAL
@@ -409,7 +417,7 @@ class Limiter(Throttle[str]):
         `LeakyBucketWithQueue` does), wait that long for its slot before returning.
         """
         decision = await self.hit(key, cost=cost, params=params)
-        if not decision.allowed:
+        if not decision.allowed and not self.shadow:
             raise RateLimitExceeded(decision, f"{self.uid!r} limit exceeded for {key!r}")
         if decision.delay > 0:
             await asyncio.sleep(decision.delay)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from traffik.backends.base import Hit, ThrottleBackend
-from traffik.clock import Clock, system_clock
+from traffik.clock import Clock, milliseconds, system_clock
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
@@ -62,7 +62,7 @@ class InMemoryBackend(ThrottleBackend):
         self.evictions = 0
 
     def _now(self) -> int:
-        return int(self.clock() * 1000)
+        return milliseconds(self.clock)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -29,7 +29,7 @@ from traffik.backends.memcached.expiry import ServerClock, exptime
 from traffik.backends.memcached.generation import Generation
 from traffik.backends.memcached.keys import storage_key
 from traffik.backends.memcached.updates import CasStatistics, Updater
-from traffik.clock import Clock, system_clock
+from traffik.clock import Clock, milliseconds, system_clock
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import (
@@ -259,7 +259,7 @@ class MemcachedBackend(ThrottleBackend):
     # -- what the updater needs (`traffik.backends.memcached.updates.Store`) ----------
 
     def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+        return milliseconds(self.clock)
 
     async def read(
         self, key: bytes, strategy: Strategy[Any], now: int

@@ -23,7 +23,7 @@ from traffik.backends.redis.native import DECISION_SCRIPT, native_form
 from traffik.backends.redis.optimistic import OptimisticPath
 from traffik.backends.redis.runner import CommandRunner, ScriptArgument
 from traffik.backends.redis.scripts import COMPARE_AND_SET, READ_STATES
-from traffik.clock import Clock
+from traffik.clock import Clock, milliseconds
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import BackendError, ConfigurationError
@@ -305,7 +305,7 @@ class RedisBackend(ThrottleBackend):
             results = await self._optimistic.decide(group_keys, group_hits, mode)
         else:
             clock = self.clock
-            now: ScriptArgument = "" if clock is None else int(clock() * 1000)
+            now: ScriptArgument = "" if clock is None else milliseconds(clock)
             args: list[ScriptArgument] = [mode, now, self._ttl_padding]
             for (_, strategy, rate, cost, params), native in zip(group_hits, natives, strict=True):
                 assert native is not None

@@ -22,7 +22,7 @@ from typing import Any
 from traffik.backends.base import Hit
 from traffik.backends.redis.runner import CommandRunner, ScriptArgument
 from traffik.backends.redis.scripts import COMPARE_AND_SET, READ_STATES
-from traffik.clock import Clock
+from traffik.clock import Clock, milliseconds
 from traffik.decision import Decision
 from traffik.exceptions import BackendError
 
@@ -96,7 +96,7 @@ class OptimisticPath:
 
     def _now(self, reply: list[Any]) -> int:
         if self.clock is not None:
-            return int(self.clock() * 1000)
+            return milliseconds(self.clock)
         return int(reply[0]) * 1000 + int(reply[1]) // 1000
 
 
