@@ -60,6 +60,9 @@ class SilenceWatchdog:
     queued behind the store can fail at once instead of trying the same silent store in
     turn.
 
+    A store whose commands run elsewhere than the guarded call (say, in a task of its own
+    that batches requests) reports each answer it gets with `answered`.
+
     On Python 3.10 (no rescheduling timeouts in asyncio) each call gets a plain deadline
     of ``timeout`` instead.
     """
@@ -72,9 +75,18 @@ class SilenceWatchdog:
         self._last_answer = 0.0
         self._watcher: asyncio.Task[None] | None = None
 
+    def answered(self) -> None:
+        """Note an answer from the store, seen outside a guarded call."""
+        self._last_answer = asyncio.get_running_loop().time()
+
     async def call(self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Await ``operation(*args, **kwargs)`` under the silence budget."""
+        return await self.wait(operation(*args, **kwargs))
+
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` under the silence budget."""
         if sys.version_info < (3, 11):
-            return await within(operation(*args, **kwargs), self.timeout, self.what)
+            return await within(awaitable, self.timeout, self.what)
         loop = asyncio.get_running_loop()
         if not self._scopes:
             self._last_answer = loop.time()  # silence is measured from the first question
@@ -85,7 +97,7 @@ class SilenceWatchdog:
                 if self._watcher is None:
                     self._watcher = loop.create_task(self._watch())
                 try:
-                    result = await operation(*args, **kwargs)
+                    result = await awaitable
                 except BaseException as exc:
                     if not isinstance(exc, asyncio.CancelledError):
                         self._last_answer = loop.time()  # the store answered, with an error

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -35,27 +34,15 @@ from traffik.error_policy import OnError
 from traffik.exceptions import (
     BackendConnectionError,
     BackendError,
-    BackendTimeoutError,
     ConfigurationError,
 )
 from traffik.rates import Rate
 from traffik.strategies.base import Params, Strategy
+from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["MemcachedBackend"]
 
 T = TypeVar("T")
-
-
-if sys.version_info >= (3, 11):
-
-    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-
-else:
-
-    async def _within(awaitable: Awaitable[T], seconds: float) -> T:
-        return await asyncio.wait_for(awaitable, seconds)
 
 
 class MemcachedBackend(ThrottleBackend):
@@ -75,8 +62,10 @@ class MemcachedBackend(ThrottleBackend):
     :param clock: where ``now`` comes from (seconds since the epoch). Memcached has no
         clock to offer inside an update, so every process must agree on this one: see the
         README for what skew between hosts does.
-    :param timeout: seconds one call (a check, with its retries) may take before it fails
-        with `traffik.exceptions.BackendTimeoutError`.
+    :param timeout: the time budget: seconds memcached may stay silent while calls wait on
+        it (50 ms by default); beyond it they fail with
+        `traffik.exceptions.BackendTimeoutError`. A busy event loop or a queue of checks
+        behind a hot key does not count against it; only a server that stops answering.
     :param max_retries: refused compare-and-swap writes one operation may go through
         before it fails with `ContentionError`.
     :param generation_refresh: seconds this process trusts its copy of the namespace's
@@ -85,6 +74,9 @@ class MemcachedBackend(ThrottleBackend):
     """
 
     distributed = True
+
+    #: The time budget: seconds of silence from memcached before waiting calls fail.
+    DEFAULT_TIMEOUT = 0.05
 
     def __init__(
         self,
@@ -96,7 +88,7 @@ class MemcachedBackend(ThrottleBackend):
         pool_size: int = 10,
         client: aiomcache.Client | None = None,
         clock: Clock = system_clock,
-        timeout: float = 1.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 50,
         generation_refresh: float = 1.0,
         on_error: OnError = "allow",
@@ -121,6 +113,7 @@ class MemcachedBackend(ThrottleBackend):
         self.timeout = float(timeout)
         self._client: aiomcache.Client | None = client
         self._owns_client = client is None
+        self._watchdog = SilenceWatchdog(self.timeout, what=f"memcached at {self.address}")
         self._updater = Updater(self, max_retries=max_retries, concurrency=pool_size)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._generation = Generation(namespace, refresh=generation_refresh, spawn=self.spawn)
@@ -356,23 +349,21 @@ class MemcachedBackend(ThrottleBackend):
         return self._client
 
     async def _within(self, awaitable: Awaitable[T]) -> T:
-        try:
-            return await _within(awaitable, self.timeout)
-        except BackendError:
-            raise
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise BackendTimeoutError(
-                f"memcached at {self.address} did not answer within {self.timeout}s", cause=exc
-            ) from exc
+        """Wait for ``awaitable`` under the time budget (memcached's silence, see
+        `traffik.timeouts.SilenceWatchdog`; the answers are noted in `_command`)."""
+        return await self._watchdog.wait(awaitable)
 
     async def _command(self, coroutine: Awaitable[T]) -> T:
         """Run one memcached exchange in a task a caller's deadline never interrupts."""
 
         async def guarded() -> T:
             try:
-                return await coroutine
+                result = await coroutine
             except Exception as exc:
+                self._watchdog.answered()  # failing fast is not silence
                 raise self.translate(exc) from exc
+            self._watchdog.answered()
+            return result
 
         return await asyncio.shield(self.spawn(guarded()))
 
