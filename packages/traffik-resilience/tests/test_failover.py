@@ -183,3 +183,25 @@ def test_bad_arguments_are_named(store: Store) -> None:
         Retry(max_retries=-1)
     with pytest.raises(ConfigurationError, match="fallback"):
         FailoverBackend(store, None)  # type: ignore[arg-type]
+
+
+async def test_retries_stop_when_the_budget_runs_out(store: Store) -> None:
+    # Budget 0.5 s, 0.2 s between attempts: attempts at about 0, 0.2 and 0.4 s; a fourth
+    # would start at 0.6 s, past the budget, so it is never made.
+    backend = ResilientBackend(
+        store, retry=Retry(max_retries=10, backoff=ConstantBackoff(initial=0.2)), timeout=0.5
+    )
+    store.down = True
+    with pytest.raises(BackendError):
+        await Limiter("api", rate=RATE, backend=backend, on_error="raise").hit("k")
+    assert store.calls == 3
+    assert backend.retries == 2
+
+
+def test_the_retry_budget_is_the_primarys_time_budget(store: Store, clock: ManualClock) -> None:
+    class Budgeted(InMemoryBackend):
+        timeout = 0.2
+
+    assert ResilientBackend(Budgeted(clock=clock)).retry_budget == 0.2
+    assert ResilientBackend(Budgeted(clock=clock), timeout=1.5).retry_budget == 1.5
+    assert ResilientBackend(store).retry_budget == 0.05  # no budget of its own: the default

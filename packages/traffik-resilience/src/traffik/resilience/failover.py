@@ -3,10 +3,15 @@
 `ResilientBackend` wraps a backend (Redis, memcached, ...) and adds, in this order:
 
 1. a **circuit breaker**: after repeated failures, calls stop going to the store at all;
-2. a **time budget** per check (``timeout``, 50 ms by default): a hung store cannot hold
-   a request; retries happen inside the budget, never past it;
-3. **retries** with backoff for store errors and timeouts;
-4. optionally a **fallback** backend that decides while the primary cannot.
+2. **retries** with backoff for store errors, inside the time budget, never past it;
+3. optionally a **fallback** backend that decides while the primary cannot.
+
+The time budget is the primary's own (``RedisBackend(timeout=0.05)``,
+``MemcachedBackend(timeout=0.05)``): a budget on the store's *silence*, so a hung store
+cannot hold a request while a busy one is never mistaken for a dead one (see
+`traffik.timeouts`). A retry is attempted only while the check is still within that
+budget. For a primary without a budget of its own, ``timeout`` sets a plain deadline per
+check instead.
 
 Without a fallback, a failed call raises (`CircuitOpenError`, `BackendTimeoutError`, ...),
 and the throttle's ``on_error`` decides what the request gets. `FailoverBackend` is the
@@ -40,7 +45,7 @@ __all__ = ["DEFAULT_TIMEOUT", "FailoverBackend", "ResilientBackend"]
 logger = logging.getLogger("traffik.resilience")
 
 DEFAULT_TIMEOUT = 0.05
-"""Seconds a check may spend on the primary, retries included."""
+"""Seconds: the retry budget of a check when neither ``timeout`` nor the primary says."""
 
 
 class ResilientBackend(ThrottleBackend):
@@ -49,8 +54,11 @@ class ResilientBackend(ThrottleBackend):
     :param primary: the backend to guard.
     :param fallback: decides while the primary cannot (open circuit, error, timeout).
     :param breaker: a `CircuitBreaker`; None disables it.
-    :param retry: a `Retry` policy; None means no retries.
-    :param timeout: seconds per check on the primary, retries included; None for no bound.
+    :param retry: a `Retry` policy; None means no retries. Retries run only while the
+        check is within its budget (``timeout``, else the primary's ``timeout``).
+    :param timeout: a plain deadline per check on the primary, retries included, for a
+        primary without a time budget of its own. None (the default) relies on the
+        primary's.
     :param on_error: the default ``on_error`` for throttles on this backend (the primary's
         by default).
     """
@@ -62,7 +70,7 @@ class ResilientBackend(ThrottleBackend):
         fallback: ThrottleBackend | None = None,
         breaker: CircuitBreaker | None = None,
         retry: Retry | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         on_error: OnError | None = None,
     ) -> None:
         if not isinstance(primary, ThrottleBackend):
@@ -85,6 +93,14 @@ class ResilientBackend(ThrottleBackend):
         self.breaker = breaker
         self.retry = retry
         self.timeout = timeout
+        own_budget = getattr(primary, "timeout", None)
+        self.retry_budget: float = (
+            timeout
+            if timeout is not None
+            else float(own_budget)
+            if isinstance(own_budget, (int, float)) and own_budget > 0
+            else DEFAULT_TIMEOUT
+        )
         self.distributed = primary.distributed
         #: Counters for observation: retries made, calls sent to the fallback.
         self.retries = 0
@@ -186,6 +202,8 @@ class ResilientBackend(ThrottleBackend):
         method = getattr(self.primary, operation)
         retry = self.retry
         attempt = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_budget
         while True:
             try:
                 return await method(*args)
@@ -196,9 +214,11 @@ class ResilientBackend(ThrottleBackend):
                     or not isinstance(exc, retry.retry_on)
                 ):
                     raise
+                delay = retry.backoff.delay(attempt + 1)
+                if loop.time() + delay >= deadline:
+                    raise  # no time left in the budget for another attempt
                 attempt += 1
                 self.retries += 1
-                delay = retry.backoff.delay(attempt)
                 if delay > 0:
                     await asyncio.sleep(delay)
 
@@ -228,7 +248,7 @@ class FailoverBackend(ResilientBackend):
         *,
         breaker: CircuitBreaker | None = None,
         retry: Retry | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         on_error: OnError | None = None,
     ) -> None:
         if fallback is None:
