@@ -1,10 +1,7 @@
 """Exact under contention: simultaneous hits from many backends and many processes.
 
 The strategies are looked up by name in `STRATEGIES`, so built-in strategies join these
-tests by adding a line there. The sliding-window counter is defined here, as a user's
-strategy would be, because the built-in one is not on main yet; it exercises exactly the
-generic compare-and-swap path the built-in one will take. To switch to the built-in,
-change the one line marked below.
+tests by adding a line there (with a naive reference model in `ORACLES`).
 """
 
 from __future__ import annotations
@@ -12,97 +9,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from traffik import Decision, ManualClock, Rate
+from traffik import ManualClock, Rate
 from traffik.backends.memcached import CasStatistics
-from traffik.strategies import FixedWindow, TokenBucket
-from traffik.strategies.base import IntTupleCodec, Params, Step, Strategy
+from traffik.strategies import FixedWindow, SlidingWindowCounter, TokenBucket
+from traffik.strategies.base import Strategy
 
 if TYPE_CHECKING:
     from conftest import BackendFactory
-
-CounterState = tuple[int, int, int]  # (window, previous window's count, this window's count)
-
-
-@dataclass(frozen=True, slots=True)
-class TestSlidingWindowCounter(IntTupleCodec):
-    """Sliding-window counter: this window's count plus the previous window's, weighted by
-    how much of the previous window the sliding window still covers (rounded down)."""
-
-    __test__: ClassVar[bool] = False  # not a test class, despite its name
-    name: ClassVar[str] = "sliding_window_counter"
-
-    def decode(self, data: bytes) -> CounterState:
-        # (not super(): slots=True rebuilds the class, which breaks zero-argument super)
-        window, previous, current = IntTupleCodec.decode(self, data)  # ValueError unless 3
-        return window, previous, current
-
-    def decide(
-        self, state: CounterState | None, now: int, rate: Rate, cost: int, params: Params
-    ) -> Step[CounterState]:
-        period, limit = rate.period_ms, rate.limit
-        window, elapsed = divmod(now, period)
-        previous, current = _counts(state, window)
-        weighted = previous * (period - elapsed) // period
-        ttl = (window + 2) * period - now  # the previous window must outlive this one
-        if weighted + current + cost <= limit:
-            current += cost
-            reset = ttl / 1000
-            decision = Decision(True, limit, limit - weighted - current, reset, 0.0)
-            return (window, previous, current), decision, ttl
-        retry = math.inf if cost > limit else _wait(previous, current, cost, limit, period, elapsed)
-        reset = (ttl if current else period - elapsed) / 1000
-        decision = Decision(False, limit, max(limit - weighted - current, 0), reset, retry)
-        return state, decision, ttl
-
-    def refund(
-        self, state: CounterState | None, now: int, rate: Rate, cost: int, params: Params
-    ) -> tuple[CounterState | None, int]:
-        window = now // rate.period_ms
-        if state is None or state[0] != window:
-            return state, 1  # only this window's count can be given back
-        ttl = (window + 2) * rate.period_ms - now
-        return (window, state[1], max(state[2] - cost, 0)), ttl
-
-
-def _counts(state: CounterState | None, window: int) -> tuple[int, int]:
-    if state is None:
-        return 0, 0
-    stored_window, previous, current = state
-    if stored_window == window:
-        return previous, current
-    if stored_window == window - 1:
-        return current, 0
-    return 0, 0
-
-
-def _wait(previous: int, current: int, cost: int, limit: int, period: int, elapsed: int) -> float:
-    """Seconds until a request of ``cost`` fits, with no other traffic."""
-    room = limit - current - cost
-    if room >= 0 and previous:  # later in this window, as the previous one's weight fades
-        # smallest e with previous * (period - e) // period <= room
-        first_fit = period - ((room + 1) * period - 1) // previous
-        if first_fit < period:
-            return (max(first_fit, elapsed) - elapsed) / 1000
-    until_next = period - elapsed
-    if not current:
-        return until_next / 1000
-    first_fit = max(period - ((limit - cost + 1) * period - 1) // current, 0)
-    return (until_next + min(first_fit, period)) / 1000
-
-
-# The sliding-window counter under test. When traffik.strategies.SlidingWindowCounter lands,
-# this line becomes: from traffik.strategies import SlidingWindowCounter
-SlidingWindowCounter = TestSlidingWindowCounter
 
 STRATEGIES: dict[str, Callable[[], Strategy[Any]]] = {
     "FixedWindow": FixedWindow,
