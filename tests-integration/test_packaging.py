@@ -247,7 +247,7 @@ def test_each_distribution_alone(dists: dict[str, Dist], tmp_path: Path, name: s
         assert found["web"] == [], f"{name} pulled in a web framework"
 
 
-KIT_USER = '''
+KIT_USER = """
 from traffik import InMemoryBackend
 from traffik.testing import CASES, BackendConformance
 
@@ -257,7 +257,7 @@ class TestInMemory(BackendConformance):
 
     async def make_backend(self, clock):
         return InMemoryBackend(clock=clock)
-'''
+"""
 
 
 def test_the_testing_kit_runs_from_its_wheel_without_an_asyncio_plugin(
