@@ -97,7 +97,10 @@ class PageRunner:
     def __init__(self, page: Path, substitutions: dict[str, str]) -> None:
         self.page = page
         self.substitutions = substitutions
-        self.namespace: dict[str, Any] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+        self.namespace: dict[str, Any] = {
+            "__name__": f"docs_{page.stem.replace('-', '_')}",
+            "__file__": str(page),  # test-only blocks may find files next to the page
+        }
         self.loop = asyncio.new_event_loop()
 
     def run(self, block: Block) -> None:
