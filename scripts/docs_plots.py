@@ -146,13 +146,14 @@ STEADY_LOAD = [
 
 def rate_family(strategies: Sequence[tuple[str, Strategy[Any]]]) -> list[Scenario]:
     return [
-        Scenario(title, strategy, "10/s", STEADY_LOAD, bin_ms=100)
-        for title, strategy in strategies
+        Scenario(title, strategy, "10/s", STEADY_LOAD, bin_ms=100) for title, strategy in strategies
     ]
 
 
 def _priority_name(request: Request) -> str:
-    return Priority(request.params["priority"]).name
+    priority = request.params["priority"]
+    assert isinstance(priority, Priority)
+    return priority.name
 
 
 def _tier_name(request: Request) -> str:
@@ -291,9 +292,7 @@ def render(name: str, scenarios: Sequence[Scenario], output: Path) -> Path:
             "axes.spines.right": False,
         }
     )
-    figure, axes = plt.subplots(
-        len(scenarios), 1, figsize=(9, 2.1 * len(scenarios)), squeeze=False
-    )
+    figure, axes = plt.subplots(len(scenarios), 1, figsize=(9, 2.1 * len(scenarios)), squeeze=False)
     for axis, scenario in zip(axes[:, 0], scenarios, strict=True):
         counts = simulate(scenario)
         positions = [i * scenario.bin_ms / scenario.unit_ms for i in range(counts.bins)]
@@ -303,7 +302,9 @@ def render(name: str, scenarios: Sequence[Scenario], output: Path) -> Path:
         for index, (series, values) in enumerate(counts.admitted.items()):
             label = "admitted" if series == "requests" else f"admitted: {series}"
             color = ADMITTED_COLORS[index % len(ADMITTED_COLORS)]
-            axis.bar(positions, values, width, bottom=bottom, color=color, label=label, align="edge")
+            axis.bar(
+                positions, values, width, bottom=bottom, color=color, label=label, align="edge"
+            )
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         axis.bar(
             positions,
@@ -329,7 +330,9 @@ def render(name: str, scenarios: Sequence[Scenario], output: Path) -> Path:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("families", nargs="*", help=f"any of {', '.join(FAMILIES)} (all by default)")
+    parser.add_argument(
+        "families", nargs="*", help=f"any of {', '.join(FAMILIES)} (all by default)"
+    )
     arguments = parser.parse_args(argv)
     unknown = [name for name in arguments.families if name not in FAMILIES]
     if unknown:
