@@ -203,7 +203,9 @@ def test_pins_between_siblings_match_the_versions_in_the_tree(dists: dict[str, D
     meta_extras = set()
     for requirement in dists["traffik"].requires:
         meta_extras |= set(re.findall(r'extra == "([^"]+)"', str(requirement.marker or "")))
-    assert {"redis", "memcached", "fastapi", "websocket", "resilience", "all"} <= meta_extras
+    assert {"redis", "memcached", "fastapi", "websocket", "resilience", "testing", "all"} <= (
+        meta_extras
+    )
     assert Version(dists["traffik"].version) > Version("1.2.2")  # 1.x is on the registry
 
 
@@ -221,7 +223,8 @@ def test_meta_package_with_extras(
     venv = install_from_build(dists, tmp_path, "traffik", extras)
     found = smoke(venv)
     installed = set(found["dists"])
-    wanted = expected if expected is not None else set(dists) - {"traffik"}
+    # `all` is everything an application runs on; the test kit is an extra of its own.
+    wanted = expected if expected is not None else set(dists) - {"traffik", "traffik-testing"}
     assert installed == wanted | {"traffik"}
     for name, version in found["dists"].items():
         assert version == dists[name].version
@@ -242,3 +245,31 @@ def test_each_distribution_alone(dists: dict[str, Dist], tmp_path: Path, name: s
         assert "starlette" in found["web"]
     else:
         assert found["web"] == [], f"{name} pulled in a web framework"
+
+
+KIT_USER = """
+from traffik import InMemoryBackend
+from traffik.testing import CASES, BackendConformance
+
+
+class TestInMemory(BackendConformance):
+    cases = [case for case in CASES if case.id == "token_bucket"]
+
+    async def make_backend(self, clock):
+        return InMemoryBackend(clock=clock)
+"""
+
+
+def test_the_testing_kit_runs_from_its_wheel_without_an_asyncio_plugin(
+    dists: dict[str, Dist], tmp_path: Path
+) -> None:
+    venv = install_from_build(dists, tmp_path, "traffik-testing")
+    (venv.path / "test_kit_user.py").write_text(KIT_USER)
+    result = subprocess.run(
+        [str(venv.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_kit_user.py"],
+        capture_output=True,
+        text=True,
+        cwd=venv.path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout

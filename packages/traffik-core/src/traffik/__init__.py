@@ -8,9 +8,8 @@ their distribution is missing, the ImportError names the extra to install.
 # Several distributions share the ``traffik`` package: core owns this file, the others
 # add subpackages (traffik.fastapi, traffik.backends.redis, ...). extend_path lets them
 # live in different directories, which editable installs need.
-from pkgutil import extend_path
-
-__path__ = extend_path(__path__, __name__)
+# (Written in the form documentation tools such as griffe recognise as a namespace package.)
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
 from typing import TYPE_CHECKING
 

@@ -5,6 +5,5 @@ traffik-core owns this package and ships `traffik.backends.base` and
 `traffik.backends.redis` and `traffik.backends.memcached` to it.
 """
 
-from pkgutil import extend_path
-
-__path__ = extend_path(__path__, __name__)
+# (Written in the form documentation tools such as griffe recognise as a namespace package.)
+__path__ = __import__("pkgutil").extend_path(__path__, __name__)

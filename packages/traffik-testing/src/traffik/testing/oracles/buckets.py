@@ -1,8 +1,8 @@
 """Naive oracles for the bucket strategies: replay every admitted request with fractions.
 
-See `oracles` for the conventions. Levels are exact fractions of a token (or of a
-millisecond, for GCRA's schedule), replayed from the first admitted request on; the
-production code's scaled integers appear nowhere.
+See `traffik.testing.oracles.base` for the conventions. Levels are exact fractions of a
+token (or of a millisecond, for GCRA's schedule), replayed from the first admitted
+request on; the production code's scaled integers appear nowhere.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from oracles import Oracle, Params, ceil_ms, ratio, seconds
-
 from traffik import Decision
+from traffik.testing.oracles.base import Oracle, Params, ceil_ms, ratio, seconds
 
 __all__ = [
     "CostBasedTokenBucketOracle",

@@ -13,20 +13,6 @@ from fractions import Fraction
 from typing import Any
 
 from hypothesis import strategies as st
-from oracles import FixedWindowOracle, Oracle, SlidingWindowCounterOracle, SlidingWindowLogOracle
-from oracles_buckets import (
-    CostBasedTokenBucketOracle,
-    GCRAOracle,
-    LeakyBucketOracle,
-    TokenBucketOracle,
-)
-from oracles_windows import (
-    AdaptiveThrottleOracle,
-    PriorityQueueOracle,
-    QuotaWithRolloverOracle,
-    TieredRateOracle,
-    TimeOfDayOracle,
-)
 
 from traffik import Rate
 from traffik.strategies import (
@@ -47,8 +33,23 @@ from traffik.strategies import (
     TokenBucket,
     TokenBucketWithDebt,
 )
+from traffik.testing.oracles import (
+    AdaptiveThrottleOracle,
+    CostBasedTokenBucketOracle,
+    FixedWindowOracle,
+    GCRAOracle,
+    LeakyBucketOracle,
+    Oracle,
+    PriorityQueueOracle,
+    QuotaWithRolloverOracle,
+    SlidingWindowCounterOracle,
+    SlidingWindowLogOracle,
+    TieredRateOracle,
+    TimeOfDayOracle,
+    TokenBucketOracle,
+)
 
-__all__ = ["CASES", "Case"]
+__all__ = ["CASES", "Case", "rates"]
 
 HOUR = 3_600_000
 PERIODS = [1, 3, 10, 250, 1000, 7000, 60_000]
@@ -57,6 +58,7 @@ PERIODS = [1, 3, 10, 250, 1000, 7000, 60_000]
 def rates(
     periods: list[int] = PERIODS, limits: tuple[int, int] = (1, 8)
 ) -> st.SearchStrategy[Rate]:
+    """Rates with a limit drawn from ``limits`` and a period (ms) from ``periods``."""
     return st.builds(
         lambda limit, period: Rate(limit=limit, milliseconds=period),
         st.integers(*limits),
@@ -69,7 +71,12 @@ NO_PARAMS: st.SearchStrategy[Mapping[str, object]] = st.just({})
 
 @dataclass(frozen=True)
 class Case:
-    """A strategy, how to build its oracle for a rate, and what to feed it."""
+    """A strategy, how to build its oracle for a rate, and what to feed it.
+
+    ``oracle(rate)`` builds a fresh, independent model of the strategy for one client (see
+    `traffik.testing.oracles`); ``rates`` and ``params`` are hypothesis strategies drawing
+    the rate of each example and the params of each request.
+    """
 
     id: str
     strategy: Strategy[Any]

@@ -1,7 +1,8 @@
 """Naive oracles for the strategies built on aligned windows with a varying limit.
 
-See `oracles` for the conventions. Every quantity is recomputed from the list of
-admitted requests: window sums, the history of effective limits, carried-over quota.
+See `traffik.testing.oracles.base` for the conventions. Every quantity is recomputed from
+the list of admitted requests: window sums, the history of effective limits, carried-over
+quota.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 
-from oracles import FixedWindowOracle, Oracle, Params, ratio, seconds
-
 from traffik import Decision
+from traffik.testing.oracles.base import Oracle, Params, ratio, seconds
+from traffik.testing.oracles.windows import FixedWindowOracle
 
 __all__ = [
     "AdaptiveThrottleOracle",
