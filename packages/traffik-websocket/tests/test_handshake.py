@@ -252,3 +252,33 @@ def test_a_shadow_throttle_records_handshakes_but_refuses_none(
     for _ in range(3):
         assert connects(client, "/ws/a")
     assert standing == [0, 0, 0]  # the first used the budget; the others were let through
+
+
+@pytest.mark.parametrize("denials", [True, False], ids=["denial", "close"])
+def test_a_websocket_endpoint_class_is_gated_at_on_connect(
+    denials: bool,
+    backend: InMemoryBackend,
+    client_for: ClientFactory,
+    without_denial_responses: Wrapper,
+) -> None:
+    from starlette.endpoints import WebSocketEndpoint
+
+    throttle = WebSocketThrottle(f"connect-class-{denials}", rate="1/min", backend=backend)
+
+    class Greeter(WebSocketEndpoint):
+        @throttled(throttle)
+        async def on_connect(self, websocket: WebSocket) -> None:
+            await websocket.accept()
+            await websocket.send_text("hello")
+
+    app: ASGIApp = Starlette(routes=[WebSocketRoute("/ws/{room}", Greeter)])
+    client = client_for(app if denials else without_denial_responses(app))
+    assert connects(client, "/ws/a")
+    if denials:
+        with pytest.raises(WebSocketDenialResponse) as refused:
+            connects(client, "/ws/a")
+        assert refused.value.status_code == 429
+    else:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            connects(client, "/ws/a")
+        assert closed.value.code == 1008
