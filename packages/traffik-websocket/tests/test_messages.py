@@ -466,3 +466,23 @@ def test_a_queueing_strategy_delays_the_message_it_admits(
     client = client_for(echo_app(throttle))
     assert exchange(client, ["a", "b", "c"]) == ["echo:a", "echo:b", "echo:c"]
     assert waited == [20.0, 40.0]  # one slot every 20 s: the 2nd and 3rd wait their turn
+
+
+def test_a_throttle_without_a_backend_uses_the_one_the_lifespan_runs(
+    backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    gate = WebSocketThrottle("lifespan-gate", rate="5/min")
+    messages = WebSocketThrottle("lifespan-messages", rate="1/min")
+    api = FastAPI(lifespan=backend.lifespan)
+
+    @api.websocket("/ws", dependencies=[Depends(gate)])
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for data in websocket.iter_text():
+            await messages(websocket, data)
+            if not is_throttled(websocket):
+                await websocket.send_text("echo:" + data)
+
+    client = client_for(api)
+    assert exchange(client, ["a", "b"]) == ["echo:a", NOTICE_20]
+    assert len(backend) == 2  # both budgets live in the application's backend
