@@ -486,3 +486,42 @@ def test_a_throttle_without_a_backend_uses_the_one_the_lifespan_runs(
     client = client_for(api)
     assert exchange(client, ["a", "b"]) == ["echo:a", NOTICE_20]
     assert len(backend) == 2  # both budgets live in the application's backend
+
+
+@pytest.mark.parametrize(("key_by", "shared"), [("route", True), ("path", False)])
+def test_rooms_share_a_budget_by_route_and_not_by_path(
+    key_by: Any, shared: bool, backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    throttle = WebSocketThrottle(f"rooms-{key_by}", rate="1/min", backend=backend, key_by=key_by)
+    api = FastAPI()
+
+    @api.websocket("/rooms/{room}")
+    async def endpoint(websocket: WebSocket, room: str) -> None:
+        await websocket.accept()
+        async for data in websocket.iter_text():
+            await throttle(websocket, data)
+            if not is_throttled(websocket):
+                await websocket.send_text("echo:" + data)
+
+    client = client_for(api)
+    assert exchange(client, ["a"], path="/rooms/lobby") == ["echo:a"]
+    assert exchange(client, ["b"], path="/rooms/games") == [NOTICE_20 if shared else "echo:b"]
+
+
+def test_rules_decide_which_connections_are_limited(
+    backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    from traffik import Bypass
+
+    async def is_internal(websocket: WebSocket) -> bool:
+        return websocket.headers.get("x-internal") == "yes"
+
+    throttle = WebSocketThrottle(
+        "messages-rules", rate="1/min", backend=backend, rules=[Bypass(predicate=is_internal)]
+    )
+    client = client_for(echo_app(throttle))
+    with client.websocket_connect("/ws", headers={"x-internal": "yes"}) as websocket:
+        for message in "abc":
+            websocket.send_text(message)
+            assert websocket.receive_text() == "echo:" + message
+    assert exchange(client, ["d", "e"]) == ["echo:d", NOTICE_20]
