@@ -114,6 +114,8 @@ async def through_server() -> None:
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
+        if task.done():
+            task.result()  # the server failed to start: say why
         await asyncio.sleep(0.01)
     try:
         async with (
