@@ -511,10 +511,12 @@ def test_rooms_share_a_budget_by_route_and_not_by_path(
 def test_rules_decide_which_connections_are_limited(
     backend: InMemoryBackend, client_for: ClientFactory
 ) -> None:
+    from starlette.requests import HTTPConnection
+
     from traffik import Bypass
 
-    async def is_internal(websocket: WebSocket) -> bool:
-        return websocket.headers.get("x-internal") == "yes"
+    async def is_internal(connection: HTTPConnection) -> bool:  # rules take any connection
+        return connection.headers.get("x-internal") == "yes"
 
     throttle = WebSocketThrottle(
         "messages-rules", rate="1/min", backend=backend, rules=[Bypass(predicate=is_internal)]
