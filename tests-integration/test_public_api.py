@@ -32,6 +32,7 @@ DOCUMENTED_PATHS = {
     "traffik.backends.redis": ["RedisBackend"],
     "traffik.strategies.concurrency": ["Concurrency"],
     "traffik.backends.memcached": ["MemcachedBackend", "ContentionError", "CasStatistics"],
+    "traffik.websocket": ["WebSocketThrottle", "websocket_throttled", "message_size"],
 }
 
 # What the HTTP guide (packages/traffik-fastapi/README.md) imports from `traffik`.

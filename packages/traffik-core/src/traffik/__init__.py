@@ -86,6 +86,9 @@ if TYPE_CHECKING:
     from traffik.resilience import LogarithmicBackoff as LogarithmicBackoff
     from traffik.resilience import ResilientBackend as ResilientBackend
     from traffik.resilience import Retry as Retry
+    from traffik.websocket import WebSocketThrottle as WebSocketThrottle
+    from traffik.websocket import message_size as message_size
+    from traffik.websocket import websocket_throttled as websocket_throttled
 
 # name -> (module, extra): names that other distributions provide.
 _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
@@ -124,6 +127,9 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "LogarithmicBackoff": ("traffik.resilience", "resilience"),
     "ResilientBackend": ("traffik.resilience", "resilience"),
     "Retry": ("traffik.resilience", "resilience"),
+    "WebSocketThrottle": ("traffik.websocket", "websocket"),
+    "message_size": ("traffik.websocket", "websocket"),
+    "websocket_throttled": ("traffik.websocket", "websocket"),
 }
 
 __all__ = [
@@ -191,18 +197,21 @@ __all__ = [
     "TokenBucketWithDebt",
     "TraffikError",
     "TrustedProxies",
+    "WebSocketThrottle",
     "__version__",
     "get_remote_address",
     "get_wait",
     "header_identifier",
     "hit_all",
     "is_throttled",
+    "message_size",
     "remote_address",
     "set_default_headers",
     "throttled",
     "throttled_exception_handler",
     "throttled_problem_handler",
     "user_identifier",
+    "websocket_throttled",
 ]
 
 if not TYPE_CHECKING:

@@ -12,6 +12,9 @@ One decorator serves both frameworks, for sync and async endpoints alike:
   reaches back into the event loop for the asynchronous parts (`anyio.from_thread`).
   A refusal becomes a JSON 429 response, unless the application registered its own
   handler for `ConnectionThrottled` (or `HTTPException`).
+* On a WebSocket endpoint (``WebSocketThrottle`` s, from traffik-websocket), the throttles
+  gate the handshake: a refusal is raised for the framework to turn into a denial
+  response (HTTP 429) or a close, before the endpoint runs.
 """
 
 from __future__ import annotations
@@ -52,8 +55,14 @@ def throttled(*throttles: BaseHTTPThrottle) -> Callable[[F], F]:
     for throttle in throttles:
         if not isinstance(throttle, BaseHTTPThrottle):
             raise ConfigurationError(
-                f"throttled() takes HTTPThrottle or ConcurrencyLimit instances, got {throttle!r}"
+                "throttled() takes HTTPThrottle, ConcurrencyLimit or WebSocketThrottle "
+                f"instances, got {throttle!r}"
             )
+    if len({throttle.scope_type for throttle in throttles}) > 1:
+        raise ConfigurationError(
+            f"throttled() limits one kind of endpoint: HTTP or WebSocket throttles, not both "
+            f"({', '.join(map(repr, throttles))})"
+        )
 
     def decorate(endpoint: F) -> F:
         if not callable(endpoint):
@@ -78,6 +87,11 @@ def _wrap(endpoint: Callable[..., Any], throttles: tuple[BaseHTTPThrottle, ...])
                     del kwargs[name]
                 return await endpoint(*args, **kwargs)
             connection = _connection_in(args, kwargs, endpoint)
+            if connection.scope["type"] == "websocket":
+                # A refusal raises: the framework's exception handling refuses the
+                # handshake (a WebSocket endpoint's return value goes nowhere).
+                await enter(connection, throttles)
+                return await endpoint(*args, **kwargs)
             refusal = await _enter(connection, throttles)
             if refusal is not None:
                 return refusal

@@ -165,7 +165,8 @@ def ledger_of(scope: Scope) -> RequestLedger:
 
 def is_throttled(connection: HTTPConnection) -> bool:
     """Whether a limit refused this request (useful with a ``handle_throttled`` that lets
-    requests through, or in an exception handler)."""
+    requests through, or in an exception handler). On a WebSocket after ``accept``: whether
+    the message last checked was refused (traffik-websocket)."""
     ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
     return ledger is not None and ledger.throttled
 

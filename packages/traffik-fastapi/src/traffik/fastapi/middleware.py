@@ -16,6 +16,12 @@
 
 It also releases concurrency slots when the application sees the client disconnect, and
 when the request ends however it ends.
+
+On WebSocket scopes it applies the matching ``WebSocketThrottle`` s (traffik-websocket) at
+the handshake, before the application runs: a refused client gets an HTTP 429 denial
+response where the server supports the ASGI denial-response extension, and a close
+with code 1008 otherwise. HTTP throttles apply to HTTP requests only, WebSocket
+throttles to WebSocket handshakes only.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketState
 
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
@@ -46,11 +53,13 @@ __all__ = ["MiddlewareThrottle", "ThrottleMiddleware"]
 class MiddlewareThrottle:
     """A throttle that `ThrottleMiddleware` applies to matching requests.
 
-    :param throttle: the `HTTPThrottle` (or `ConcurrencyLimit`) to apply.
+    :param throttle: the `HTTPThrottle` (or `ConcurrencyLimit`) to apply to requests, or
+        the ``WebSocketThrottle`` to apply to WebSocket handshakes.
     :param path: a path pattern (`traffik.fastapi.rules`): a glob such as ``"/api/**"``, a
         regular expression (a plain string such as ``"/api/"`` is matched as a prefix), or
         a compiled ``re.Pattern``. None matches every path.
-    :param methods: the HTTP methods to limit (any case); None limits every method.
+    :param methods: the HTTP methods to limit (any case); None limits every method. Not
+        for WebSocket throttles (a handshake has no method to choose by).
     :param predicate: ``(connection) -> bool``, sync or async: limit only where it is true.
     :param cost: the cost of each request here; the throttle's own by default.
     :param context: ``handle_throttled`` context for refusals here (over the throttle's).
@@ -70,7 +79,12 @@ class MiddlewareThrottle:
     ) -> None:
         if not isinstance(throttle, BaseHTTPThrottle):
             raise ConfigurationError(
-                f"MiddlewareThrottle takes an HTTPThrottle or ConcurrencyLimit, got {throttle!r}"
+                "MiddlewareThrottle takes an HTTPThrottle, ConcurrencyLimit or "
+                f"WebSocketThrottle, got {throttle!r}"
+            )
+        if methods is not None and throttle.scope_type != "http":
+            raise ConfigurationError(
+                f"MiddlewareThrottle({throttle!r}): methods apply to HTTP throttles only"
             )
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int) or cost < 0):
             raise ConfigurationError(f"cost must be a whole number >= 0, got {cost!r}")
@@ -91,7 +105,7 @@ class MiddlewareThrottle:
         throttle = self.throttle
         if throttle.key_by == "path":
             return throttle.key_suffix(connection)
-        method: str = connection.scope["method"] if throttle.use_method else ""
+        method: str = connection.scope.get("method", "") if throttle.use_method else ""
         suffix = self._suffixes.get(method)
         if suffix is None:
             parts = [
@@ -173,10 +187,17 @@ class ThrottleMiddleware:
         self.app = app
         self.middleware_throttles = throttles
         self.problem_details = problem_details
+        self._http_throttles = tuple(e for e in throttles if e.throttle.scope_type == "http")
+        self._websocket_throttles = tuple(
+            e for e in throttles if e.throttle.scope_type == "websocket"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket" and self._websocket_throttles:
+                await self._handshake(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         if LEDGER_KEY in scope:  # an outer ThrottleMiddleware owns this request
             await self._apply(scope, receive, send, scope[LEDGER_KEY])
@@ -213,21 +234,58 @@ class ThrottleMiddleware:
     async def _apply(
         self, scope: Scope, receive: Receive, send: Send, ledger: RequestLedger
     ) -> None:
-        if self.middleware_throttles:
+        if self._http_throttles:
             connection = Request(scope, receive)
-            response = await self._decide(connection, ledger)
+            response = await self._decide(connection, ledger, self._http_throttles)
             if response is not None:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    async def _decide(self, connection: Request, ledger: RequestLedger) -> Response | None:
+    async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Gate a WebSocket handshake: let it through to the application, or refuse it."""
+        ledger: RequestLedger | None = scope.get(LEDGER_KEY)
+        if ledger is None:
+            ledger = scope[LEDGER_KEY] = RequestLedger()
+        connection = WebSocket(scope, receive, send)
+        try:
+            refusal = await self._refusal(connection, ledger, self._websocket_throttles)
+        except WebSocketException as exc:  # the default handler's refusal without a denial
+            if connection.application_state is not WebSocketState.DISCONNECTED:
+                await connection.close(exc.code, exc.reason)
+            return
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif "websocket.http.response" in (scope.get("extensions") or {}):
+            # Sent as the handshake's denial response.
+            await (await self._render(connection, refusal))(scope, receive, send)
+        else:  # a handler raised an HTTP error the server cannot send: close instead
+            if connection.application_state is WebSocketState.CONNECTING:
+                await connection.accept()
+            await connection.close(1008, _close_reason(refusal.detail))
+
+    async def _decide(
+        self,
+        connection: HTTPConnection,
+        ledger: RequestLedger,
+        entries: Sequence[MiddlewareThrottle],
+    ) -> Response | None:
         """Decide the matching throttles together; the refusal response, if refused."""
+        refusal = await self._refusal(connection, ledger, entries)
+        return None if refusal is None else await self._render(connection, refusal)
+
+    async def _refusal(
+        self,
+        connection: HTTPConnection,
+        ledger: RequestLedger,
+        entries: Sequence[MiddlewareThrottle],
+    ) -> HTTPException | None:
+        """Decide the matching throttles together; what a handler raised, if refused."""
         scope = connection.scope
-        method: str = scope["method"]
+        method: str = scope.get("method", "")
         path = route_path(scope)
         matched: list[MiddlewareThrottle] = []
-        for entry in self.middleware_throttles:
+        for entry in entries:
             rule = entry.rule
             if rule.matches_request_line(method, path) and (
                 rule.predicate is None or await rule.predicate_allows(connection)
@@ -259,10 +317,10 @@ class ThrottleMiddleware:
                     connection, decision, entry.throttle, entry.context
                 )
         except HTTPException as exc:
-            return await self._render(connection, exc)
+            return exc
         return None  # every handler let the request through
 
-    async def _render(self, connection: Request, exc: HTTPException) -> Response:
+    async def _render(self, connection: HTTPConnection, exc: HTTPException) -> Response:
         """A refusal as the application would render it, else as JSON (or problem+json)."""
         handlers: Mapping[Any, Any] = getattr(connection.scope.get("app"), "exception_handlers", {})
         handler = handlers.get(type(exc))
@@ -282,6 +340,11 @@ class ThrottleMiddleware:
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
+
+
+def _close_reason(detail: str) -> str:
+    """``detail`` cut to the 123 bytes of UTF-8 a close reason may hold (RFC 6455)."""
+    return detail.encode("utf-8")[:123].decode("utf-8", "ignore")
 
 
 def _with_block(message: Message, block: RawHeaders) -> Message:

@@ -91,6 +91,10 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
 
     #: Whether an admitted request holds its units until it ends (a concurrency slot).
     holds: ClassVar[bool] = False
+    #: The ASGI scope type this throttle limits: "http", or "websocket" for
+    #: ``WebSocketThrottle`` (traffik-websocket). `ThrottleMiddleware` applies a throttle
+    #: to scopes of its type only.
+    scope_type: ClassVar[str] = "http"
     #: The draft's ``qu`` quota unit, when not "requests".
     quota_unit: ClassVar[bytes | None] = None
 

@@ -1,0 +1,321 @@
+"""`WebSocketThrottle`: limit WebSocket connections, and the messages they carry.
+
+One class, two moments, told apart by the socket's state:
+
+* **Before ``accept``** it gates the handshake, whichever way it is applied:
+  ``Depends(throttle)`` on a FastAPI websocket route, ``@throttled(throttle)`` on an
+  endpoint, `ThrottleMiddleware` with a `MiddlewareThrottle`, or ``await throttle(websocket)``
+  before accepting. These run exactly as for HTTP (the route's throttles decided together,
+  all-or-nothing, in the connection's ledger); a refusal refuses the handshake (see
+  `traffik.websocket.handlers`).
+* **After ``accept``** ``await throttle(websocket)`` (or ``await throttle(websocket,
+  message)``) checks one received message. A refusal sends the client a JSON notice and
+  leaves the socket open; ``is_throttled(websocket)`` tells the endpoint to skip the
+  message (see `traffik.websocket.messages` for several limits on one message).
+
+Keys are ``<uid>:{<client>}:<route>:<strategy>`` by default (the route's template, as
+for HTTP; no method). ``key_by="connection"`` keeps one budget per connection instead:
+``<uid>:{<client>}:conn:<connection id>:<strategy>``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ClassVar, Final, Literal, cast
+
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket, WebSocketState
+
+from traffik.backends.base import Hit, ThrottleBackend
+from traffik.decision import NOT_LIMITED, Decision
+from traffik.error_policy import OnError
+from traffik.exceptions import ConfigurationError
+from traffik.fastapi.batch import Outcome, decide_alone
+from traffik.fastapi.headers import HeaderSpec
+from traffik.fastapi.registry import ThrottleRegistry
+from traffik.fastapi.rules import Rule
+from traffik.fastapi.throttle import BaseHTTPThrottle, enter
+from traffik.rates import RateLike
+from traffik.strategies.base import Params, Strategy
+from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction
+from traffik.websocket.handlers import websocket_throttled
+from traffik.websocket.identity import ConnectionIdentifier, client_address, connection_id
+from traffik.websocket.messages import current_message, ledger_for_message
+
+__all__ = [
+    "CLOSE_CODES",
+    "WEBSOCKET_KEY_BY",
+    "MessageCost",
+    "WebSocketCost",
+    "WebSocketKeyBy",
+    "WebSocketThrottle",
+    "WebSocketThrottledHandler",
+]
+
+WebSocketKeyBy = Literal["route", "path", "client", "connection"]
+WEBSOCKET_KEY_BY: Final = ("route", "path", "client", "connection")
+
+MessageCost = Callable[[WebSocket, Any], Awaitable[int]]
+"""``async (websocket, message) -> int``: a cost that depends on the message."""
+
+WebSocketCost = Callable[[WebSocket], Awaitable[int]] | MessageCost
+"""An async function of the connection, or of the connection and the message."""
+
+WebSocketThrottledHandler = Callable[
+    [WebSocket, Decision, "WebSocketThrottle", Mapping[str, Any]], Awaitable[Any]
+]
+"""``handle_throttled(websocket, decision, throttle, context)``, called on refusal."""
+
+CLOSE_CODES: Final = "1008, 1013 or 4000-4999"
+
+
+class _DependencySignature:
+    """What FastAPI sees of ``__call__``: ``(websocket: WebSocket)``; the message, cost and
+    context are for direct calls (on the class itself this is None, so
+    ``inspect.signature(WebSocketThrottle)`` still describes the constructor)."""
+
+    signature: Final = inspect.Signature(
+        [
+            inspect.Parameter(
+                "websocket", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=WebSocket
+            )
+        ]
+    )
+
+    def __get__(self, instance: object, owner: type | None = None) -> inspect.Signature | None:
+        return self.signature if instance is not None else None
+
+
+class _CostOfMessage:
+    """Adapts ``cost(websocket, message)`` to the core's ``cost(connection)``: the message
+    is the one being checked (None at the handshake)."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: MessageCost) -> None:
+        self.function = function
+
+    async def __call__(self, connection: HTTPConnection) -> int:
+        return await self.function(cast(WebSocket, connection), current_message(connection.scope))
+
+
+class WebSocketThrottle(BaseHTTPThrottle):
+    """Rate-limits WebSocket connections (at the handshake) and messages (after ``accept``).
+
+    :param uid: a unique, stable name, part of every key.
+    :param rate: a `Rate`, a string such as ``"10/s"``, or an async function of the
+        connection returning either.
+    :param identifier: an async function of the connection returning the client's identity
+        or `EXEMPTED`; the client's address by default (``remote_address([...])`` believes
+        proxy headers from trusted proxies, as for HTTP). It runs once per connection.
+    :param strategy: the algorithm; `FixedWindow` by default.
+    :param backend: where state lives; by default the backend whose lifespan runs the app.
+    :param cost: units each check consumes: an int, or an async function of the
+        connection, or of the connection and the message (``message_size`` counts bytes).
+        A call's own ``cost=`` overrides it.
+    :param on_error: what to do when deciding fails; overrides the backend's setting.
+    :param params: per-check strategy inputs: a mapping or an async function.
+    :param handle_throttled: ``async (websocket, decision, throttle, context)`` called on
+        refusal; `websocket_throttled` by default.
+    :param key_by: ``"route"`` (the route's template, default), ``"path"`` (the concrete
+        path), ``"client"`` (one budget per client wherever it connects) or
+        ``"connection"`` (one budget per connection: the handshake is not limited).
+    :param close_code: None (default) to notify the client of a refused message and keep
+        the socket open; 1008 (policy violation), 1013 (try again later) or an
+        application code (4000-4999) to close it instead.
+    :param headers: which rate-limit headers a handshake's 429 carries (as for HTTP).
+    :param context: defaults for ``handle_throttled``'s context: ``extras`` and ``error``
+        for the notice; ``status_code``, ``detail`` and ``headers`` for the 429.
+    :param rules: `Rule` / `Bypass` instances deciding which connections are limited.
+    :param registry: where the throttle registers (`GLOBAL_REGISTRY` by default).
+    :param shadow: decide and record, but never refuse: no denial, no notice, no close.
+    """
+
+    scope_type: ClassVar[str] = "websocket"
+
+    __signature__ = _DependencySignature()
+
+    def __init__(
+        self,
+        uid: str,
+        rate: RateLike | RateFunction[WebSocket],
+        *,
+        identifier: Identifier[WebSocket] | None = None,
+        strategy: Strategy[Any] | None = None,
+        backend: ThrottleBackend | None = None,
+        cost: int | WebSocketCost = 1,
+        on_error: OnError | None = None,
+        params: Params | ParamsFunction[WebSocket] | None = None,
+        handle_throttled: WebSocketThrottledHandler | None = None,
+        key_by: WebSocketKeyBy = "route",
+        close_code: int | None = None,
+        headers: HeaderSpec | None = None,
+        context: Mapping[str, Any] | None = None,
+        rules: Iterable[Rule] = (),
+        registry: ThrottleRegistry | None = None,
+        shadow: bool = False,
+    ) -> None:
+        if key_by not in WEBSOCKET_KEY_BY:
+            raise ConfigurationError(
+                f"key_by must be one of {', '.join(map(repr, WEBSOCKET_KEY_BY))}, got {key_by!r}"
+            )
+        if close_code is not None and not _valid_close_code(close_code):
+            raise ConfigurationError(f"close_code must be None, {CLOSE_CODES}; got {close_code!r}")
+        if handle_throttled is not None and not callable(handle_throttled):
+            raise ConfigurationError(
+                f"handle_throttled must be an async callable, got {handle_throttled!r}"
+            )
+        if identifier is not None and not callable(identifier):
+            raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
+        if not isinstance(shadow, bool):
+            raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
+        identify = cast(
+            Identifier[HTTPConnection], identifier if identifier is not None else client_address
+        )
+        super().__init__(
+            uid,
+            cast("RateLike | RateFunction[HTTPConnection]", rate),
+            identifier=ConnectionIdentifier(identify),
+            strategy=strategy,
+            backend=backend,
+            cost=_core_cost(cost, uid),
+            on_error=on_error,
+            params=cast("Params | ParamsFunction[HTTPConnection] | None", params),
+            use_method=False,
+            key_by="client" if key_by == "connection" else key_by,
+            headers=headers,
+            context=context,
+            rules=rules,
+            registry=registry,
+        )
+        self.shadow = shadow
+        #: Whether each connection has a budget of its own (``key_by="connection"``).
+        self.per_connection = key_by == "connection"
+        self.close_code = close_code
+        #: The handler called when this throttle refuses (the user's, or the default);
+        #: ``handle_throttled`` calls it unless the throttle is in shadow mode.
+        self.refusal_handler: WebSocketThrottledHandler = handle_throttled or websocket_throttled
+        self.handle_throttled = self._handle_refusal
+
+    # -- the check -----------------------------------------------------------------------
+
+    async def __call__(
+        self,
+        websocket: WebSocket,
+        message: Any = None,
+        *,
+        cost: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        """Check the handshake (before ``accept``) or one message (after).
+
+        :param message: the message being checked (after ``accept``): what a cost function
+            of the message weighs, and what tells the checks of one message from the next.
+        :param cost: this check's cost, over the throttle's (``cost=len(data)``).
+        :param context: for ``handle_throttled``, over the throttle's own.
+        """
+        state = getattr(websocket, "application_state", WebSocketState.CONNECTING)
+        if state is WebSocketState.CONNECTING:
+            outcomes = await enter(websocket, (self,), cost=cost, context=context)
+            return outcomes[0].decision
+        return await self._check_message(websocket, message, cost, context)
+
+    async def _check_message(
+        self,
+        websocket: WebSocket,
+        message: Any,
+        cost: int | None,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
+        ledger = ledger_for_message(websocket.scope, self, message)
+        refusal = ledger.refusal
+        if refusal is not None:  # refused by another limit: this one takes nothing
+            ledger.outcomes.append(Outcome(self, NOT_LIMITED))
+            return refusal
+        if self.shadow:  # decided and recorded; it never refuses nor delays anything
+            outcome = await decide_alone(websocket, self, cost, None)
+            ledger.outcomes.append(outcome)
+            return outcome.decision
+        # Decided in the message's ledger: a refusal gives back what the message's
+        # earlier checks took; an admission waits out a queueing strategy's delay.
+        outcome = (await ledger.decide(websocket, [(self, cost, None)], claimable_from=1))[0]
+        decision = outcome.decision
+        if not decision.allowed:
+            outcome.handled = True
+            merged = {**self.context, **context} if context else self.context
+            await self.refusal_handler(websocket, decision, self, merged)
+        return decision
+
+    async def _handle_refusal(
+        self,
+        connection: HTTPConnection,
+        decision: Decision,
+        throttle: BaseHTTPThrottle,
+        context: Mapping[str, Any],
+    ) -> None:
+        """``handle_throttled`` as the HTTP plumbing calls it (handshakes)."""
+        if not self.shadow:
+            await self.refusal_handler(cast(WebSocket, connection), decision, self, context)
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def key_suffix(self, connection: HTTPConnection) -> str:
+        if self.per_connection:
+            return ":conn:" + connection_id(connection.scope)
+        return super().key_suffix(connection)
+
+    async def prepare(
+        self,
+        connection: HTTPConnection,
+        cost: int | None,
+        params: Params | None,
+        *,
+        key_suffix: str | None = None,
+    ) -> Decision | tuple[ThrottleBackend, Hit]:
+        """As `BaseHTTPThrottle.prepare`; a per-connection budget starts with the
+        connection, so its handshake is not limited."""
+        if self.per_connection and (
+            getattr(connection, "application_state", WebSocketState.CONNECTING)
+            is WebSocketState.CONNECTING
+        ):
+            return NOT_LIMITED
+        return await super().prepare(connection, cost, params, key_suffix=key_suffix)
+
+
+def _valid_close_code(code: object) -> bool:
+    if isinstance(code, bool) or not isinstance(code, int):
+        return False
+    return code in (1008, 1013) or 4000 <= code <= 4999
+
+
+def _core_cost(cost: object, uid: str) -> int | CostFunction[HTTPConnection]:
+    """The cost as the core throttle takes it: an int, or a function of the connection."""
+    if not callable(cost):
+        return cast(int, cost)  # the core checks it
+    if _takes_message(cost, uid):
+        return _CostOfMessage(cast(MessageCost, cost))
+    return cast(CostFunction[HTTPConnection], cost)
+
+
+def _takes_message(function: Callable[..., Any], uid: str) -> bool:
+    """Whether a cost function takes the message after the connection."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the connection alone
+        return False
+    positional = 0
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return True
+        if parameter.kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            positional += 1
+    if positional == 0:
+        raise ConfigurationError(
+            f"WebSocketThrottle {uid!r}: a cost function takes the connection (and may take "
+            f"the message), got {function!r}"
+        )
+    return positional >= 2
