@@ -29,6 +29,7 @@ from traffik.exceptions import (
     TraffikError,
 )
 from traffik.identities import ANONYMOUS_IDENTIFIER, EXEMPTED, ExemptedType
+from traffik.observability import DecisionEvent, add_observer, remove_observer
 from traffik.rates import Rate
 from traffik.strategies import (
     GCRA,
@@ -75,6 +76,9 @@ if TYPE_CHECKING:
     from traffik.fastapi import throttled_exception_handler as throttled_exception_handler
     from traffik.fastapi import throttled_problem_handler as throttled_problem_handler
     from traffik.fastapi import user_identifier as user_identifier
+    from traffik.metrics import MetricsExporter as MetricsExporter
+    from traffik.metrics import OpenTelemetryExporter as OpenTelemetryExporter
+    from traffik.metrics import PrometheusExporter as PrometheusExporter
     from traffik.resilience import Backoff as Backoff
     from traffik.resilience import CircuitBreaker as CircuitBreaker
     from traffik.resilience import CircuitOpenError as CircuitOpenError
@@ -125,6 +129,9 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "LogarithmicBackoff": ("traffik.resilience", "resilience"),
     "ResilientBackend": ("traffik.resilience", "resilience"),
     "Retry": ("traffik.resilience", "resilience"),
+    "MetricsExporter": ("traffik.metrics", "metrics"),
+    "OpenTelemetryExporter": ("traffik.metrics", "metrics"),
+    "PrometheusExporter": ("traffik.metrics", "metrics"),
 }
 
 __all__ = [
@@ -151,6 +158,7 @@ __all__ = [
     "ContentionError",
     "CostBasedTokenBucket",
     "Decision",
+    "DecisionEvent",
     "ErrorContext",
     "ErrorHandler",
     "ExemptedType",
@@ -167,10 +175,13 @@ __all__ = [
     "LogarithmicBackoff",
     "ManualClock",
     "MemcachedBackend",
+    "MetricsExporter",
     "MiddlewareThrottle",
     "OnError",
+    "OpenTelemetryExporter",
     "Priority",
     "PriorityQueue",
+    "PrometheusExporter",
     "QuotaWithRollover",
     "Rate",
     "RateLimitExceeded",
@@ -193,12 +204,14 @@ __all__ = [
     "TraffikError",
     "TrustedProxies",
     "__version__",
+    "add_observer",
     "get_remote_address",
     "get_wait",
     "header_identifier",
     "hit_all",
     "is_throttled",
     "remote_address",
+    "remove_observer",
     "set_default_headers",
     "throttled",
     "throttled_exception_handler",

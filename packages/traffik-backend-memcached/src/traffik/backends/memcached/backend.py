@@ -10,6 +10,7 @@ refunded when a later one refuses; ``clear()`` moves the namespace to a new gene
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import sys
 from collections.abc import Awaitable, Coroutine, Sequence
@@ -17,7 +18,6 @@ from typing import Any, TypeVar
 
 import aiomcache
 
-from traffik._logging import logger
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.backends.memcached import envelope
 from traffik.backends.memcached.connection import (
@@ -42,6 +42,8 @@ from traffik.rates import Rate
 from traffik.strategies.base import Params, Strategy
 
 __all__ = ["MemcachedBackend"]
+
+logger = logging.getLogger("traffik.backends.memcached")
 
 T = TypeVar("T")
 
