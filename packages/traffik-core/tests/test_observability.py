@@ -92,9 +92,12 @@ async def test_hits_report_allowed_then_throttled(clock: ManualClock, recorder: 
     assert last.used == 3
     assert [event.retry_after for event in recorder.events] == [d.retry_after for d in decisions]
     for event in recorder.events:
-        assert event.latency is not None and event.latency >= 0
+        assert event.latency is not None
+        assert event.latency >= 0
         assert event.throttle is limiter
-        assert not event.shadow and not event.peek and event.error is None
+        assert not event.shadow
+        assert not event.peek
+        assert event.error is None
 
 
 async def test_short_circuits_report_exempted_without_a_backend(
@@ -103,7 +106,8 @@ async def test_short_circuits_report_exempted_without_a_backend(
     async def exempt_admin(key: str) -> str | ExemptedType:
         return EXEMPTED if key == "admin" else key
 
-    limited = Limiter("a", rate="1/s", backend=InMemoryBackend(clock=clock), identifier=exempt_admin)
+    backend = InMemoryBackend(clock=clock)
+    limited = Limiter("a", rate="1/s", backend=backend, identifier=exempt_admin)
     unlimited = Limiter("b", rate=Rate(), backend=InMemoryBackend(clock=clock))
     await limited.hit("admin")
     await limited.hit("user", cost=0)
@@ -214,7 +218,8 @@ async def test_a_shadow_refusal_in_hit_all_consumes_the_others(clock: ManualCloc
     assert [d.allowed for d in first] == [True, True]
     assert [d.allowed for d in second] == [True, False]  # the trial would have refused
     stat = await real.stat("k")
-    assert stat is not None and stat.remaining == 3  # ... and did not stop the real limit
+    assert stat is not None
+    assert stat.remaining == 3
 
 
 async def test_hit_all_only_looks_at_shadows_when_a_real_limit_refused(clock: ManualClock) -> None:
@@ -224,9 +229,11 @@ async def test_hit_all_only_looks_at_shadows_when_a_real_limit_refused(clock: Ma
     await hit_all([(real, "k"), (trial, "k")])
     refused, looked = await hit_all([(real, "k"), (trial, "k")])
     assert not refused.allowed
-    assert looked.allowed and looked.remaining == 3  # what a hit would have left
+    assert looked.allowed
+    assert looked.remaining == 3
     stat = await trial.stat("k")
-    assert stat is not None and stat.remaining == 4  # a refused request consumed nothing
+    assert stat is not None
+    assert stat.remaining == 4
 
 
 async def test_shadow_events_say_so(clock: ManualClock, recorder: Recorder) -> None:

@@ -155,14 +155,16 @@ def emit(event: DecisionEvent) -> None:
     for observer in tuple(OBSERVERS):  # an observer may remove itself meanwhile
         try:
             observer(event)
-        except Exception:
+        except Exception as exc:
             if id(observer) not in _reported_failures:
                 _reported_failures.add(id(observer))
+                # A failure being reported (a dead store) is not part of the observer's bug.
+                exc.__suppress_context__ = True
                 logger.warning(
                     "Observer %r raised on a decision event; it is ignored for this event "
                     "and its later failures are not logged",
                     observer,
-                    exc_info=True,
+                    exc_info=exc,
                 )
 
 

@@ -246,9 +246,7 @@ class Throttle(Generic[C]):
             decision = await (backend.peek(*hit) if peek else backend.apply(*hit))
         except Exception as exc:
             latency = time.perf_counter() - started if observed else None
-            return await self._on_failure(
-                exc, connection, hit, backend, latency=latency, peek=peek
-            )
+            return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
         if observed:
             report_decision(self, hit, decision, time.perf_counter() - started, peek=peek)
         return decision

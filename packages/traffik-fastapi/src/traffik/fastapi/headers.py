@@ -17,9 +17,10 @@ Two families, on by default:
   the longest wait, else the one with the fewest units left.
 
 ``Retry-After`` (whole seconds, rounded up) accompanies every refusal; it is not
-switchable. A shadow throttle's refusal refuses nothing, so it adds no ``Retry-After``;
-its ``RateLimit`` item still shows what the limit would say. Which of the five headers a throttle reports is chosen per throttle
-(``headers=`` on the throttle) or for the whole process (`set_default_headers`).
+switchable. (A shadow throttle's refusal refuses nothing, so it adds no ``Retry-After``;
+its ``RateLimit`` item still shows what the limit would say.) Which of the five headers a
+throttle reports is chosen per throttle (``headers=`` on the throttle) or for the whole
+process (`set_default_headers`).
 """
 
 from __future__ import annotations
