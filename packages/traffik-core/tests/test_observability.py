@@ -300,7 +300,7 @@ def test_observers_must_be_callable_and_events_are_frozen() -> None:
         shadow=False,
         peek=False,
         error=None,
-        throttle=None,
+        throttle=Limiter("api", rate="10/min"),
     )
     assert event.used == 9
     with pytest.raises(dataclasses.FrozenInstanceError):

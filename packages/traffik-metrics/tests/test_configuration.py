@@ -86,7 +86,7 @@ def test_peeks_are_not_counted() -> None:
         shadow=False,
         peek=True,
         error=None,
-        throttle=None,
+        throttle=Limiter("api", rate="10/min"),
     )
     exporter(peek)
     assert (

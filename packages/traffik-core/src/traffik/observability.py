@@ -45,6 +45,7 @@ from traffik.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from traffik.backends.base import Hit
+    from traffik.throttle import Throttle
 
 __all__ = [
     "OBSERVERS",
@@ -103,7 +104,7 @@ class DecisionEvent:
     shadow: bool
     peek: bool
     error: BaseException | None
-    throttle: Any
+    throttle: Throttle[Any]
 
     @property
     def used(self) -> int:
@@ -172,7 +173,7 @@ def emit(event: DecisionEvent) -> None:
 
 
 def report_decision(
-    throttle: Any, hit: Hit, decision: Decision, latency: float | None, *, peek: bool = False
+    throttle: Throttle[Any], hit: Hit, decision: Decision, latency: float | None, *, peek: bool = False
 ) -> None:
     """Report what the backend decided for ``hit``."""
     emit(
@@ -195,7 +196,7 @@ def report_decision(
     )
 
 
-def report_exempted(throttle: Any, *, peek: bool = False) -> None:
+def report_exempted(throttle: Throttle[Any], *, peek: bool = False) -> None:
     """Report that no limit applied to a request (decided without the backend)."""
     emit(
         DecisionEvent(
@@ -218,7 +219,7 @@ def report_exempted(throttle: Any, *, peek: bool = False) -> None:
 
 
 def report_failure(
-    throttle: Any,
+    throttle: Throttle[Any],
     error: BaseException,
     decision: Decision | None,
     *,
