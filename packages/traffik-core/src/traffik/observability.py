@@ -173,7 +173,12 @@ def emit(event: DecisionEvent) -> None:
 
 
 def report_decision(
-    throttle: Throttle[Any], hit: Hit, decision: Decision, latency: float | None, *, peek: bool = False
+    throttle: Throttle[Any],
+    hit: Hit,
+    decision: Decision,
+    latency: float | None,
+    *,
+    peek: bool = False,
 ) -> None:
     """Report what the backend decided for ``hit``."""
     emit(
