@@ -208,7 +208,7 @@ async def test_on_error_allow_is_the_default(caplog: pytest.LogCaptureFixture) -
     limiter = Limiter("api", rate="1/s", backend=BrokenBackend())
     with caplog.at_level(logging.WARNING, logger="traffik"):
         decisions = [await limiter.hit("k") for _ in range(50)]
-    assert all(d is NOT_LIMITED for d in decisions)
+    assert all(d == NOT_LIMITED for d in decisions)
     # One warning, not one per request.
     assert len([r for r in caplog.records if r.name == "traffik"]) == 1
     assert "store unreachable" in caplog.records[0].getMessage()
@@ -263,7 +263,7 @@ async def test_identifier_failures_follow_on_error(clock: ManualClock) -> None:
         raise LookupError("no such user")
 
     limiter = Limiter("api", rate="1/s", identifier=broken, backend=InMemoryBackend(clock=clock))
-    assert (await limiter.hit("k")) is NOT_LIMITED
+    assert (await limiter.hit("k")) == NOT_LIMITED
     strict = Limiter(
         "api", rate="1/s", identifier=broken, backend=InMemoryBackend(clock=clock), on_error="raise"
     )

@@ -96,7 +96,7 @@ async def test_a_hung_store_cannot_hold_a_request(store: Store) -> None:
     with pytest.raises(BackendTimeoutError):
         await Limiter("api", rate=RATE, backend=backend, on_error="raise").hit("k")
     # With the default on_error the request simply goes through.
-    assert await Limiter("api", rate=RATE, backend=backend).hit("k") is NOT_LIMITED
+    assert await Limiter("api", rate=RATE, backend=backend).hit("k") == NOT_LIMITED
 
 
 async def test_failover_keeps_limiting_and_returns_when_the_store_recovers(

@@ -28,6 +28,7 @@ from traffik.exceptions import (
     TraffikError,
 )
 from traffik.identities import ANONYMOUS_IDENTIFIER, EXEMPTED, ExemptedType
+from traffik.observability import DecisionEvent, add_observer, remove_observer
 from traffik.rates import Rate
 from traffik.strategies import (
     GCRA,
@@ -74,6 +75,9 @@ if TYPE_CHECKING:
     from traffik.fastapi import throttled_exception_handler as throttled_exception_handler
     from traffik.fastapi import throttled_problem_handler as throttled_problem_handler
     from traffik.fastapi import user_identifier as user_identifier
+    from traffik.metrics import MetricsExporter as MetricsExporter
+    from traffik.metrics import OpenTelemetryExporter as OpenTelemetryExporter
+    from traffik.metrics import PrometheusExporter as PrometheusExporter
     from traffik.resilience import Backoff as Backoff
     from traffik.resilience import CircuitBreaker as CircuitBreaker
     from traffik.resilience import CircuitOpenError as CircuitOpenError
@@ -130,6 +134,9 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "WebSocketThrottle": ("traffik.websocket", "websocket"),
     "message_size": ("traffik.websocket", "websocket"),
     "websocket_throttled": ("traffik.websocket", "websocket"),
+    "MetricsExporter": ("traffik.metrics", "metrics"),
+    "OpenTelemetryExporter": ("traffik.metrics", "metrics"),
+    "PrometheusExporter": ("traffik.metrics", "metrics"),
 }
 
 __all__ = [
@@ -156,6 +163,7 @@ __all__ = [
     "ContentionError",
     "CostBasedTokenBucket",
     "Decision",
+    "DecisionEvent",
     "ErrorContext",
     "ErrorHandler",
     "ExemptedType",
@@ -172,10 +180,13 @@ __all__ = [
     "LogarithmicBackoff",
     "ManualClock",
     "MemcachedBackend",
+    "MetricsExporter",
     "MiddlewareThrottle",
     "OnError",
+    "OpenTelemetryExporter",
     "Priority",
     "PriorityQueue",
+    "PrometheusExporter",
     "QuotaWithRollover",
     "Rate",
     "RateLimitExceeded",
@@ -199,6 +210,7 @@ __all__ = [
     "TrustedProxies",
     "WebSocketThrottle",
     "__version__",
+    "add_observer",
     "get_remote_address",
     "get_wait",
     "header_identifier",
@@ -206,6 +218,7 @@ __all__ = [
     "is_throttled",
     "message_size",
     "remote_address",
+    "remove_observer",
     "set_default_headers",
     "throttled",
     "throttled_exception_handler",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -25,6 +25,8 @@ from traffik.error_policy import ErrorContext, OnError, validate_on_error
 from traffik.exceptions import BackendError, ConfigurationError, RateLimitExceeded, TraffikError
 from traffik.identities import EXEMPTED, ExemptedType
 from traffik.keys import hash_tag, validate_key_part
+from traffik.multi_limit import hit_all
+from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
 from traffik.strategies.base import NO_PARAMS, Params, Strategy
 from traffik.strategies.fixed_window import FixedWindow
@@ -52,6 +54,11 @@ ERROR_RETRY_AFTER: Final = 1.0
 
 _WARNING_INTERVAL: Final = 30.0
 """At most one failure warning per throttle in this many seconds (the rest are counted)."""
+
+# What on_error returns when it lets a request through: equal to NOT_LIMITED but not the
+# same object. `prepare` returns NOT_LIMITED itself exactly when no limit applies, so the
+# code reporting decisions can tell an exemption from a failure (which reports itself).
+_LET_THROUGH: Final = Decision(allowed=True, limit=0, remaining=0, reset_after=0.0, retry_after=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +189,8 @@ class Throttle(Generic[C]):
         self, connection: C, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
         """Consume ``cost`` for this connection's client and return the decision."""
+        if OBSERVERS:
+            return await self._observed(connection, cost, params, peek=False)
         if self._disabled:
             return NOT_LIMITED
         prepared = await self.prepare(connection, cost, params)
@@ -195,6 +204,8 @@ class Throttle(Generic[C]):
 
     async def peek(self, connection: C, *, cost: int = 1, params: Params | None = None) -> Decision:
         """The decision a request of ``cost`` would get now, consuming nothing."""
+        if OBSERVERS:
+            return await self._observed(connection, cost, params, peek=True)
         if self._disabled:
             return NOT_LIMITED
         prepared = await self.prepare(connection, cost, params)
@@ -205,6 +216,40 @@ class Throttle(Generic[C]):
             return await backend.peek(*hit)
         except Exception as exc:
             return await self._on_failure(exc, connection, hit, backend)
+
+    async def _observed(
+        self, connection: C, cost: int | None, params: Params | None, *, peek: bool
+    ) -> Decision:
+        """`hit` (or `peek`) while observers listen: the same decision, reported."""
+        if self._disabled:
+            report_exempted(self, peek=peek)
+            return NOT_LIMITED
+        prepared = await self.prepare(connection, cost, params)
+        if isinstance(prepared, Decision):
+            if prepared is NOT_LIMITED:  # anything else came from on_error, which reported it
+                report_exempted(self, peek=peek)
+            return prepared
+        backend, hit = prepared
+        return await self.apply_prepared(connection, backend, hit, peek=peek)
+
+    async def apply_prepared(
+        self, connection: C, backend: ThrottleBackend, hit: Hit, *, peek: bool = False
+    ) -> Decision:
+        """Apply (or, with ``peek``, look at) one hit that `prepare` made, on its own.
+
+        What `hit` does after `prepare`: a failure goes to ``on_error``, and observers
+        hear of the decision. For callers that decide prepared hits themselves.
+        """
+        observed = bool(OBSERVERS)
+        started = time.perf_counter() if observed else 0.0
+        try:
+            decision = await (backend.peek(*hit) if peek else backend.apply(*hit))
+        except Exception as exc:
+            latency = time.perf_counter() - started if observed else None
+            return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
+        if observed:
+            report_decision(self, hit, decision, time.perf_counter() - started, peek=peek)
+        return decision
 
     async def check(self, connection: C, *, cost: int = 1, params: Params | None = None) -> bool:
         """Whether a request of ``cost`` would be allowed now (consumes nothing)."""
@@ -323,13 +368,21 @@ class Throttle(Generic[C]):
     # -- failures --------------------------------------------------------------------
 
     async def failure_decision(
-        self, exc: Exception, connection: C, hit: Hit, backend: ThrottleBackend
+        self,
+        exc: Exception,
+        connection: C,
+        hit: Hit,
+        backend: ThrottleBackend,
+        *,
+        latency: float | None = None,
+        peek: bool = False,
     ) -> Decision:
         """What ``on_error`` decides when ``backend`` failed to apply ``hit``.
 
         For callers that apply prepared hits themselves (several throttles at once).
+        ``latency`` (seconds the failed call took) and ``peek`` go to observers.
         """
-        return await self._on_failure(exc, connection, hit, backend)
+        return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
 
     async def _on_failure(
         self,
@@ -341,9 +394,32 @@ class Throttle(Generic[C]):
         key: str | None = None,
         cost: int | None = None,
         rate: Rate | None = None,
+        latency: float | None = None,
+        peek: bool = False,
     ) -> Decision:
+        """What ``on_error`` makes of a failure; observers hear of it either way."""
         if hit is not None:
             key, cost, rate = hit.key, hit.cost, hit.rate
+        if not OBSERVERS:
+            return await self._on_error_decision(exc, connection, hit, backend, key, cost, rate)
+        try:
+            decision = await self._on_error_decision(exc, connection, hit, backend, key, cost, rate)
+        except Exception:
+            report_failure(self, exc, None, key=key, cost=cost, latency=latency, peek=peek)
+            raise
+        report_failure(self, exc, decision, key=key, cost=cost, latency=latency, peek=peek)
+        return decision
+
+    async def _on_error_decision(
+        self,
+        exc: Exception,
+        connection: C,
+        hit: Hit | None,
+        backend: ThrottleBackend | None,
+        key: str | None,
+        cost: int | None,
+        rate: Rate | None,
+    ) -> Decision:
         policy = self.on_error
         if policy is None:
             if backend is None:
@@ -355,7 +431,7 @@ class Throttle(Generic[C]):
         if policy != "raise":  # a raised error speaks for itself
             self._warn(exc, policy)
         if policy == "allow":
-            return NOT_LIMITED
+            return _LET_THROUGH
         limit = rate.limit if rate is not None and rate.limit > 0 else 1
         if policy == "throttle":
             return Decision(False, limit, 0, ERROR_RETRY_AFTER, ERROR_RETRY_AFTER)
@@ -371,10 +447,10 @@ class Throttle(Generic[C]):
         if inspect.isawaitable(result):
             result = await result
         if isinstance(result, Decision):
-            return result
+            return _LET_THROUGH if result is NOT_LIMITED else result
         wait = float(result)
         if wait <= 0:
-            return NOT_LIMITED
+            return _LET_THROUGH
         return Decision(False, limit, 0, wait, wait)
 
     def _warn(self, exc: Exception, policy: OnError) -> None:
@@ -422,41 +498,6 @@ class Limiter(Throttle[str]):
         if decision.delay > 0:
             await asyncio.sleep(decision.delay)
         return decision
-
-
-async def hit_all(calls: Sequence[tuple[Throttle[Any], Any]]) -> list[Decision]:
-    """Apply several throttles to one request, all-or-nothing.
-
-    Each pair is ``(throttle, connection)``. The limits that apply are decided in one
-    atomic step per backend: when any refuses, none of the others on that backend is
-    consumed. (Limits on *different* backends cannot be made atomic together; keep the
-    limits of one request on one backend.)
-    """
-    decisions: list[Decision | None] = [None] * len(calls)
-    groups: dict[int, tuple[ThrottleBackend, list[int], list[Hit]]] = {}
-    for index, (throttle, connection) in enumerate(calls):
-        if throttle.is_disabled:
-            decisions[index] = NOT_LIMITED
-            continue
-        prepared = await throttle.prepare(connection, None, None)
-        if isinstance(prepared, Decision):
-            decisions[index] = prepared
-            continue
-        backend, hit = prepared
-        group = groups.setdefault(id(backend), (backend, [], []))
-        group[1].append(index)
-        group[2].append(hit)
-    for backend, indices, hits in groups.values():
-        try:
-            results = await backend.apply_many(hits)
-        except Exception as exc:
-            for index, hit in zip(indices, hits, strict=True):
-                throttle, connection = calls[index]
-                decisions[index] = await throttle._on_failure(exc, connection, hit, backend)
-            continue
-        for index, decision in zip(indices, results, strict=True):
-            decisions[index] = decision
-    return [decision if decision is not None else NOT_LIMITED for decision in decisions]
 
 
 def _checked_cost(cost: object, uid: str) -> int:

@@ -5,11 +5,20 @@ of each backend in one atomic step (`ThrottleBackend.apply_many`): when any limi
 backend refuses, none of the others is stored. Limits on *different* backends cannot be
 decided in one step; when one backend refuses, what the others stored is given back
 (refunded). Either way, a refused request consumes nothing.
+
+Shadow throttles (``shadow=True``) never refuse: they stay out of that step, and each is
+decided on its own afterwards — applied when the request was admitted, only looked at
+(consuming nothing) when another limit refused it. Their decisions still say what they
+would have done (headers, observers), but no refusal of theirs ends a request or gives
+anything back.
+
+Every decision is reported to the observers of `traffik.observability`, when any listen.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,6 +27,7 @@ from starlette.requests import HTTPConnection
 
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
+from traffik.observability import OBSERVERS, report_decision, report_exempted
 from traffik.rates import Rate
 
 if TYPE_CHECKING:
@@ -25,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "Outcome", "decide_alone", "decide_together"]
 
-logger = logging.getLogger("traffik")
+logger = logging.getLogger("traffik.fastapi")
 
 Call = tuple["BaseHTTPThrottle", int | None, str | None]
 """``(throttle, cost, key_suffix)``: one throttle to decide; None means its defaults."""
@@ -51,6 +61,11 @@ class Outcome:
         self.consumed = False
         #: Whether the throttle's ``handle_throttled`` has seen this refusal.
         self.handled = False
+
+    @property
+    def refused(self) -> bool:
+        """Whether this decision refuses the request (a shadow throttle's never does)."""
+        return not self.decision.allowed and not self.throttle.shadow
 
     @property
     def rate(self) -> Rate | None:
@@ -92,47 +107,93 @@ async def decide_together(connection: HTTPConnection, calls: Sequence[Call]) -> 
     """
     if len(calls) == 1:
         return [await decide_alone(connection, *calls[0])]
+    observed = bool(OBSERVERS)
     outcomes: list[Outcome] = []
     groups: dict[int, tuple[ThrottleBackend, list[Outcome]]] = {}
+    shadows: list[Outcome] = []
     for throttle, cost, key_suffix in calls:
         if throttle.is_disabled:
             outcomes.append(Outcome(throttle, NOT_LIMITED))
+            if observed:
+                report_exempted(throttle)
             continue
         prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
         if isinstance(prepared, Decision):
             outcomes.append(Outcome(throttle, prepared))
+            if observed and prepared is NOT_LIMITED:  # else on_error decided and reported
+                report_exempted(throttle)
             continue
         backend, hit = prepared
         outcome = Outcome(throttle, NOT_LIMITED, hit, backend)
         outcomes.append(outcome)
-        groups.setdefault(id(backend), (backend, []))[1].append(outcome)
+        if throttle.shadow:
+            shadows.append(outcome)
+        else:
+            groups.setdefault(id(backend), (backend, []))[1].append(outcome)
     for backend, members in groups.values():
-        try:
-            hits = [member.hit for member in members if member.hit is not None]
-            if len(hits) == 1:
-                decisions = [await backend.apply(*hits[0])]
-            else:
-                decisions = await backend.apply_many(hits)
-        except Exception as exc:
-            for member in members:
-                assert member.hit is not None
-                member.decision = await member.throttle.failure_decision(
-                    exc, connection, member.hit, backend
-                )
-            continue
-        stored = all(decision.allowed for decision in decisions)
-        for member, decision in zip(members, decisions, strict=True):
-            if not stored and decision.allowed:
-                # Decided as if admitted, but nothing was stored: report what is left.
-                decision = _unconsumed(decision, member.hit)
-            member.decision = decision
-            member.consumed = stored
-    if any(not outcome.decision.allowed for outcome in outcomes):
+        await _apply_group(connection, backend, members, observed)
+    refused = any(outcome.refused for outcome in outcomes)
+    if refused:
         # Some backend refused: give back what the others stored.
         with anyio.CancelScope(shield=True):
             for outcome in outcomes:
                 await outcome.give_back()
+    for outcome in shadows:
+        await _apply_alone(connection, outcome, peek=refused)
     return outcomes
+
+
+async def _apply_group(
+    connection: HTTPConnection, backend: ThrottleBackend, members: list[Outcome], observed: bool
+) -> None:
+    """Decide the hits of ``members`` on ``backend`` in one atomic step."""
+    hits = [member.hit for member in members if member.hit is not None]
+    started = time.perf_counter() if observed else 0.0
+    try:
+        if len(hits) == 1:
+            decisions = [await backend.apply(*hits[0])]
+        else:
+            decisions = await backend.apply_many(hits)
+    except Exception as exc:
+        latency = time.perf_counter() - started if observed else None
+        for member in members:
+            assert member.hit is not None
+            member.decision = await member.throttle.failure_decision(
+                exc, connection, member.hit, backend, latency=latency
+            )
+        return
+    if observed:
+        latency = time.perf_counter() - started
+        for member, hit, decision in zip(members, hits, decisions, strict=True):
+            report_decision(member.throttle, hit, decision, latency)
+    stored = all(decision.allowed for decision in decisions)
+    for member, decision in zip(members, decisions, strict=True):
+        if not stored and decision.allowed:
+            # Decided as if admitted, but nothing was stored: report what is left.
+            decision = _unconsumed(decision, member.hit)
+        member.decision = decision
+        member.consumed = stored
+
+
+async def _apply_alone(connection: HTTPConnection, outcome: Outcome, *, peek: bool) -> None:
+    """Decide ``outcome``'s hit on its own (``peek``: only look, consuming nothing)."""
+    throttle, hit, backend = outcome.throttle, outcome.hit, outcome.backend
+    assert hit is not None
+    assert backend is not None
+    observed = bool(OBSERVERS)
+    started = time.perf_counter() if observed else 0.0
+    try:
+        decision = await (backend.peek(*hit) if peek else backend.apply(*hit))
+    except Exception as exc:
+        latency = time.perf_counter() - started if observed else None
+        outcome.decision = await throttle.failure_decision(
+            exc, connection, hit, backend, latency=latency, peek=peek
+        )
+        return
+    if observed:
+        report_decision(throttle, hit, decision, time.perf_counter() - started, peek=peek)
+    outcome.decision = decision
+    outcome.consumed = decision.allowed and not peek
 
 
 def _unconsumed(decision: Decision, hit: Hit | None) -> Decision:
@@ -145,6 +206,8 @@ async def decide_alone(
     connection: HTTPConnection, throttle: BaseHTTPThrottle, cost: int | None, key_suffix: str | None
 ) -> Outcome:
     """`decide_together` for a single call."""
+    if OBSERVERS:
+        return await _decide_alone_observed(connection, throttle, cost, key_suffix)
     if throttle.is_disabled:
         return Outcome(throttle, NOT_LIMITED)
     prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
@@ -158,4 +221,22 @@ async def decide_alone(
         outcome.decision = await throttle.failure_decision(exc, connection, hit, backend)
         return outcome
     outcome.consumed = outcome.decision.allowed
+    return outcome
+
+
+async def _decide_alone_observed(
+    connection: HTTPConnection, throttle: BaseHTTPThrottle, cost: int | None, key_suffix: str | None
+) -> Outcome:
+    """`decide_alone` while observers listen: the same decision, reported."""
+    if throttle.is_disabled:
+        report_exempted(throttle)
+        return Outcome(throttle, NOT_LIMITED)
+    prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
+    if isinstance(prepared, Decision):
+        if prepared is NOT_LIMITED:  # else on_error decided, and reported it
+            report_exempted(throttle)
+        return Outcome(throttle, prepared)
+    backend, hit = prepared
+    outcome = Outcome(throttle, NOT_LIMITED, hit, backend)
+    await _apply_alone(connection, outcome, peek=False)
     return outcome

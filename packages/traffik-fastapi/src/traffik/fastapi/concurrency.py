@@ -85,6 +85,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         context: Mapping[str, Any] | None = None,
         rules: Iterable[Rule] = (),
         registry: ThrottleRegistry | None = None,
+        shadow: bool = False,
     ) -> None:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
             raise ConfigurationError(
@@ -112,6 +113,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
             context=context,
             rules=rules,
             registry=registry,
+            shadow=shadow,
         )
         self.max_in_flight = max_in_flight
         self.lease = lease_ms / 1000

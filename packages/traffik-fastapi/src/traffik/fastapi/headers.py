@@ -17,8 +17,10 @@ Two families, on by default:
   the longest wait, else the one with the fewest units left.
 
 ``Retry-After`` (whole seconds, rounded up) accompanies every refusal; it is not
-switchable. Which of the five headers a throttle reports is chosen per throttle
-(``headers=`` on the throttle) or for the whole process (`set_default_headers`).
+switchable. (A shadow throttle's refusal refuses nothing, so it adds no ``Retry-After``;
+its ``RateLimit`` item still shows what the limit would say.) Which of the five headers a
+throttle reports is chosen per throttle (``headers=`` on the throttle) or for the whole
+process (`set_default_headers`).
 """
 
 from __future__ import annotations
@@ -167,9 +169,9 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
         decision = outcome.decision
         if decision.limit <= 0:
             continue  # no limit applied (exempted, unlimited, let through on error)
-        if not decision.allowed and decision.retry_after > retry_after:
-            retry_after = decision.retry_after
         throttle = outcome.throttle
+        if not decision.allowed and decision.retry_after > retry_after and not throttle.shadow:
+            retry_after = decision.retry_after  # a shadow throttle's refusal refuses nothing
         mask = throttle.header_mask
         if mask is None:
             mask = default

@@ -67,7 +67,7 @@ class RequestLedger:
         yet: their own calls claim these decisions. When any call is refused, everything
         the request consumed in earlier decisions is given back, so a refused request
         consumes nothing anywhere. Otherwise the request waits out the longest ``delay``
-        a queueing strategy asked for.
+        a queueing strategy asked for. Shadow throttles neither refuse nor delay.
         """
         if len(calls) == 1:
             outcomes = [await decide_alone(connection, *calls[0])]
@@ -81,6 +81,8 @@ class RequestLedger:
         delay = 0.0
         for outcome in outcomes:
             decision = outcome.decision
+            if outcome.throttle.shadow:
+                continue
             if not decision.allowed:
                 refused = True
             elif decision.delay > delay:
@@ -115,14 +117,14 @@ class RequestLedger:
 
     @property
     def throttled(self) -> bool:
-        """Whether any limit refused this request."""
-        return any(not outcome.decision.allowed for outcome in self.outcomes)
+        """Whether any limit refused this request (shadow throttles never do)."""
+        return any(outcome.refused for outcome in self.outcomes)
 
     @property
     def wait(self) -> float:
         """The longest ``retry_after`` among the refusals, in seconds (0 when none)."""
         return max(
-            (o.decision.retry_after for o in self.outcomes if not o.decision.allowed),
+            (o.decision.retry_after for o in self.outcomes if o.refused),
             default=0.0,
         )
 
@@ -130,7 +132,7 @@ class RequestLedger:
         """The uids of the throttles that refused this request, in order."""
         uids: list[str] = []
         for outcome in self.outcomes:
-            if not outcome.decision.allowed and outcome.throttle.uid not in uids:
+            if outcome.refused and outcome.throttle.uid not in uids:
                 uids.append(outcome.throttle.uid)
         return uids
 

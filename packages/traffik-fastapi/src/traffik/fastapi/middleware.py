@@ -301,7 +301,7 @@ class ThrottleMiddleware:
             (
                 (outcome, entry)
                 for outcome, entry in zip(outcomes, matched, strict=True)
-                if not outcome.decision.allowed
+                if outcome.refused
             ),
             key=lambda pair: pair[0].decision.retry_after,
             reverse=True,

@@ -25,7 +25,7 @@ PROXY_HEADERS: Final[tuple[ProxyHeader, ...]] = ("forwarded", "x-forwarded-for",
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-logger = logging.getLogger("traffik")
+logger = logging.getLogger("traffik.fastapi")
 
 
 class TrustedProxies:

@@ -116,6 +116,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         context: Mapping[str, Any] | None = None,
         rules: Iterable[Rule] = (),
         registry: ThrottleRegistry | None = None,
+        shadow: bool = False,
     ) -> None:
         super().__init__(
             uid,
@@ -126,6 +127,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
             cost=cost,
             on_error=on_error,
             params=params,
+            shadow=shadow,
         )
         if handle_throttled is not None and not callable(handle_throttled):
             raise ConfigurationError(
@@ -230,6 +232,10 @@ class HTTPThrottle(BaseHTTPThrottle):
         ``detail``, ``headers``; a call's own context is merged over it.
     :param rules: `Rule` / `Bypass` instances deciding which requests are limited.
     :param registry: where the throttle registers (`GLOBAL_REGISTRY` by default).
+    :param shadow: decide and record as usual, but never refuse: over the limit, the
+        request goes through (``handle_throttled`` is not called, nothing else is given
+        back). Headers and observers still say what the limit would have done. For trying
+        a new limit in production.
     """
 
     __signature__ = DependencySignature()
@@ -243,6 +249,9 @@ class HTTPThrottle(BaseHTTPThrottle):
         context: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Check ``request``; over the limit, call ``handle_throttled`` (HTTP 429 by default).
+
+        Returns the decision (for a shadow throttle, possibly a refusal that let the
+        request through).
 
         As a FastAPI dependency, ``response`` is the sub-response whose headers FastAPI
         copies into the response of a route that returns data: the rate-limit headers go
@@ -295,8 +304,8 @@ async def enter(
     if response is not None and not ledger.managed:
         ledger.write_headers(response)
     if gathered or not all(outcome.decision.allowed for outcome in outcomes):
-        refused = [o for o in outcomes if not o.decision.allowed and not o.handled]
-        refused_elsewhere = [o for o in gathered if not o.decision.allowed and not o.handled]
+        refused = [o for o in outcomes if o.refused and not o.handled]
+        refused_elsewhere = [o for o in gathered if o.refused and not o.handled]
         if refused or refused_elsewhere:
             await _handle_refusals(connection, ledger, refused, refused_elsewhere, context)
     return outcomes

@@ -10,13 +10,13 @@ refunded when a later one refuses; ``clear()`` moves the namespace to a new gene
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import aiomcache
 
-from traffik._logging import logger
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.backends.memcached import envelope
 from traffik.backends.memcached.connection import (
@@ -41,6 +41,8 @@ from traffik.strategies.base import Params, Strategy
 from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["MemcachedBackend"]
+
+logger = logging.getLogger("traffik.backends.memcached")
 
 T = TypeVar("T")
 

@@ -14,6 +14,7 @@ Each process keeps a copy and reads the stored one again once its copy is older 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import secrets
@@ -23,11 +24,12 @@ from typing import Any, Final
 
 import aiomcache
 
-from traffik._logging import logger
 from traffik.backends.memcached.keys import generation_key
 from traffik.exceptions import BackendError
 
 __all__ = ["Generation"]
+
+logger = logging.getLogger("traffik.backends.memcached")
 
 _PATTERN: Final = re.compile(rb"[0-9a-f]{1,32}")
 
