@@ -168,8 +168,6 @@ class WebSocketThrottle(BaseHTTPThrottle):
             )
         if identifier is not None and not callable(identifier):
             raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
-        if not isinstance(shadow, bool):
-            raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
         identify = cast(
             Identifier[HTTPConnection], identifier if identifier is not None else client_address
         )
@@ -188,8 +186,8 @@ class WebSocketThrottle(BaseHTTPThrottle):
             context=context,
             rules=rules,
             registry=registry,
+            shadow=shadow,
         )
-        self.shadow = shadow
         #: Whether each connection has a budget of its own (``key_by="connection"``).
         self.per_connection = key_by == "connection"
         self.close_code = close_code
