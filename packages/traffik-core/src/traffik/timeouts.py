@@ -73,11 +73,13 @@ class SilenceWatchdog:
         self.silences = 0
         self._scopes: set[Any] = set()
         self._last_answer = 0.0
+        self._answers = 0  # counts answers, so the watcher can tell whether any came lately
         self._watcher: asyncio.Task[None] | None = None
 
     def answered(self) -> None:
         """Note an answer from the store, seen outside a guarded call."""
         self._last_answer = asyncio.get_running_loop().time()
+        self._answers += 1
 
     async def call(self, operation: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """Await ``operation(*args, **kwargs)`` under the silence budget."""
@@ -101,6 +103,7 @@ class SilenceWatchdog:
                 except BaseException as exc:
                     if not isinstance(exc, asyncio.CancelledError):
                         self._last_answer = loop.time()  # the store answered, with an error
+                        self._answers += 1
                     raise
                 finally:
                     self._scopes.discard(scope)
@@ -111,6 +114,7 @@ class SilenceWatchdog:
                 f"{self.what} gave no answer for {self.timeout * 1000:.0f} ms", cause=exc
             ) from exc
         self._last_answer = loop.time()
+        self._answers += 1
         return result
 
     async def _watch(self) -> None:
@@ -120,10 +124,15 @@ class SilenceWatchdog:
                 await asyncio.sleep(self.timeout / 4)
                 if loop.time() - self._last_answer < self.timeout:
                     continue
+                # Quiet for a whole budget, by the clock. But a process that was not
+                # scheduled (a busy loop, a GC pause, a crowded host) has answers waiting to
+                # be read: give them a few loop iterations, and call it silence only if not
+                # one arrived meanwhile.
+                answers = self._answers
                 for _ in range(_SETTLE_ITERATIONS):
                     await asyncio.sleep(0)
                 now = loop.time()
-                if self._scopes and now - self._last_answer >= self.timeout:
+                if self._scopes and self._answers == answers:
                     self.silences += 1
                     self._last_answer = now  # calls made from now on get a full budget
                     for scope in list(self._scopes):
