@@ -30,7 +30,7 @@ from traffik.strategies.base import Params
 
 __all__ = ["NativePath", "parse_decisions"]
 
-_OPS = {"apply": "a", "peek": "p", "refund": "r"}
+_OPS = {"apply": b"a", "peek": b"p", "refund": b"r"}
 
 
 class NativePath:
@@ -42,12 +42,12 @@ class NativePath:
         self.ttl_padding = ttl_padding  # ms added to every TTL (see RedisBackend)
         self.specs = SpecCache()
 
-    def op(self, mode: str) -> str:
+    def op(self, mode: str) -> bytes:
         """The op argument: the mode, and the injected clock's time if there is one."""
         clock = self.clock
         if clock is None:
             return _OPS[mode]
-        return f"{_OPS[mode]}{milliseconds(clock)}+{self.ttl_padding}"
+        return b"%s%d+%d" % (_OPS[mode], milliseconds(clock), self.ttl_padding)
 
     async def decide_one(
         self,

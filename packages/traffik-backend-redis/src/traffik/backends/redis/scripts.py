@@ -36,10 +36,12 @@ class Script:
     name: str
     source: str
     sha: str
+    sha_bytes: bytes  # sent as is: redis-py encodes nothing for bytes
 
     @classmethod
     def of(cls, name: str, source: str) -> Script:
-        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+        sha = hashlib.sha1(source.encode()).hexdigest()
+        return cls(name, source, sha, sha.encode())
 
     def __repr__(self) -> str:
         return f"Script({self.name!r}, sha={self.sha[:12]}...)"

@@ -27,6 +27,14 @@ local function encode_leases(leases, first)
   return table.concat(parts, ",")
 end
 
+-- Nothing left to keep: delete what the key holds (nil, unchanged, when it holds nothing).
+local function forget(state)
+  if state then
+    return false
+  end
+  return nil
+end
+
 local function concurrency_spec(spec)
   local limit, lease, hint = match(spec, "^(%d+),(%d+),(%d+)$")
   return tonumber(limit), tonumber(lease), tonumber(hint)
@@ -42,7 +50,7 @@ STRATEGIES.concurrency = {
       local new_state
       if held == 0 then
         if cost == 0 then -- nothing to keep
-          return (state and false) or nil, 1, true, limit, limit, 0, 0, 0
+          return forget(state), 1, true, limit, limit, 0, 0, 0
         end
         new_state = format("%d", expiry) .. string.rep("," .. format("%d", expiry), cost - 1)
       elseif leases[held] <= expiry then -- the usual case: the new leases end last
@@ -81,7 +89,7 @@ STRATEGIES.concurrency = {
   refund = function(state, now, cost)
     local leases = live_leases(state, now)
     if #leases <= cost then
-      return (state and false) or nil, 1
+      return forget(state), 1
     end
     return encode_leases(leases, cost + 1), leases[#leases] - now
   end,
