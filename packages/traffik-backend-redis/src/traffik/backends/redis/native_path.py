@@ -22,7 +22,7 @@ from typing import Any
 from traffik.backends.base import Hit
 from traffik.backends.redis.native import NativeStrategy, SpecCache
 from traffik.backends.redis.runner import CommandRunner, ScriptArgument
-from traffik.backends.redis.scripts import composed_script
+from traffik.backends.redis.scripts import Script, composed_script
 from traffik.clock import Clock, milliseconds
 from traffik.decision import Decision
 from traffik.rates import Rate
@@ -41,6 +41,7 @@ class NativePath:
         self.clock = clock
         self.ttl_padding = ttl_padding  # ms added to every TTL (see RedisBackend)
         self.specs = SpecCache()
+        self._composed: dict[tuple[str, ...], Script] = {}  # by the strategies, in order
 
     def op(self, mode: str) -> bytes:
         """The op argument: the mode, and the injected clock's time if there is one."""
@@ -78,9 +79,11 @@ class NativePath:
             key, (_, strategy, rate, cost, params), native = keys[0], hits[0], natives[0]
             decision = await self.decide_one(native, key, strategy, rate, cost, params, mode)
             return [] if decision is None else [decision]
-        script = composed_script(
-            frozenset((native.lua_name, native.lua_files) for native in natives)
-        )
+        names = tuple(native.lua_name for native in natives)
+        script = self._composed.get(names)
+        if script is None:
+            script = composed_script(frozenset((n.lua_name, n.lua_files) for n in natives))
+            self._composed[names] = script
         args: list[ScriptArgument] = [self.op(mode)]
         for (_, strategy, rate, cost, params), native in zip(hits, natives, strict=True):
             args += [native.lua_name, cost, self.specs.spec(native, strategy, rate, params)]

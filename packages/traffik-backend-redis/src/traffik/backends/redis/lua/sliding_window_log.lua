@@ -17,21 +17,27 @@ local function log_entry(text)
   return tonumber(time), tonumber(cost), tonumber(total)
 end
 
--- The newest entry, or false when there is none. A key holding anything but a list of
--- entries (another version's state) is deleted: the log starts afresh.
+-- The newest entry and its fields, or false when there is none. A key holding anything
+-- but a list of entries (another version's state) is deleted: the log starts afresh.
 local function log_tail(key)
   local tail = redis.pcall("LINDEX", key, -1)
-  if type(tail) == "table" or (tail and not match(tail, "^%d+,%d+,%d+$")) then
-    redis.call("DEL", key)
+  if not tail then
     return false
   end
-  return tail
+  if type(tail) ~= "table" then
+    local time, cost, total = log_entry(tail)
+    if time then
+      return tail, time, cost, total
+    end
+  end
+  redis.call("DEL", key)
+  return false
 end
 
 -- Pops the entries at or before threshold from the head; the head left (time, cost,
 -- total), or nil when nothing is left (Redis deletes an emptied list).
 local function log_trim(key, threshold)
-  local from, batch = 0, 2
+  local from, batch = 0, 2 -- two at first: none expired, or one (the usual cases)
   while true do
     local entries = redis.call("LRANGE", key, from, from + batch - 1)
     for index = 1, #entries do
@@ -80,10 +86,9 @@ STRATEGIES.sliding_window_log = {
   -- decision and, when it wrote, what `undo` needs to take the admission back.
   decide = function(key, now, cost, spec, write, padding)
     local limit, period = log_spec(spec)
-    local tail = log_tail(key)
-    local live, tail_time, tail_cost, tail_total = 0, nil, nil, 0
+    local tail, tail_time, tail_cost, tail_total = log_tail(key)
+    local live = 0
     if tail then
-      tail_time, tail_cost, tail_total = log_entry(tail)
       now = max(now, tail_time)
       local _, head_cost, head_total = log_trim(key, now - period)
       if head_cost then
@@ -91,6 +96,8 @@ STRATEGIES.sliding_window_log = {
       else
         tail, tail_total = false, 0
       end
+    else
+      tail_total = 0
     end
     if cost > 0 and cost <= limit and live + cost <= limit then
       local token = nil
@@ -134,11 +141,10 @@ STRATEGIES.sliding_window_log = {
   -- Removes cost units from the newest live entries (partially from the last one).
   refund = function(key, now, cost, spec, padding)
     local _, period = log_spec(spec)
-    local tail = log_tail(key)
+    local tail, tail_time, tail_cost, tail_total = log_tail(key)
     if not tail then
       return
     end
-    local tail_time, tail_cost, tail_total = log_entry(tail)
     now = max(now, tail_time)
     if not log_trim(key, now - period) then
       return -- every entry had left the window
