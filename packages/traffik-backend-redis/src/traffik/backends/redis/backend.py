@@ -213,6 +213,10 @@ class RedisBackend(ThrottleBackend):
     async def refund(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> None:
+        native = native_form(strategy)
+        if native is not None and rate.limit > 0:
+            await self._decide_native(native, key, strategy, rate, cost, params, "refund")
+            return
         await self._run([Hit(key, strategy, rate, cost, params)], "refund")
 
     async def delete(self, key: str) -> None:
@@ -265,14 +269,14 @@ class RedisBackend(ThrottleBackend):
         params: Params,
         mode: str,
     ) -> Decision:
+        """One key in one call of its strategy's script (NOT_LIMITED for a refund)."""
         if self._native is None:
             self._connect()
         assert self._native is not None
         decision = await self._native.decide_one(
             native, self._prefix + key, strategy, rate, cost, params, mode
         )
-        assert decision is not None
-        return decision
+        return NOT_LIMITED if decision is None else decision
 
     async def _run(self, hits: Sequence[Hit], mode: str) -> list[Decision]:
         decisions: list[Decision] = [NOT_LIMITED] * len(hits)
