@@ -28,7 +28,7 @@ from traffik.decision import Decision
 from traffik.rates import Rate
 from traffik.strategies.base import Params
 
-__all__ = ["NativePath", "parse_decisions"]
+__all__ = ["NativePath", "parse_decision", "parse_decisions"]
 
 _OPS = {"apply": b"a", "peek": b"p", "refund": b"r"}
 
