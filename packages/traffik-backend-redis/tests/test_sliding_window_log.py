@@ -7,7 +7,7 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
-from traffik import FixedWindow, ManualClock, Rate, SlidingWindowLog
+from traffik import FixedWindow, InMemoryBackend, ManualClock, Rate, SlidingWindowLog
 from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
 from traffik.strategies import NO_PARAMS
@@ -99,3 +99,25 @@ async def test_a_log_key_holding_anything_else_starts_afresh(
     await raw_redis.set(f"{namespace}:old", b"1700000001000,5")  # a string, not a list
     assert (await backend.apply("old", SlidingWindowLog(), rate, 1, NO_PARAMS)).remaining == 2
     assert await raw_redis.type(f"{namespace}:old") == b"list"
+
+
+async def test_a_log_limited_with_a_strategy_of_its_own_is_all_or_nothing(
+    make_redis_backend: BackendFactory, raw_redis: redis.Redis, namespace: str
+) -> None:
+    """A log is always decided by its script (its list is not what the generic path reads),
+    so with a limit of the user's own it is decided first, then refunded on refusal."""
+    clock = ManualClock(START)
+    backend = await make_redis_backend(clock=clock)
+    memory = InMemoryBackend(clock=clock)
+    own = type("OwnFixedWindow", (FixedWindow,), {})()
+    log = Hit("log", SlidingWindowLog(), Rate.parse("10/min"), 1, NO_PARAMS)
+    tight = Hit("own", own, Rate.parse("1/min"), 1, NO_PARAMS)
+    assert await backend.apply_many([log, tight]) == await memory.apply_many([log, tight])
+    stored = await raw_redis.lrange(f"{namespace}:log", 0, -1)
+    for hits in ([log, tight], [tight, log]):
+        refused = await backend.apply_many(hits)
+        assert refused == await memory.apply_many(hits)
+        assert not all(decision.allowed for decision in refused)
+        assert await raw_redis.lrange(f"{namespace}:log", 0, -1) == stored  # given back
+    assert await backend.peek(*log) == await memory.peek(*log)
+    assert (await backend.peek(*log)).remaining == 8

@@ -198,7 +198,8 @@ class RedisBackend(ThrottleBackend):
         identities) cannot share a script: each slot's limits are decided atomically in
         turn, and when one slot refuses, what the slots before it consumed is refunded
         and the rest are only peeked. The outcome is all-or-nothing; a concurrent request
-        may briefly see the consumption that is then given back.
+        may briefly see the consumption that is then given back. A sliding log together
+        with strategies that have no script is decided the same way (see `_by_path`).
         """
         return await self._run(hits, "apply")
 
@@ -285,7 +286,7 @@ class RedisBackend(ThrottleBackend):
         if not live:
             return decisions
         keys = [self._prefix + hit[0] for hit in hits]
-        groups = self._slot_groups(live, keys)
+        groups = [part for group in self._slot_groups(live, keys) for part in _by_path(group, hits)]
         if mode == "apply" and len(groups) > 1:
             await self._apply_across_slots(groups, hits, keys, decisions)
             return decisions
@@ -345,6 +346,23 @@ class RedisBackend(ThrottleBackend):
 
     def __repr__(self) -> str:
         return f"RedisBackend({self._source.describe!r}, namespace={self.namespace!r})"
+
+
+def _by_path(group: list[int], hits: Sequence[Hit]) -> list[list[int]]:
+    """The hits of one slot, split when they cannot all take one path.
+
+    A slot's hits are decided in one step: by one script when every strategy has one,
+    else by the generic path. A strategy whose state is a Redis structure of its own (the
+    sliding log) can only be decided by its script, so a slot mixing it with strategies
+    that have none is split in two: the native hits and the others, decided in turn
+    (all-or-nothing by refunding, as for limits in different slots).
+    """
+    natives = [native_form(hits[index][1]) for index in group]
+    if None not in natives or not any(native and native.structured for native in natives):
+        return [group]
+    native = [index for index, form in zip(group, natives, strict=True) if form is not None]
+    generic = [index for index, form in zip(group, natives, strict=True) if form is None]
+    return [native, generic]
 
 
 def _glob_escape(text: str) -> str:

@@ -62,7 +62,9 @@ class NativeStrategy:
     argument, in order. ``variant(strategy, params)`` is the part of ``params`` the spec
     depends on (a tier, a priority; None for most strategies), so that specs can be
     cached per (strategy, rate, variant). ``files`` are the helper files the entry
-    needs, before its own file.
+    needs, before its own file. ``structured``: the state is kept in a Redis structure
+    of its own, not in the string the generic path reads and writes, so this class is
+    always decided by its script.
     """
 
     strategy_class: type
@@ -70,6 +72,7 @@ class NativeStrategy:
     spec: SpecFunction
     files: tuple[str, ...] = ()
     variant: VariantFunction = _no_variant
+    structured: bool = False
 
     @property
     def lua_files(self) -> tuple[str, ...]:
@@ -174,7 +177,7 @@ NATIVE_STRATEGIES: Final[dict[type, NativeStrategy]] = {
         ),
         NativeStrategy(TimeOfDay, "time_of_day", _time_of_day_spec, (_WINDOW,)),
         NativeStrategy(SlidingWindowCounter, "sliding_window_counter", _window_spec, (_WINDOW,)),
-        NativeStrategy(SlidingWindowLog, "sliding_window_log", _window_spec),
+        NativeStrategy(SlidingWindowLog, "sliding_window_log", _window_spec, structured=True),
         NativeStrategy(AdaptiveThrottle, "adaptive_throttle", _adaptive_spec, (_WINDOW,)),
         NativeStrategy(
             PriorityQueue,
