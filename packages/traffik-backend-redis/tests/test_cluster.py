@@ -10,7 +10,17 @@ import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from traffik import Decision, FixedWindow, Limiter, ManualClock, Rate, TokenBucket, hit_all
+import traffik.strategies
+from traffik import (
+    Decision,
+    FixedWindow,
+    InMemoryBackend,
+    Limiter,
+    ManualClock,
+    Rate,
+    TokenBucket,
+    hit_all,
+)
 from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
 from traffik.strategies import NO_PARAMS
@@ -36,8 +46,9 @@ class Cluster(Protocol):
 
 @pytest.fixture
 async def backend(redis_cluster: Cluster, namespace: str) -> AsyncIterator[RedisBackend]:
+    # A budget CPU starvation of six redis-servers cannot trip (see conftest.py).
     backend = RedisBackend(redis_cluster.url, cluster=True, namespace=namespace,
-                           clock=ManualClock(NOW))  # fmt: skip
+                           clock=ManualClock(NOW), timeout=5.0)  # fmt: skip
     async with backend:
         yield backend
 
@@ -96,6 +107,37 @@ async def test_limits_in_different_slots_are_all_or_nothing_by_refunding(
     refused = await backend.apply_many(hits)
     assert sorted(d.allowed for d in refused) == [False, True]
     assert (await backend.peek(*loose)).remaining == 8  # the second request gave its unit back
+
+
+async def test_every_strategy_decides_on_the_cluster_alone_and_together(
+    backend: RedisBackend,
+) -> None:
+    """Each built-in strategy per client, spread over the nodes; and all the limits of one
+    client (one slot) in one composed script, all-or-nothing: as in memory, every time."""
+    assert backend.clock is not None
+    memory = InMemoryBackend(clock=backend.clock)
+    strategies = [
+        getattr(traffik.strategies, name)()
+        for name in traffik.strategies.__all__
+        if name not in {"DEFAULT_STRATEGY", "NO_PARAMS", "Params", "Priority", "Step", "Strategy"}
+    ]
+    assert len(strategies) == 15
+    params = {"tier": "premium", "priority": "high"}
+    for client in range(12):
+        singles = [
+            Hit(f"{strategy.name}:{{client-{client}}}", strategy, MINUTE, 1, params)
+            for strategy in strategies
+        ]
+        for hit in singles:
+            for _ in range(2):
+                assert await backend.apply(*hit) == await memory.apply(*hit), hit
+        together = [Hit(f"all:{hit.key}", *hit[1:]) for hit in singles]
+        tight = Hit(f"tight:{{client-{client}}}", FixedWindow(), Rate.parse("2/min"), 1, params)
+        for _ in range(4):  # the third and fourth are refused by the tight limit
+            hits = [*together, tight]
+            assert await backend.apply_many(hits) == await memory.apply_many(hits)
+        for hit in together:
+            assert await backend.peek(*hit) == await memory.peek(*hit), hit
 
 
 async def test_a_strategy_of_its_own_works_on_the_cluster(backend: RedisBackend) -> None:

@@ -87,6 +87,11 @@ class AdaptiveThrottle(IntTupleCodec):
         )
         object.__setattr__(self, "_ratios", ratios)
 
+    @property
+    def exact_ratios(self) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+        """``(load_threshold, reduction_factor, recovery_rate, min_limit_ratio)``, exactly."""
+        return self._ratios
+
     def floor_limit(self, rate: Rate) -> int:
         """The lowest the effective limit goes."""
         return scaled(rate.limit, self._ratios[3])

@@ -85,6 +85,11 @@ class CostBasedTokenBucket(IntTupleCodec):
         ratio = exact_ratio(self.min_refill_rate, "CostBasedTokenBucket min_refill_rate", high=1)
         object.__setattr__(self, "_floor", scaled(SCALE, ratio))
 
+    @property
+    def floor_multiplier(self) -> int:
+        """The lowest refill multiplier, in thousandths (``min_refill_rate`` 0.5 is 500)."""
+        return self._floor
+
     def capacity(self, rate: Rate) -> int:
         return self.burst_size or rate.limit
 

@@ -70,6 +70,11 @@ class QuotaWithRollover(IntTupleCodec):
         object.__setattr__(self, "_percentage", percentage)
         whole_number(self.max_rollover, "QuotaWithRollover max_rollover", minimum=0)
 
+    @property
+    def exact_percentage(self) -> Fraction:
+        """``rollover_percentage`` as an exact fraction (``0.5`` is exactly 1/2)."""
+        return self._percentage
+
     def carry(self, used: int, rate: Rate) -> int:
         """What a period with ``used`` units carries into the next one."""
         unused = max(0, rate.limit - used)

@@ -118,6 +118,15 @@ class TimeOfDay(IntTupleCodec):
         object.__setattr__(self, "_offset_ms", int(offset_ms))
         object.__setattr__(self, "_largest_numerator", max(r.numerator for r in self._hours))
 
+    @property
+    def offset_ms(self) -> int:
+        """``timezone_offset`` in whole milliseconds."""
+        return self._offset_ms
+
+    def hourly_limits(self, rate: Rate) -> tuple[int, ...]:
+        """The limit in force in each hour of the day (0-23, in the configured time zone)."""
+        return tuple(scaled(rate.limit, ratio) for ratio in self._hours)
+
     def hour_of(self, now: int) -> int:
         """The hour of the day (0-23) at ``now``, in the configured time zone."""
         return (now + self._offset_ms) // HOUR_MS % 24

@@ -1,7 +1,8 @@
 """The Redis backend: every decision in one atomic server-side step, on the server's clock.
 
-Built-in strategies run as one Lua script called by SHA: one round trip per check, no
-locks. The limits of one request are decided by one call of that script, all-or-nothing.
+Built-in strategies run as Lua scripts called by SHA (`native_path`): one round trip per
+check, no locks. The limits of one request are decided by one script call,
+all-or-nothing.
 Any other strategy goes through the generic optimistic path (`optimistic`). Time comes
 from Redis ``TIME`` unless a ``clock`` is given (tests), so app instances with skewed
 clocks agree.
@@ -19,11 +20,12 @@ from redis.crc import key_slot
 from redis.exceptions import RedisError
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.backends.redis.connection import ClientSource, validate_number
-from traffik.backends.redis.native import DECISION_SCRIPT, native_form
+from traffik.backends.redis.native import NATIVE_STRATEGIES, NativeStrategy, native_form
+from traffik.backends.redis.native_path import NativePath
 from traffik.backends.redis.optimistic import OptimisticPath
-from traffik.backends.redis.runner import CommandRunner, ScriptArgument
+from traffik.backends.redis.runner import CommandRunner
 from traffik.backends.redis.scripts import COMPARE_AND_SET, READ_STATES
-from traffik.clock import Clock, milliseconds
+from traffik.clock import Clock
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import BackendError, ConfigurationError
@@ -109,6 +111,7 @@ class RedisBackend(ThrottleBackend):
         self._ttl_padding = 0 if clock is None else INJECTED_CLOCK_TTL_PADDING_MS
         self._runner: CommandRunner | None = None
         self._optimistic: OptimisticPath | None = None
+        self._native: NativePath | None = None
         self._started = False
 
     # -- connections -----------------------------------------------------------------
@@ -132,6 +135,7 @@ class RedisBackend(ThrottleBackend):
             self._optimistic = OptimisticPath(
                 runner, self.clock, self.max_conflict_retries, self._ttl_padding
             )
+            self._native = NativePath(runner, self.clock, self._ttl_padding)
             self._runner = runner
         return runner
 
@@ -149,7 +153,8 @@ class RedisBackend(ThrottleBackend):
             if isinstance(client, RedisCluster):
                 await runner.call(client.initialize)
             await runner.command("PING")
-            for script in (DECISION_SCRIPT, READ_STATES, COMPARE_AND_SET):
+            singles = {native.script for native in NATIVE_STRATEGIES.values()}
+            for script in (*singles, READ_STATES, COMPARE_AND_SET):
                 await runner.command("SCRIPT LOAD", script.source)
         except BackendError as exc:
             await self._release()
@@ -162,7 +167,7 @@ class RedisBackend(ThrottleBackend):
 
     async def _release(self) -> None:
         runner = self._runner
-        self._runner = self._optimistic = None
+        self._runner = self._optimistic = self._native = None
         self._started = False
         if runner is not None and self._source.owned:
             # Closing a client whose connections already broke may complain; shutdown must not.
@@ -181,6 +186,9 @@ class RedisBackend(ThrottleBackend):
     async def apply(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
+        native = native_form(strategy)
+        if native is not None and rate.limit > 0:  # the hot path: one key, one script
+            return await self._decide_native(native, key, strategy, rate, cost, params, "apply")
         return (await self._run([Hit(key, strategy, rate, cost, params)], "apply"))[0]
 
     async def apply_many(self, hits: Sequence[Hit]) -> list[Decision]:
@@ -190,18 +198,26 @@ class RedisBackend(ThrottleBackend):
         identities) cannot share a script: each slot's limits are decided atomically in
         turn, and when one slot refuses, what the slots before it consumed is refunded
         and the rest are only peeked. The outcome is all-or-nothing; a concurrent request
-        may briefly see the consumption that is then given back.
+        may briefly see the consumption that is then given back. A sliding log together
+        with strategies that have no script is decided the same way (see `_by_path`).
         """
         return await self._run(hits, "apply")
 
     async def peek(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
+        native = native_form(strategy)
+        if native is not None and rate.limit > 0:
+            return await self._decide_native(native, key, strategy, rate, cost, params, "peek")
         return (await self._run([Hit(key, strategy, rate, cost, params)], "peek"))[0]
 
     async def refund(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> None:
+        native = native_form(strategy)
+        if native is not None and rate.limit > 0:
+            await self._decide_native(native, key, strategy, rate, cost, params, "refund")
+            return
         await self._run([Hit(key, strategy, rate, cost, params)], "refund")
 
     async def delete(self, key: str) -> None:
@@ -244,6 +260,25 @@ class RedisBackend(ThrottleBackend):
 
     # -- the decision path -----------------------------------------------------------
 
+    async def _decide_native(
+        self,
+        native: NativeStrategy,
+        key: str,
+        strategy: Strategy[Any],
+        rate: Rate,
+        cost: int,
+        params: Params,
+        mode: str,
+    ) -> Decision:
+        """One key in one call of its strategy's script (NOT_LIMITED for a refund)."""
+        if self._native is None:
+            self._connect()
+        assert self._native is not None
+        decision = await self._native.decide_one(
+            native, self._prefix + key, strategy, rate, cost, params, mode
+        )
+        return NOT_LIMITED if decision is None else decision
+
     async def _run(self, hits: Sequence[Hit], mode: str) -> list[Decision]:
         decisions: list[Decision] = [NOT_LIMITED] * len(hits)
         # An unlimited rate has nothing to decide or store.
@@ -251,7 +286,7 @@ class RedisBackend(ThrottleBackend):
         if not live:
             return decisions
         keys = [self._prefix + hit[0] for hit in hits]
-        groups = self._slot_groups(live, keys)
+        groups = [part for group in self._slot_groups(live, keys) for part in _by_path(group, hits)]
         if mode == "apply" and len(groups) > 1:
             await self._apply_across_slots(groups, hits, keys, decisions)
             return decisions
@@ -296,23 +331,16 @@ class RedisBackend(ThrottleBackend):
         decisions: list[Decision],
     ) -> None:
         """Decide the hits of one slot in one atomic step, filling ``decisions`` in place."""
-        runner = self._connect()
+        self._connect()
         group_hits = [hits[index] for index in group]
         group_keys = [keys[index] for index in group]
-        natives = [native_form(hit[1]) for hit in group_hits]
-        if any(native is None for native in natives):
+        natives = [native for hit in group_hits if (native := native_form(hit[1])) is not None]
+        if len(natives) == len(group_hits):  # every strategy has a script: one call
+            assert self._native is not None
+            results = await self._native.decide(group_keys, group_hits, natives, mode)
+        else:
             assert self._optimistic is not None
             results = await self._optimistic.decide(group_keys, group_hits, mode)
-        else:
-            clock = self.clock
-            now: ScriptArgument = "" if clock is None else milliseconds(clock)
-            args: list[ScriptArgument] = [mode, now, self._ttl_padding]
-            for (_, strategy, rate, cost, params), native in zip(group_hits, natives, strict=True):
-                assert native is not None
-                extra = native.arguments(strategy, rate, params)
-                args += [native.name, rate.limit, rate.period_ms, cost, len(extra), *extra]
-            reply = await runner.run_script(DECISION_SCRIPT, group_keys, args)
-            results = [] if mode == "refund" else _decisions(reply)
         for index, decision in zip(group, results, strict=False):
             decisions[index] = decision
 
@@ -320,19 +348,21 @@ class RedisBackend(ThrottleBackend):
         return f"RedisBackend({self._source.describe!r}, namespace={self.namespace!r})"
 
 
-def _decisions(reply: list[Any]) -> list[Decision]:
-    """The decision script's reply, six values per limit, as Decisions."""
-    return [
-        Decision(
-            reply[at] == 1,
-            int(reply[at + 1]),
-            int(reply[at + 2]),
-            float(reply[at + 3]),
-            float(reply[at + 4]),
-            float(reply[at + 5]),
-        )
-        for at in range(0, len(reply), 6)
-    ]
+def _by_path(group: list[int], hits: Sequence[Hit]) -> list[list[int]]:
+    """The hits of one slot, split when they cannot all take one path.
+
+    A slot's hits are decided in one step: by one script when every strategy has one,
+    else by the generic path. A strategy whose state is a Redis structure of its own (the
+    sliding log) can only be decided by its script, so a slot mixing it with strategies
+    that have none is split in two: the native hits and the others, decided in turn
+    (all-or-nothing by refunding, as for limits in different slots).
+    """
+    natives = [native_form(hits[index][1]) for index in group]
+    if None not in natives or not any(native and native.structured for native in natives):
+        return [group]
+    native = [index for index, form in zip(group, natives, strict=True) if form is not None]
+    generic = [index for index, form in zip(group, natives, strict=True) if form is None]
+    return [native, generic]
 
 
 def _glob_escape(text: str) -> str:

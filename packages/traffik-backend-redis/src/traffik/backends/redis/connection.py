@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
@@ -24,8 +24,8 @@ from traffik.exceptions import ConfigurationError
 
 __all__ = ["ClientSource", "RedisClient", "redact_url", "validate_number"]
 
-SOCKET_TIMEOUT_FLOOR = 30.0
-"""Seconds before a socket read gives up on its own: a last resort behind the runner's budget."""
+CONNECT_TIMEOUT_FLOOR = 30.0
+"""Seconds before opening a connection gives up on its own, behind the runner's budget."""
 
 
 class RedisClient(Protocol):
@@ -175,14 +175,17 @@ class ClientSource:
         connection = self.connection
         if isinstance(connection, (Redis, RedisCluster)):
             return connection
-        # The backend bounds each call itself (a liveness budget, see runner.py); the socket
-        # timeouts are only a last resort, long enough never to misread a busy event loop
-        # as a dead server. One retry, on a connection error only, replaces a connection
-        # that died idle (a restarted server) without re-running a command that may have
-        # run: a retry after a timeout could count one request twice.
+        # The backend bounds every call itself (a liveness budget, see runner.py), and
+        # cancels a call Redis leaves unanswered (the connection is then dropped). So
+        # commands get no socket timeout of their own: with one, redis-py runs each send
+        # under asyncio.wait_for (a task per command before Python 3.12) and each read
+        # under a timeout scope, which costs more than the rest of a check. Connecting
+        # keeps a long last-resort timeout. One retry, on a connection error only,
+        # replaces a connection that died idle (a restarted server) without re-running a
+        # command that may have run: a retry after a timeout could count one request twice.
         options: dict[str, Any] = {
-            "socket_timeout": max(timeout, SOCKET_TIMEOUT_FLOOR),
-            "socket_connect_timeout": max(timeout, SOCKET_TIMEOUT_FLOOR),
+            "socket_timeout": None,
+            "socket_connect_timeout": max(timeout, CONNECT_TIMEOUT_FLOOR),
             "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         }
         options.update(self.client_kwargs)
@@ -193,8 +196,7 @@ class ClientSource:
             )
         if self.cluster:
             return RedisCluster.from_url(connection, max_connections=max_connections, **options)
-        # A blocking pool waits for a free connection instead of failing.
-        pool = BlockingConnectionPool.from_url(
-            connection, max_connections=max_connections, timeout=None, **options
-        )
+        # The runner lets at most max_connections calls through at once (the others wait
+        # their turn there), so the pool never runs out; a plain pool is the cheapest.
+        pool = ConnectionPool.from_url(connection, max_connections=max_connections, **options)
         return Redis.from_pool(pool)

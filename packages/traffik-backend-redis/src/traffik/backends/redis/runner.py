@@ -103,7 +103,7 @@ class CommandRunner:
     ) -> Any:
         execute = self.client.execute_command
         try:
-            return await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await execute("EVALSHA", script.sha_bytes, len(keys), *keys, *args)
         except NoScriptError:
             # The server lost its script cache: EVAL runs the script and caches it again.
             return await execute("EVAL", script.source, len(keys), *keys, *args)

@@ -1,53 +1,97 @@
--- Traffik decision script, part 1 of 3: helpers shared by every strategy.
+-- Traffik decision scripts, part 1: helpers every strategy may use.
 --
--- The script is composed from this prelude, one file per native strategy, and the
--- dispatcher. Each strategy file adds one entry to STRATEGIES:
+-- A script is composed from this prelude, the helper files its strategies need
+-- (window.lua, bucket.lua), one file per strategy and a dispatcher (single.lua for one
+-- key, many.lua for several). Each strategy file adds one entry to STRATEGIES:
 --
 --   STRATEGIES.<name> = {
---     decide = function(state, now, limit, period, cost, args)
---       return new_state, allowed, limit, remaining, reset_after, retry_after, delay, ttl_ms
+--     -- a state kept in one string key, encoded exactly as the Python strategy's
+--     -- encode() does (so the generic path and the native one read each other's keys):
+--     decide = function(state, now, cost, spec)
+--       return new_state, ttl_ms, allowed, limit, remaining, reset_ms, retry_ms, delay_ms
 --     end,
---     refund = function(state, now, limit, period, cost, args)
---       return new_state, ttl_ms
---     end,
+--     refund = function(state, now, cost, spec) return new_state, ttl_ms end,
 --   }
 --
--- state is the stored string (false when the key holds nothing), encoded exactly as the
--- Python strategy's encode() does, so both paths read each other's keys. new_state is
--- UNCHANGED (skip the write), DELETE (drop the key) or the new encoded string. Seconds
--- (reset_after, retry_after, delay) are computed with the same expressions as in Python;
--- the dispatcher sends them back as "%.17g" strings, which Python parses to the same
--- doubles. Lua numbers are doubles: keep every intermediate integer below 2^53.
+-- state is the stored string (false when the key holds nothing); new_state is nil
+-- (unchanged: nothing to write), false (delete the key) or the new encoded string.
+-- spec is the strategy's fixed numbers for this rate and request ("limit,period,..."),
+-- resolved in Python (native.py). A strategy that keeps its state in a Redis structure
+-- of its own sets ``structured = true`` and works on the key itself (see
+-- sliding_window_log.lua).
+--
+-- Every time is a whole number of milliseconds: the Python strategies report seconds as
+-- ms / 1000, so the scripts return the milliseconds and Python divides. retry_ms is
+-- NEVER (-1) when waiting cannot help. Lua numbers are doubles: every intermediate
+-- integer stays below 2^53 (the strategies refuse rates that would need more).
 
 local STRATEGIES = {}
-local UNCHANGED = {}
-local DELETE = false
-local INF = math.huge
+local NEVER = -1
+local floor = math.floor
+local max = math.max
+local min = math.min
+local match = string.match
+local format = string.format
 
 -- Integer division rounding down, exact for |a| < 2^53 (a correctly rounded quotient
 -- cannot cross an integer when the dividend is below 2^53).
 local function idiv(a, b)
-  return math.floor(a / b)
+  return floor(a / b)
 end
 
 -- Integer division rounding up (positive denominators), as ceil_div in Python.
 local function ceil_div(a, b)
-  return -math.floor(-a / b)
+  return -floor(-a / b)
 end
 
--- "a,b" -> a, b (numbers); nil when the state is missing or not two integers.
-local function decode_pair(state)
-  if not state then
-    return nil
+-- Decoders of "a,b[,c...]" states: the integers, or nil for a missing or unreadable
+-- state (another version's format: decided as no state, as the generic path does).
+local function decode2(state)
+  if state then
+    local a, b = match(state, "^(%-?%d+),(%-?%d+)$")
+    if a then
+      return tonumber(a), tonumber(b)
+    end
   end
-  local a, b = string.match(state, "^(%-?%d+),(%-?%d+)$")
-  if not a then
-    return nil
-  end
-  return tonumber(a), tonumber(b)
+  return nil
 end
 
--- a, b -> "a,b", integers written in full (tostring would switch to exponents).
-local function encode_pair(a, b)
-  return string.format("%.0f,%.0f", a, b)
+local function decode3(state)
+  if state then
+    local a, b, c = match(state, "^(%-?%d+),(%-?%d+),(%-?%d+)$")
+    if a then
+      return tonumber(a), tonumber(b), tonumber(c)
+    end
+  end
+  return nil
+end
+
+-- The time of this call and the TTL padding, from the call's op argument: "a", "p" or
+-- "r" alone means the server's clock; "<op><now_ms>+<padding_ms>" an injected one.
+local function read_clock(op)
+  if #op == 1 then
+    local time = redis.call("TIME")
+    return time[1] * 1000 + floor(time[2] / 1000), 0
+  end
+  local now, padding = match(op, "^.(%-?%d+)%+(%d+)$")
+  return tonumber(now), tonumber(padding)
+end
+
+-- Writes a decided state: a TTL is always at least 1 ms (PX 0 is an error, and a key
+-- must never live for ever). false deletes the key.
+local function store(key, new_state, ttl, padding)
+  if new_state then
+    redis.call("SET", key, new_state, "PX", max(ttl, 1) + padding)
+  else
+    redis.call("DEL", key)
+  end
+end
+
+-- One decision as the reply carries it: "allowed,limit,remaining,reset_ms,retry_ms,delay_ms".
+local function outcome(allowed, limit, remaining, reset, retry, delay)
+  local flag = 0
+  if allowed then
+    flag = 1
+  end
+  return format("%d,%d,%d,%d,%d,%d", flag, limit, remaining, reset, retry, delay)
 end

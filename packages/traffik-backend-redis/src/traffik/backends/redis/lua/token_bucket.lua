@@ -1,43 +1,50 @@
--- TokenBucket (traffik.strategies.token_bucket): capacity args[1], refilled at limit per
--- period, counted in 1/period fractions of a token. State "level,last_refill_ms".
--- Mirrors TokenBucket.decide / TokenBucket.refund line by line.
+-- TokenBucket and TokenBucketWithDebt (traffik.strategies.token_bucket), line by line.
+-- Spec "limit,period,capacity,max_debt" (max_debt 0 for TokenBucket). State
+-- "level,last" with level in 1/period tokens.
+local function token_bucket_spec(spec)
+  local limit, period, capacity, debt = match(spec, "^(%d+),(%d+),(%d+),(%d+)$")
+  return tonumber(limit), tonumber(period), tonumber(capacity), tonumber(debt)
+end
+
 STRATEGIES.token_bucket = {
-  decide = function(state, now, limit, period, cost, args)
-    local capacity = tonumber(args[1])
+  decide = function(state, now, cost, spec)
+    local limit, period, capacity, debt = token_bucket_spec(spec)
     local full = capacity * period
-    local level, last = decode_pair(state)
+    local bottom = -debt * period
+    local level, last = decode2(state)
     if level == nil then
       level, last = full, now
-    elseif now > last then
-      level = math.min(full, level + (now - last) * limit)
-      last = now
+    else
+      level, last = refill(level, last, now, limit, full)
+    end
+    local reset = ceil_div(full - level, limit)
+    local spendable = capacity + debt
+    if cost == 0 then
+      return nil, max(reset, 1), true, spendable, idiv(level - bottom, period), reset, 0, 0
     end
     local need = cost * period
-    if level >= need then
+    if cost <= spendable and level - need >= bottom then
       level = level - need
-      local reset_ms = ceil_div(full - level, limit)
-      return encode_pair(level, last), true, capacity, idiv(level, period),
-        reset_ms / 1000, 0, 0, math.max(reset_ms, 1)
+      reset = ceil_div(full - level, limit)
+      return format("%d,%d", level, last), max(reset, 1), true, spendable,
+        idiv(level - bottom, period), reset, 0, 0
     end
-    local reset_ms = ceil_div(full - level, limit)
-    local retry_after = INF
-    if cost <= capacity then
-      retry_after = ceil_div(need - level, limit) / 1000
+    local retry = NEVER
+    if cost <= spendable then
+      retry = ceil_div(need + bottom - level, limit)
     end
-    return UNCHANGED, false, capacity, idiv(level, period),
-      reset_ms / 1000, retry_after, 0, math.max(reset_ms, 1)
+    return nil, max(reset, 1), false, spendable, idiv(level - bottom, period), reset, retry, 0
   end,
 
-  refund = function(state, now, limit, period, cost, args)
-    local level, last = decode_pair(state)
+  refund = function(state, now, cost, spec)
+    local level, last = decode2(state)
     if level == nil then
-      return UNCHANGED, 1 -- a missing bucket is already full
+      return nil, 1 -- a missing bucket is already full
     end
-    local full = tonumber(args[1]) * period
-    if now > last then
-      level, last = math.min(full, level + (now - last) * limit), now
-    end
-    level = math.min(full, level + cost * period)
-    return encode_pair(level, last), math.max(ceil_div(full - level, limit), 1)
+    local limit, period, capacity = token_bucket_spec(spec)
+    local full = capacity * period
+    level, last = refill(level, last, now, limit, full)
+    level = min(full, level + cost * period)
+    return format("%d,%d", level, last), max(ceil_div(full - level, limit), 1)
   end,
 }

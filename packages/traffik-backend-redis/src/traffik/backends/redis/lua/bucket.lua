@@ -1,0 +1,24 @@
+-- Bucket levels moving linearly with time (traffik.strategies._bucket): stopped at their
+-- bound before multiplying, so that elapsed * per_ms stays small however old the state.
+-- Time never runs backwards for a bucket: when now is before last, nothing moves.
+
+local function refill(level, last, now, per_ms, full)
+  if now <= last then
+    return level, last
+  end
+  local gap = full - level
+  if gap <= 0 or now - last >= ceil_div(gap, per_ms) then
+    return max(level, full), now
+  end
+  return level + (now - last) * per_ms, now
+end
+
+local function drain(level, last, now, per_ms)
+  if now <= last then
+    return level, last
+  end
+  if level <= 0 or now - last >= ceil_div(level, per_ms) then
+    return min(level, 0), now
+  end
+  return level - (now - last) * per_ms, now
+end
