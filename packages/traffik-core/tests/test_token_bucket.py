@@ -103,3 +103,15 @@ def test_a_refund_never_overfills_the_bucket() -> None:
     refunded, ttl = strategy.refund(state, 0, rate, 3, NO_PARAMS)
     assert refunded == (4_000, 0)
     assert ttl == 1
+
+
+def test_a_state_written_by_a_clock_ahead_is_kept_until_full_on_its_own_clock() -> None:
+    # A bucket last refilled at 10 s, seen by a clock at 5 s: it stays where it is until
+    # 10 s, then refills. Its ttl must count from 10 s, or the state (one token short of
+    # full) would be forgotten — read as a full bucket — 5 s early.
+    strategy = TokenBucket()
+    rate = Rate.parse("1/s")
+    state, _, _ = strategy.decide(None, 10_000, rate, 1, NO_PARAMS)
+    _, _, ttl = strategy.decide(state, 5_000, rate, 0, NO_PARAMS)
+    assert ttl == 6_000  # 5 s of lag + 1 s to refill the token taken
+    assert strategy.refund(state, 5_000, rate, 0, NO_PARAMS)[1] == 6_000

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from traffik.strategies.base import ceil_div
 
-__all__ = ["drain", "refill"]
+__all__ = ["drain", "keep_for", "refill"]
 
 
 def refill(level: int, last: int, now: int, per_ms: int, full: int) -> tuple[int, int]:
@@ -35,3 +35,13 @@ def drain(level: int, last: int, now: int, per_ms: int) -> tuple[int, int]:
     if level <= 0 or now - last >= ceil_div(level, per_ms):
         return min(level, 0), now
     return level - (now - last) * per_ms, now
+
+
+def keep_for(wait_ms: int, last: int, now: int) -> int:
+    """The ttl of a bucket's state: until it is full (or empty) again, at least 1 ms.
+
+    The wait is counted from the bucket's own clock: when ``now`` lags ``last`` (a clock
+    behind the state's), the bucket only starts moving at ``last``, so a state forgotten
+    after ``wait_ms`` from ``now`` would be forgotten too early.
+    """
+    return max(wait_ms + (last - now if last > now else 0), 1)

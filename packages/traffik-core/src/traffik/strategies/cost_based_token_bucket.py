@@ -35,7 +35,7 @@ Integer algorithm (``P = period_ms``, ``L = limit``, ``g = gcd(L, P)``, ``p = P 
                       allowed, remaining = level // unit
     otherwise:        refused, remaining = level // unit,
                       retry_ms = ceil((need - level) / per_ms)
-    reset_ms = ceil((full - level) / per_ms);  ttl = max(reset_ms, 1)
+    reset_ms = ceil((full - level) / per_ms);  ttl = max(reset_ms + max(last - now, 0), 1)
     refund(c): level = min(full, refilled level + c * unit) (history kept unless full)
 """
 
@@ -48,7 +48,7 @@ from typing import ClassVar, Final
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies._bucket import refill
+from traffik.strategies._bucket import keep_for, refill
 from traffik.strategies._support import exact_ratio, scaled, whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
@@ -131,11 +131,11 @@ class CostBasedTokenBucket(IntTupleCodec):
                 new_state = (level, last, average, count)
             reset_ms = ceil_div(full - level, per_ms)
             decision = Decision(True, capacity, level // unit, reset_ms / 1000, 0.0)
-            return new_state, decision, max(reset_ms, 1)
+            return new_state, decision, keep_for(reset_ms, last, now)
         reset_ms = ceil_div(full - level, per_ms)
         retry_after = math.inf if cost > capacity else ceil_div(cost * unit - level, per_ms) / 1000
         decision = Decision(False, capacity, level // unit, reset_ms / 1000, retry_after)
-        return state, decision, max(reset_ms, 1)
+        return state, decision, keep_for(reset_ms, last, now)
 
     def refund(
         self, state: CostBucketState | None, now: int, rate: Rate, cost: int, params: Params
@@ -150,4 +150,4 @@ class CostBasedTokenBucket(IntTupleCodec):
         if level >= full:
             return None, 1  # full, history forgotten: the same as no state
         per_ms = tokens_per * self.multiplier(average, count)
-        return (level, last, average, count), max(ceil_div(full - level, per_ms), 1)
+        return (level, last, average, count), keep_for(ceil_div(full - level, per_ms), last, now)

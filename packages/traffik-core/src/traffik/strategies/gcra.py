@@ -30,7 +30,7 @@ state ``(level, last)``, 2 integers, where ``level = (TAT - last) * L``: the sch
                             allowed, remaining = (cap - level) // P
     otherwise:              refused, remaining = (cap - level) // P,
                             retry_ms = ceil((level + need - cap) / L)
-    reset_ms = ceil(level / L)  (until TAT <= now);  ttl = max(reset_ms, 1)
+    reset_ms = ceil(level / L)  (until TAT <= now);  ttl = max(reset_ms + max(last - now, 0), 1)
     refund(c): level = max(0, drained level - c * P)
 """
 
@@ -43,7 +43,7 @@ from typing import ClassVar
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
-from traffik.strategies._bucket import drain
+from traffik.strategies._bucket import drain, keep_for
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
 __all__ = ["GCRA"]
@@ -92,11 +92,11 @@ class GCRA(IntTupleCodec):
             reset_ms = ceil_div(level, limit)
             decision = Decision(True, burst, (cap - level) // period, reset_ms / 1000, 0.0)
             new_state = state if cost == 0 else (level, last)
-            return new_state, decision, max(reset_ms, 1)
+            return new_state, decision, keep_for(reset_ms, last, now)
         reset_ms = ceil_div(level, limit)
         retry_after = math.inf if cost > burst else ceil_div(level + need - cap, limit) / 1000
         decision = Decision(False, burst, (cap - level) // period, reset_ms / 1000, retry_after)
-        return state, decision, max(reset_ms, 1)
+        return state, decision, keep_for(reset_ms, last, now)
 
     def refund(
         self, state: ScheduleState | None, now: int, rate: Rate, cost: int, params: Params
@@ -105,4 +105,4 @@ class GCRA(IntTupleCodec):
             return None, 1
         level, last = drain(state[0], state[1], now, rate.limit)
         level = max(0, level - cost * rate.period_ms)
-        return (level, last), max(ceil_div(level, rate.limit), 1)
+        return (level, last), keep_for(ceil_div(level, rate.limit), last, now)

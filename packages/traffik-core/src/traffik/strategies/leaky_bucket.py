@@ -33,7 +33,7 @@ meter, ``queue_size or limit`` for the queue; state ``(level, last)``, 2 integer
                             allowed, remaining = (cap - level) // P
     otherwise:              refused, remaining = (cap - level) // P,
                             retry_ms = ceil((level + need - cap) / L)
-    reset_ms = ceil(level / L)  (time until empty);  ttl = max(reset_ms, 1)
+    reset_ms = ceil(level / L)  (time until empty);  ttl = max(reset_ms + max(last - now, 0), 1)
     refund(c): level = max(0, drained level - c * P)
 
 After ``ttl`` the bucket is empty, which is what a missing state means.
@@ -47,7 +47,7 @@ from typing import ClassVar
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies._bucket import drain
+from traffik.strategies._bucket import drain, keep_for
 from traffik.strategies._support import whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
@@ -75,7 +75,7 @@ def _decide(
     if cost == 0:
         reset_ms = ceil_div(level, limit)
         decision = Decision(True, capacity, (cap - level) // period, reset_ms / 1000, 0.0)
-        return state, decision, max(reset_ms, 1)
+        return state, decision, keep_for(reset_ms, last, now)
     need = cost * period
     if cost <= capacity and level + need <= cap:
         delay_ms = ceil_div(level, limit) if queue else 0
@@ -84,11 +84,11 @@ def _decide(
         decision = Decision(
             True, capacity, (cap - level) // period, reset_ms / 1000, 0.0, delay_ms / 1000
         )
-        return (level, last), decision, max(reset_ms, 1)
+        return (level, last), decision, keep_for(reset_ms, last, now)
     reset_ms = ceil_div(level, limit)
     retry_after = math.inf if cost > capacity else ceil_div(level + need - cap, limit) / 1000
     decision = Decision(False, capacity, (cap - level) // period, reset_ms / 1000, retry_after)
-    return state, decision, max(reset_ms, 1)
+    return state, decision, keep_for(reset_ms, last, now)
 
 
 def _refund(
@@ -98,7 +98,7 @@ def _refund(
         return None, 1  # a missing bucket is already empty
     level, last = drain(state[0], state[1], now, rate.limit)
     level = max(0, level - cost * rate.period_ms)
-    return (level, last), max(ceil_div(level, rate.limit), 1)
+    return (level, last), keep_for(ceil_div(level, rate.limit), last, now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,8 @@ so one ms of refill adds exactly ``L`` units)::
                                allowed, remaining = (level - floor) // P
     otherwise:                 refused, remaining = (level - floor) // P,
                                retry_ms = ceil((need + floor - level) / L)
-    reset_ms = ceil((full - level) / L)  (time until full);  ttl = max(reset_ms, 1)
+    reset_ms = ceil((full - level) / L)  (time until full)
+    ttl = max(reset_ms + max(last - now, 0), 1)
     refund(c): level = min(full, refilled level + c * P)
 
 After ``ttl`` the bucket is full again, which is what a missing state means.
@@ -45,7 +46,7 @@ from typing import ClassVar
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies._bucket import refill
+from traffik.strategies._bucket import keep_for, refill
 from traffik.strategies._support import whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
@@ -75,16 +76,16 @@ def _decide(
     spendable = capacity + debt
     if cost == 0:
         decision = Decision(True, spendable, (level - floor) // period, reset_ms / 1000, 0.0)
-        return state, decision, max(reset_ms, 1)
+        return state, decision, keep_for(reset_ms, last, now)
     need = cost * period
     if cost <= spendable and level - need >= floor:
         level -= need
         reset_ms = ceil_div(full - level, limit)
         decision = Decision(True, spendable, (level - floor) // period, reset_ms / 1000, 0.0)
-        return (level, last), decision, max(reset_ms, 1)
+        return (level, last), decision, keep_for(reset_ms, last, now)
     retry_after = math.inf if cost > spendable else ceil_div(need + floor - level, limit) / 1000
     decision = Decision(False, spendable, (level - floor) // period, reset_ms / 1000, retry_after)
-    return state, decision, max(reset_ms, 1)
+    return state, decision, keep_for(reset_ms, last, now)
 
 
 def _refund(
@@ -96,7 +97,7 @@ def _refund(
     full = capacity * period
     level, last = refill(state[0], state[1], now, limit, full)
     level = min(full, level + cost * period)
-    return (level, last), max(ceil_div(full - level, limit), 1)
+    return (level, last), keep_for(ceil_div(full - level, limit), last, now)
 
 
 @dataclass(frozen=True, slots=True)

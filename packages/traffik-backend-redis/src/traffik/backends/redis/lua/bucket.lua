@@ -22,3 +22,14 @@ local function drain(level, last, now, per_ms)
   end
   return level - (now - last) * per_ms, now
 end
+
+-- How long a bucket's state must be kept: until it is full (or empty) again, counted from
+-- its own clock. When now lags last (a clock behind the state's), the bucket only starts
+-- moving at last, so the wait is longer by that lag.
+local function keep_for(wait, last, now)
+  local lag = 0
+  if last > now then
+    lag = last - now
+  end
+  return max(wait + lag, 1)
+end

@@ -62,14 +62,14 @@ STRATEGIES.cost_based_token_bucket = {
         new_state = format("%d,%d,%d,%d", level, last, average, count)
       end
       local reset = ceil_div(b.full - level, per_ms)
-      return new_state, max(reset, 1), true, b.capacity, idiv(level, b.unit), reset, 0, 0
+      return new_state, keep_for(reset, last, now), true, b.capacity, idiv(level, b.unit), reset, 0, 0
     end
     local reset = ceil_div(b.full - level, per_ms)
     local retry = NEVER
     if cost <= b.capacity then
       retry = ceil_div(need - level, per_ms)
     end
-    return nil, max(reset, 1), false, b.capacity, idiv(level, b.unit), reset, retry, 0
+    return nil, keep_for(reset, last, now), false, b.capacity, idiv(level, b.unit), reset, retry, 0
   end,
 
   refund = function(state, now, cost, spec)
@@ -85,6 +85,6 @@ STRATEGIES.cost_based_token_bucket = {
     end
     local per_ms = b.tokens * multiplier(average, count)
     return format("%d,%d,%d,%d", level, last, average, count),
-      max(ceil_div(b.full - level, per_ms), 1)
+      keep_for(ceil_div(b.full - level, per_ms), last, now)
   end,
 }

@@ -24,14 +24,14 @@ STRATEGIES.gcra = {
       if cost > 0 then
         new_state = format("%d,%d", level, last)
       end
-      return new_state, max(reset, 1), true, burst, idiv(cap - level, period), reset, 0, 0
+      return new_state, keep_for(reset, last, now), true, burst, idiv(cap - level, period), reset, 0, 0
     end
     local reset = ceil_div(level, limit)
     local retry = NEVER
     if cost <= burst then
       retry = ceil_div(level + need - cap, limit)
     end
-    return nil, max(reset, 1), false, burst, idiv(cap - level, period), reset, retry, 0
+    return nil, keep_for(reset, last, now), false, burst, idiv(cap - level, period), reset, retry, 0
   end,
 
   refund = function(state, now, cost, spec)
@@ -42,6 +42,6 @@ STRATEGIES.gcra = {
     local limit, period = gcra_spec(spec)
     level, last = drain(level, last, now, limit)
     level = max(0, level - cost * period)
-    return format("%d,%d", level, last), max(ceil_div(level, limit), 1)
+    return format("%d,%d", level, last), keep_for(ceil_div(level, limit), last, now)
   end,
 }

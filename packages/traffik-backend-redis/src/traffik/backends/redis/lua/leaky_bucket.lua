@@ -18,7 +18,7 @@ STRATEGIES.leaky_bucket = {
     end
     if cost == 0 then
       local reset = ceil_div(level, limit)
-      return nil, max(reset, 1), true, capacity, idiv(cap - level, period), reset, 0, 0
+      return nil, keep_for(reset, last, now), true, capacity, idiv(cap - level, period), reset, 0, 0
     end
     local need = cost * period
     if cost <= capacity and level + need <= cap then
@@ -28,7 +28,7 @@ STRATEGIES.leaky_bucket = {
       end
       level = level + need
       local reset = ceil_div(level, limit)
-      return format("%d,%d", level, last), max(reset, 1), true, capacity,
+      return format("%d,%d", level, last), keep_for(reset, last, now), true, capacity,
         idiv(cap - level, period), reset, 0, delay
     end
     local reset = ceil_div(level, limit)
@@ -36,7 +36,7 @@ STRATEGIES.leaky_bucket = {
     if cost <= capacity then
       retry = ceil_div(level + need - cap, limit)
     end
-    return nil, max(reset, 1), false, capacity, idiv(cap - level, period), reset, retry, 0
+    return nil, keep_for(reset, last, now), false, capacity, idiv(cap - level, period), reset, retry, 0
   end,
 
   refund = function(state, now, cost, spec)
@@ -47,6 +47,6 @@ STRATEGIES.leaky_bucket = {
     local limit, period = leaky_bucket_spec(spec)
     level, last = drain(level, last, now, limit)
     level = max(0, level - cost * period)
-    return format("%d,%d", level, last), max(ceil_div(level, limit), 1)
+    return format("%d,%d", level, last), keep_for(ceil_div(level, limit), last, now)
   end,
 }

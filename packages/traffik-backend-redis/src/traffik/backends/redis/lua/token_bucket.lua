@@ -20,20 +20,20 @@ STRATEGIES.token_bucket = {
     local reset = ceil_div(full - level, limit)
     local spendable = capacity + debt
     if cost == 0 then
-      return nil, max(reset, 1), true, spendable, idiv(level - bottom, period), reset, 0, 0
+      return nil, keep_for(reset, last, now), true, spendable, idiv(level - bottom, period), reset, 0, 0
     end
     local need = cost * period
     if cost <= spendable and level - need >= bottom then
       level = level - need
       reset = ceil_div(full - level, limit)
-      return format("%d,%d", level, last), max(reset, 1), true, spendable,
+      return format("%d,%d", level, last), keep_for(reset, last, now), true, spendable,
         idiv(level - bottom, period), reset, 0, 0
     end
     local retry = NEVER
     if cost <= spendable then
       retry = ceil_div(need + bottom - level, limit)
     end
-    return nil, max(reset, 1), false, spendable, idiv(level - bottom, period), reset, retry, 0
+    return nil, keep_for(reset, last, now), false, spendable, idiv(level - bottom, period), reset, retry, 0
   end,
 
   refund = function(state, now, cost, spec)
@@ -45,6 +45,6 @@ STRATEGIES.token_bucket = {
     local full = capacity * period
     level, last = refill(level, last, now, limit, full)
     level = min(full, level + cost * period)
-    return format("%d,%d", level, last), max(ceil_div(full - level, limit), 1)
+    return format("%d,%d", level, last), keep_for(ceil_div(full - level, limit), last, now)
   end,
 }
