@@ -115,3 +115,22 @@ def test_a_state_written_by_a_clock_ahead_is_kept_until_full_on_its_own_clock() 
     _, _, ttl = strategy.decide(state, 5_000, rate, 0, NO_PARAMS)
     assert ttl == 6_000  # 5 s of lag + 1 s to refill the token taken
     assert strategy.refund(state, 5_000, rate, 0, NO_PARAMS)[1] == 6_000
+
+
+def test_debt_admits_a_double_burst_then_one_per_token_as_it_drips_in() -> None:
+    # The module docstring's example, step by step.
+    from traffik.strategies import TokenBucketWithDebt
+
+    strategy = TokenBucketWithDebt(burst_size=5, max_debt=5)
+    rate = Rate.parse("10/s")
+    state = None
+    burst = []
+    for _ in range(11):
+        state, decision, _ = strategy.decide(state, 0, rate, 1, NO_PARAMS)
+        burst.append(decision.allowed)
+    assert burst == [True] * 10 + [False]
+    for now in (100, 200, 300):  # one token every 100 ms, spent at once, still in debt
+        state, decision, _ = strategy.decide(state, now, rate, 1, NO_PARAMS)
+        assert decision.allowed
+        state, decision, _ = strategy.decide(state, now, rate, 1, NO_PARAMS)
+        assert not decision.allowed

@@ -11,7 +11,8 @@ retry time is infinite. A refund puts tokens back, never above the capacity.
 `TokenBucketWithDebt` rule: the same, except that the bucket may go into debt down to
 ``-max_debt`` tokens: a request is admitted when ``tokens - c >= -max_debt``. With
 ``"10/s"``, ``burst_size=5`` and ``max_debt=5``, 10 requests pass at once, then one per
-100 ms after the debt is repaid (1 s later). Its decisions report ``limit = capacity +
+100 ms as each token drips in (the bucket stays in debt while it is spent as it comes;
+a pause of 1 s repays the debt, 1.5 s refills it). Its decisions report ``limit = capacity +
 max_debt`` (the most a full bucket can spend at once) and ``remaining = tokens +
 max_debt``; a cost above ``capacity + max_debt`` is refused for ever.
 
