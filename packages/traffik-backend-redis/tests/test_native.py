@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pytest
 import redis.asyncio as redis
@@ -93,22 +93,38 @@ COSTS = [0, 1, 1, 1, 1, 1, 2, 3, 4, 9]
 
 
 class CountingRedis(redis.Redis):
-    """A client that records every command it sends: each one is a round trip."""
+    """A client recording every command it sends (``sent``) and every write (``writes``).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: list[tuple[str, bytes]] = []
+    It counts on its connections, where commands go out whether the backend coalesces
+    them or not: each write is one round trip.
+    """
 
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        name = str(args[0])
-        self.sent.append((name, args[1] if name == "EVALSHA" else b""))
-        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+    sent: list[tuple[str, bytes]]
+    writes: int
+
+    @classmethod
+    def connected_to(cls, url: str) -> CountingRedis:
+        client: CountingRedis
+
+        class Counting(redis.Connection):
+            def pack_command(self, *args: Any) -> list[bytes]:
+                name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+                client.sent.append((name, args[1] if name == "EVALSHA" else b""))
+                return super().pack_command(*args)
+
+            async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                client.writes += 1
+                await super().send_packed_command(command, check_health)
+
+        pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
+        client = cast(CountingRedis, cls.from_pool(pool))
+        client.sent, client.writes = [], 0
+        return client
 
 
 @pytest.fixture
 async def counting_redis(redis_url: str) -> AsyncIterator[CountingRedis]:
-    client = CountingRedis.from_url(redis_url)
-    assert isinstance(client, CountingRedis)
+    client = CountingRedis.connected_to(redis_url)
     yield client
     await client.aclose()
 
@@ -293,8 +309,10 @@ async def test_each_check_is_one_round_trip(counting_redis: CountingRedis, names
         for index, (strategy, params) in enumerate(BUILTINS):
             for call in (backend.apply, backend.peek, backend.refund):
                 client.sent.clear()
+                client.writes = 0
                 await call(f"k{index}", strategy, rate, 1, params[-1])
                 assert [name for name, _ in client.sent] == ["EVALSHA"], (strategy, call)
+                assert client.writes == 1
         # The limits of one request: one script composed of their strategies.
         hits = [
             Hit(f"many:{index}", strategy, rate, 1, params[0])
@@ -303,8 +321,10 @@ async def test_each_check_is_one_round_trip(counting_redis: CountingRedis, names
         await backend.apply_many(hits)  # the first call of a new combination loads it
         for _ in range(3):
             client.sent.clear()
+            client.writes = 0
             await backend.apply_many(hits)
             assert [name for name, _ in client.sent] == ["EVALSHA"]
+            assert client.writes == 1
 
 
 @pytest.mark.parametrize(
