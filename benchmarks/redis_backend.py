@@ -115,7 +115,9 @@ STRATEGIES: list[tuple[Strategy[Any], dict[str, object]]] = [
 ]
 
 
-def contenders(backend: RedisBackend, raw: redis.Redis) -> dict[str, Callable[[], Awaitable[Any]]]:
+def contenders(
+    backend: RedisBackend, plain: RedisBackend, raw: redis.Redis
+) -> dict[str, Callable[[], Awaitable[Any]]]:
     tight = Rate.parse("1000000/min")
     checks: dict[str, Callable[[], Awaitable[Any]]] = {
         "INCR (floor)": lambda: raw.incr("bench:floor"),
@@ -142,6 +144,10 @@ def contenders(backend: RedisBackend, raw: redis.Redis) -> dict[str, Callable[[]
     checks["subclass (generic path)"] = lambda: backend.apply(
         "own:{a}", OwnFixedWindow(), RATE, 1, NO_PARAMS
     )
+    for strategy in (FixedWindow(), TokenBucket()):
+        checks[f"{type(strategy).__name__}, uncoalesced"] = functools.partial(
+            plain.apply, f"{strategy.name}:{{a}}", strategy, RATE, 1, NO_PARAMS
+        )
     return checks
 
 
@@ -213,7 +219,9 @@ async def timings(checks: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, 
 CheckFor = Callable[[int], Callable[[], Awaitable[Any]]]
 
 
-def concurrent_contenders(backend: RedisBackend, raw: redis.Redis) -> dict[str, CheckFor]:
+def concurrent_contenders(
+    backend: RedisBackend, plain: RedisBackend, raw: redis.Redis
+) -> dict[str, CheckFor]:
     """The same checks as `contenders`, each caller on a key of its own."""
     checks: dict[str, CheckFor] = {
         "INCR (floor)": lambda caller: functools.partial(raw.incr, f"bench:floor:{caller}"),
@@ -248,6 +256,15 @@ def concurrent_contenders(backend: RedisBackend, raw: redis.Redis) -> dict[str, 
     checks["subclass (generic path)"] = lambda caller: functools.partial(
         backend.apply, f"own:{{c{caller}}}", OwnFixedWindow(), RATE, 1, NO_PARAMS
     )
+    for strategy in (FixedWindow(), TokenBucket()):
+
+        def plain_for(
+            caller: int, strategy: Strategy[Any] = strategy
+        ) -> Callable[[], Awaitable[Any]]:
+            key = f"{strategy.name}:{{c{caller}}}"
+            return functools.partial(plain.apply, key, strategy, RATE, 1, NO_PARAMS)
+
+        checks[f"{type(strategy).__name__}, uncoalesced"] = plain_for
     return checks
 
 
@@ -282,10 +299,11 @@ async def main(sections: set[str]) -> None:
     per_second: dict[str, float] = {}
     try:
         backend = RedisBackend(url, namespace="bench")  # the production path
+        plain = RedisBackend(url, namespace="bench-plain", coalesce=False)  # one call per trip
         raw = redis.Redis.from_url(url)  # a client of default settings: the floor
-        async with backend:
+        async with backend, plain:
             await raw.ping()  # connect first: the handshake is not part of a check
-            checks = contenders(backend, raw)
+            checks = contenders(backend, plain, raw)
             for check in checks.values():  # a new combination's script is loaded once
                 await check()
             if "trips" in sections:
@@ -295,7 +313,7 @@ async def main(sections: set[str]) -> None:
             if "time" in sections:
                 micros = await timings(checks)
             if "throughput" in sections:
-                per_second = await throughputs(concurrent_contenders(backend, raw))
+                per_second = await throughputs(concurrent_contenders(backend, plain, raw))
         await raw.aclose()
     finally:
         process.kill()
