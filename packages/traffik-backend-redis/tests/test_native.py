@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from fractions import Fraction
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import pytest
 import redis.asyncio as redis
@@ -92,41 +92,19 @@ STEPS = [0.0, 0.0, 0.0, 0.001, 0.001, 0.002, 0.005, 0.05, 0.3, 1.7, 61.0, 1200.0
 COSTS = [0, 1, 1, 1, 1, 1, 2, 3, 4, 9]
 
 
-class CountingRedis(redis.Redis):
-    """A client recording every command it sends (``sent``) and every write (``writes``).
+class SentLog(Protocol):
+    """What the conftest's counting client sent (see conftest.SentLog)."""
 
-    It counts on its connections, where commands go out whether the backend coalesces
-    them or not: each write is one round trip.
-    """
+    @property
+    def commands(self) -> list[tuple[str, bytes]]: ...
 
-    sent: list[tuple[str, bytes]]
-    writes: int
+    @property
+    def names(self) -> list[str]: ...
 
-    @classmethod
-    def connected_to(cls, url: str) -> CountingRedis:
-        client: CountingRedis
+    @property
+    def writes(self) -> int: ...
 
-        class Counting(redis.Connection):
-            def pack_command(self, *args: Any) -> list[bytes]:
-                name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-                client.sent.append((name, args[1] if name == "EVALSHA" else b""))
-                return super().pack_command(*args)
-
-            async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-                client.writes += 1
-                await super().send_packed_command(command, check_health)
-
-        pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
-        client = cast(CountingRedis, cls.from_pool(pool))
-        client.sent, client.writes = [], 0
-        return client
-
-
-@pytest.fixture
-async def counting_redis(redis_url: str) -> AsyncIterator[CountingRedis]:
-    client = CountingRedis.connected_to(redis_url)
-    yield client
-    await client.aclose()
+    def clear(self) -> None: ...
 
 
 class Server(Protocol):
@@ -200,7 +178,7 @@ async def run_against_memory(
 
 @pytest.mark.parametrize("index", range(len(BUILTINS)), ids=BUILTIN_IDS)
 async def test_each_strategy_decides_exactly_as_in_memory(
-    counting_redis: CountingRedis, namespace: str, index: int
+    counting_redis: redis.Redis, sent_log: SentLog, namespace: str, index: int
 ) -> None:
     """Random programs of one strategy: the same decisions as in memory, every one."""
     strategy, params = BUILTINS[index]
@@ -211,7 +189,7 @@ async def test_each_strategy_decides_exactly_as_in_memory(
     async with backend:
         await run_against_memory(backend, clock, [program], 300)
     generic = {READ_STATES.sha_bytes, COMPARE_AND_SET.sha_bytes}
-    assert not [sha for _, sha in client.sent if sha in generic]  # never the generic path
+    assert not [sha for _, sha in sent_log.commands if sha in generic]  # never the generic path
 
 
 async def stored_state(raw_redis: redis.Redis, key: str, strategy: Any) -> tuple[Any, object]:
@@ -301,18 +279,19 @@ async def test_several_strategies_in_one_request_decide_as_in_memory(
     await run_against_memory(backend, clock, programs, 600)
 
 
-async def test_each_check_is_one_round_trip(counting_redis: CountingRedis, namespace: str) -> None:
+async def test_each_check_is_one_round_trip(
+    counting_redis: redis.Redis, sent_log: SentLog, namespace: str
+) -> None:
     client = counting_redis
     backend = RedisBackend(client, namespace=namespace, timeout=DECISION_TEST_TIMEOUT)
     rate = Rate.parse("10/min")
     async with backend:
         for index, (strategy, params) in enumerate(BUILTINS):
             for call in (backend.apply, backend.peek, backend.refund):
-                client.sent.clear()
-                client.writes = 0
+                sent_log.clear()
                 await call(f"k{index}", strategy, rate, 1, params[-1])
-                assert [name for name, _ in client.sent] == ["EVALSHA"], (strategy, call)
-                assert client.writes == 1
+                assert sent_log.names == ["EVALSHA"], (strategy, call)
+                assert sent_log.writes == 1
         # The limits of one request: one script composed of their strategies.
         hits = [
             Hit(f"many:{index}", strategy, rate, 1, params[0])
@@ -320,11 +299,10 @@ async def test_each_check_is_one_round_trip(counting_redis: CountingRedis, names
         ]
         await backend.apply_many(hits)  # the first call of a new combination loads it
         for _ in range(3):
-            client.sent.clear()
-            client.writes = 0
+            sent_log.clear()
             await backend.apply_many(hits)
-            assert [name for name, _ in client.sent] == ["EVALSHA"]
-            assert client.writes == 1
+            assert sent_log.names == ["EVALSHA"]
+            assert sent_log.writes == 1
 
 
 @pytest.mark.parametrize(

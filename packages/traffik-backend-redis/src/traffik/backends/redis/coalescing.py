@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
+from redis._parsers.encoders import Encoder
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -41,7 +42,7 @@ from traffik.backends.redis.scripts import Script
 from traffik.exceptions import BackendConnectionError, BackendError
 from traffik.timeouts import SilenceWatchdog
 
-__all__ = ["MAX_BATCH", "PIPELINES", "Coalescer"]
+__all__ = ["MAX_BATCH", "PIPELINES", "Coalescer", "pack"]
 
 PIPELINES: Final = 2
 """Round trips in flight at once: one being answered while the next is sent.
@@ -53,6 +54,34 @@ faster.
 
 MAX_BATCH: Final = 512
 """The most calls one round trip carries (a burst of thousands takes several)."""
+
+
+def pack(commands: Iterable[tuple[Any, ...]], encoder: Encoder) -> bytes:
+    """``commands`` in Redis's wire format (arrays of bulk strings), in one buffer.
+
+    What redis-py's ``pack_commands`` sends, for less than half its time: the arguments
+    here are nearly all bytes, text and whole numbers, which take a short path; anything
+    else is encoded by the client's own encoder (floats, memoryviews; a bool is refused).
+    """
+    encoding, errors = encoder.encoding, encoder.encoding_errors
+    encode: Callable[[Any], bytes] = encoder.encode
+    parts: list[bytes] = []
+    append = parts.append
+    for command in commands:
+        first = command[0]
+        if isinstance(first, str) and " " in first:  # "SCRIPT LOAD": two words, two arguments
+            command = (*first.split(), *command[1:])
+        append(b"*%d\r\n" % len(command))
+        for argument in command:
+            kind = type(argument)
+            if kind is str:
+                argument = argument.encode(encoding, errors)
+            elif kind is int:
+                argument = b"%d" % argument
+            elif kind is not bytes:
+                argument = encode(argument)
+            append(b"$%d\r\n%b\r\n" % (len(argument), argument))
+    return b"".join(parts)
 
 
 class _Call:
@@ -231,7 +260,7 @@ class Coalescer:
         async def attempt() -> None:
             nonlocal answered
             pending = commands[answered:]
-            await connection.send_packed_command(connection.pack_commands(pending))
+            await connection.send_packed_command(pack(pending, connection.encoder))
             read = connection.read_response
             for call in calls[answered:]:
                 try:
