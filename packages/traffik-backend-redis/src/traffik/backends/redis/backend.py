@@ -1,8 +1,8 @@
 """The Redis backend: every decision in one atomic server-side step, on the server's clock.
 
 Built-in strategies run as Lua scripts called by SHA (`native_path`): one round trip per
-check, no locks. The limits of one request are decided by one script call,
-all-or-nothing.
+check, no locks; concurrent checks share pipelined round trips (`coalescing`). The limits
+of one request are decided by one script call, all-or-nothing.
 Any other strategy goes through the generic optimistic path (`optimistic`). Time comes
 from Redis ``TIME`` unless a ``clock`` is given (tests), so app instances with skewed
 clocks agree.
