@@ -131,7 +131,6 @@ class Coalescer:
         self._dispatch_scheduled = False
         self._batches: set[asyncio.Task[None]] = set()
         self._closed = False
-        self.round_trips = 0  # how many round trips carried calls (for tests and benchmarks)
 
     async def run(self, command: tuple[Any, ...], script: Script | None = None) -> Any:
         """Send ``command`` (with ``script`` when it is that script's ``EVALSHA``); its reply.
@@ -228,10 +227,8 @@ class Coalescer:
             call.fail(timed_out(self.target, self.timeout, cause, waiting=True))
 
     async def _round_trips(self, connection: AbstractConnection, calls: list[_Call]) -> None:
-        self.round_trips += 1
         lost = await self._send(connection, calls, [call.command for call in calls])
         while lost:  # NOSCRIPT: each script is cached again by its first EVAL
-            self.round_trips += 1
             loaded: set[str] = set()
             commands = []
             for call in lost:
