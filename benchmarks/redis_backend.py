@@ -16,6 +16,8 @@ free loopback port; needs redis-server on the PATH).
    interleaved rounds, with the ratio to the same number of callers doing
    ``await redis.incr(key)`` on one pooled redis-py client (no explicit pipelining).
 
+Rows ending in ``uncoalesced`` use a backend made with ``coalesce=False`` (every call a
+round trip of its own through redis-py's ``execute_command``), for comparison.
 ``--only trips,time,server,throughput`` runs some of the sections.
 """
 
