@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -121,9 +122,25 @@ class ServerProcess:
         self.process = None
 
     def pause(self) -> None:
-        """Freeze the server (SIGSTOP): connections stay open, nothing answers."""
+        """Freeze the server (SIGSTOP): connections stay open, nothing answers.
+
+        Returns once every thread of the server has stopped (read from /proc, where there
+        is one): the signal is sent at once but takes effect later, and on a loaded host a
+        server could otherwise still answer what a test sends right after pausing it.
+        """
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
+        threads = Path(f"/proc/{self.process.pid}/task")
+        deadline = time.monotonic() + 5.0
+        while threads.is_dir() and time.monotonic() < deadline:
+            try:
+                states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                          for task in threads.iterdir()]  # fmt: skip
+            except (OSError, IndexError):  # a thread ended meanwhile: look again
+                continue
+            if all(state in ("T", "t") for state in states):
+                return
+            time.sleep(0.001)
 
     def resume(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -11,12 +11,22 @@ free loopback port; needs redis-server on the PATH).
    ratio to a bare ``INCR`` (redis-py, a client of default settings) in the same run.
 3. Server time: what Redis itself spends per check (``INFO commandstats``: the time of
    the commands the check sends, which includes what its script runs).
+4. Throughput: ``CALLERS`` (50) callers at once, each on its own key, each awaiting one
+   check after another; checks per second over the whole burst, the median of
+   interleaved rounds, with the ratio to the same number of callers doing
+   ``await redis.incr(key)`` on one pooled redis-py client (no explicit pipelining).
+
+Rows ending in ``uncoalesced`` use a backend made with ``coalesce=False`` (every call a
+round trip of its own through redis-py's ``execute_command``), for comparison.
+``--only trips,time,server,throughput`` runs some of the sections.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
+import math
 import shutil
 import socket
 import statistics
@@ -55,6 +65,9 @@ from traffik.strategies import (
 RATE = Rate.parse("10000000/hour")  # never refuses during the run: every check writes
 ROUNDS = 15
 PER_ROUND = 400
+CALLERS = 50  # concurrent callers in the throughput section
+PER_CALLER = 40  # checks each caller awaits, one after another, per throughput round
+SECTIONS = ("trips", "time", "server", "throughput")
 
 
 class OwnFixedWindow(FixedWindow):
@@ -104,7 +117,9 @@ STRATEGIES: list[tuple[Strategy[Any], dict[str, object]]] = [
 ]
 
 
-def contenders(backend: RedisBackend, raw: redis.Redis) -> dict[str, Callable[[], Awaitable[Any]]]:
+def contenders(
+    backend: RedisBackend, plain: RedisBackend, raw: redis.Redis
+) -> dict[str, Callable[[], Awaitable[Any]]]:
     tight = Rate.parse("1000000/min")
     checks: dict[str, Callable[[], Awaitable[Any]]] = {
         "INCR (floor)": lambda: raw.incr("bench:floor"),
@@ -131,6 +146,10 @@ def contenders(backend: RedisBackend, raw: redis.Redis) -> dict[str, Callable[[]
     checks["subclass (generic path)"] = lambda: backend.apply(
         "own:{a}", OwnFixedWindow(), RATE, 1, NO_PARAMS
     )
+    for strategy in (FixedWindow(), TokenBucket()):
+        checks[f"{type(strategy).__name__}, uncoalesced"] = functools.partial(
+            plain.apply, f"{strategy.name}:{{a}}", strategy, RATE, 1, NO_PARAMS
+        )
     return checks
 
 
@@ -198,31 +217,134 @@ async def timings(checks: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, 
     return {name: statistics.median(values) for name, values in per_round.items()}
 
 
-async def main() -> None:
+# A contender of the throughput section: given a caller's index, that caller's check.
+CheckFor = Callable[[int], Callable[[], Awaitable[Any]]]
+
+
+def concurrent_contenders(
+    backend: RedisBackend, plain: RedisBackend, raw: redis.Redis
+) -> dict[str, CheckFor]:
+    """The same checks as `contenders`, each caller on a key of its own."""
+    checks: dict[str, CheckFor] = {
+        "INCR (floor)": lambda caller: functools.partial(raw.incr, f"bench:floor:{caller}"),
+    }
+    for strategy, params in STRATEGIES:
+
+        def check_for(
+            caller: int, strategy: Strategy[Any] = strategy, params: dict[str, object] = params
+        ) -> Callable[[], Awaitable[Any]]:
+            key = f"{strategy.name}:{{c{caller}}}"
+            return functools.partial(backend.apply, key, strategy, RATE, 1, params)
+
+        checks[type(strategy).__name__] = check_for
+    concurrency, slots = Concurrency(), Rate.parse("100/min")
+
+    def slot_for(caller: int) -> Callable[[], Awaitable[Any]]:
+        async def slot() -> None:
+            await backend.apply(f"slots:{{c{caller}}}", concurrency, slots, 1, NO_PARAMS)
+            await backend.refund(f"slots:{{c{caller}}}", concurrency, slots, 1, NO_PARAMS)
+
+        return slot
+
+    checks[CONCURRENCY] = slot_for
+    tight = Rate.parse("1000000/min")
+    checks["2 limits, apply_many"] = lambda caller: functools.partial(
+        backend.apply_many,
+        [
+            Hit(f"m1:{{c{caller}}}", FixedWindow(), tight, 1, NO_PARAMS),
+            Hit(f"m2:{{c{caller}}}", TokenBucket(), RATE, 1, NO_PARAMS),
+        ],
+    )
+    checks["subclass (generic path)"] = lambda caller: functools.partial(
+        backend.apply, f"own:{{c{caller}}}", OwnFixedWindow(), RATE, 1, NO_PARAMS
+    )
+    for strategy in (FixedWindow(), TokenBucket()):
+
+        def plain_for(
+            caller: int, strategy: Strategy[Any] = strategy
+        ) -> Callable[[], Awaitable[Any]]:
+            key = f"{strategy.name}:{{c{caller}}}"
+            return functools.partial(plain.apply, key, strategy, RATE, 1, NO_PARAMS)
+
+        checks[f"{type(strategy).__name__}, uncoalesced"] = plain_for
+    return checks
+
+
+async def burst(check_for: CheckFor) -> float:
+    """Checks per second: CALLERS callers at once, each awaiting PER_CALLER checks in turn."""
+    calls = [check_for(caller) for caller in range(CALLERS)]
+
+    async def caller(call: Callable[[], Awaitable[Any]]) -> None:
+        for _ in range(PER_CALLER):
+            await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(call) for call in calls))
+    return CALLERS * PER_CALLER / (time.perf_counter() - started)
+
+
+async def throughputs(checks: dict[str, CheckFor]) -> dict[str, float]:
+    per_round: dict[str, list[float]] = {name: [] for name in checks}
+    for check_for in checks.values():  # warm up: every caller's connection, every script
+        await burst(check_for)
+    for _ in range(ROUNDS):
+        for name, check_for in checks.items():
+            per_round[name].append(await burst(check_for))
+    return {name: statistics.median(values) for name, values in per_round.items()}
+
+
+async def main(sections: set[str]) -> None:
     process, url = start_server()
+    trips: dict[str, float] = {}
+    on_server: dict[str, float] = {}
+    micros: dict[str, float] = {}
+    per_second: dict[str, float] = {}
     try:
-        backend = RedisBackend(url, namespace="bench")  # server time: the production path
-        raw = redis.Redis.from_url(url)
-        async with backend:
+        backend = RedisBackend(url, namespace="bench")  # the production path
+        plain = RedisBackend(url, namespace="bench-plain", coalesce=False)  # one call per trip
+        raw = redis.Redis.from_url(url)  # a client of default settings: the floor
+        async with backend, plain:
             await raw.ping()  # connect first: the handshake is not part of a check
-            checks = contenders(backend, raw)
+            checks = contenders(backend, plain, raw)
             for check in checks.values():  # a new combination's script is loaded once
                 await check()
-            trips = await round_trips(url, checks)
-            on_server = await server_time(raw, checks)
-            micros = await timings(checks)
+            if "trips" in sections:
+                trips = await round_trips(url, checks)
+            if "server" in sections:
+                on_server = await server_time(raw, checks)
+            if "time" in sections:
+                micros = await timings(checks)
+            if "throughput" in sections:
+                per_second = await throughputs(concurrent_contenders(backend, plain, raw))
         await raw.aclose()
     finally:
         process.kill()
         process.wait()
-    floor = micros["INCR (floor)"]
-    print(f"{'check':<28}{'round trips':>12}{'µs/check':>11}{'x INCR':>9}{'server µs':>11}")
-    for name in checks:
-        calls = CALLS_PER_CHECK.get(name, 1)
-        trip, micro, server = trips[name] / calls, micros[name] / calls, on_server[name] / calls
-        print(f"{name:<28}{trip:>12g}{micro:>11.1f}{micro / floor:>9.2f}{server:>11.1f}")
-    print(f"(median of {ROUNDS} interleaved rounds of {PER_ROUND} sequential checks, loopback)")
+    if trips or on_server or micros:
+        floor = micros.get("INCR (floor)", math.nan)
+        print(f"{'check':<28}{'round trips':>12}{'µs/check':>11}{'x INCR':>9}{'server µs':>11}")
+        for name in checks:
+            calls = CALLS_PER_CHECK.get(name, 1)
+            trip = trips.get(name, math.nan) / calls
+            micro = micros.get(name, math.nan) / calls
+            server = on_server.get(name, math.nan) / calls
+            print(f"{name:<28}{trip:>12g}{micro:>11.1f}{micro / floor:>9.2f}{server:>11.1f}")
+        print(f"(median of {ROUNDS} interleaved rounds of {PER_ROUND} sequential checks, loopback)")
+    if per_second:
+        floor = per_second["INCR (floor)"]
+        print(f"\n{CALLERS} concurrent callers, each on its own key")
+        print(f"{'check':<28}{'checks/s':>11}{'x INCR/s':>10}")
+        for name, rate in per_second.items():
+            rate *= CALLS_PER_CHECK.get(name, 1)  # calls per second
+            print(f"{name:<28}{rate:>11,.0f}{rate / floor:>10.2f}")
+        print(f"(median of {ROUNDS} interleaved rounds, {CALLERS} callers x {PER_CALLER} checks)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections: {', '.join(SECTIONS)}")  # fmt: skip
+    chosen = set(parser.parse_args().only.split(","))
+    if not chosen <= set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(chosen - set(SECTIONS)))}")
+    asyncio.run(main(chosen))

@@ -45,12 +45,13 @@ EXACTLY: dict[str, int] = {
 NOW = 1_700_001_800.0
 
 
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "one call per round trip"])
 async def test_five_thousand_simultaneous_checks_wait_for_connections_and_stay_exact(
-    make_redis_backend: BackendFactory,
+    make_redis_backend: BackendFactory, coalesce: bool
 ) -> None:
     # The default settings but the budget (see conftest.py); that a busy event loop never
     # reads as a silent store is tested on the watchdog itself, in traffik-core.
-    backend = await make_redis_backend(clock=ManualClock(NOW))
+    backend = await make_redis_backend(clock=ManualClock(NOW), coalesce=coalesce)
     rate = Rate.parse("100/hour")
     for strategy in (FixedWindow(), TokenBucket()):
         # Errors propagate (no on_error here): a pool error would fail the gather.
@@ -72,6 +73,8 @@ def fire_from_four_processes(
     redis_url: str, namespace: str, specs: list[str]
 ) -> dict[str, list[Report]]:
     """Each of 4 processes fires 1,250 simultaneous checks per strategy, all at once.
+
+    Each process's backend has the default settings (coalescing on) but the time budget.
 
     The processes start once for every strategy (starting Python is the slow part); for
     each strategy in turn, every process is told to fire at the same moment.

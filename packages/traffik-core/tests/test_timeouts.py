@@ -86,3 +86,48 @@ async def test_within_is_a_plain_deadline() -> None:
     with pytest.raises(BackendTimeoutError, match="20 ms"):
         await within(asyncio.Event().wait(), 0.02)
     assert await within(asyncio.sleep(0, "done"), 1.0) == "done"
+
+
+# Cancellation bookkeeping (Task.cancelling, asyncio.timeout) exists from Python 3.11.
+if sys.version_info >= (3, 11):
+
+    async def test_a_timed_out_call_leaves_its_task_free_to_go_on() -> None:
+        store = Store()
+        store.silent = True
+        watchdog = SilenceWatchdog(0.01)
+        with pytest.raises(BackendTimeoutError) as caught:
+            await watchdog.call(store.ask)
+        assert isinstance(caught.value.cause, TimeoutError)
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0  # the watchdog took back the cancellation it sent
+        await asyncio.sleep(0.001)  # and nothing is left pending on the task
+        store.silent = False
+        assert await watchdog.call(store.ask) == "ok"
+
+    async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
+        store = Store()
+        store.silent = True
+        watchdog = SilenceWatchdog(10.0)
+        call = asyncio.ensure_future(watchdog.call(store.ask))
+        await asyncio.sleep(0)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        # An enclosing deadline that expires first is that deadline's, not the watchdog's.
+        with pytest.raises(TimeoutError) as caught:
+            async with asyncio.timeout(0.01):
+                await watchdog.call(store.ask)
+        assert not isinstance(caught.value, BackendTimeoutError)
+        assert watchdog.silences == 0
+
+    async def test_nested_calls_of_one_task_time_out_once() -> None:
+        store = Store()
+        store.silent = True
+        watchdog = SilenceWatchdog(0.01)
+        with pytest.raises(BackendTimeoutError):
+            await watchdog.wait(watchdog.call(store.ask))
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0
+        assert watchdog.silences == 1

@@ -1,8 +1,8 @@
 """The Redis backend: every decision in one atomic server-side step, on the server's clock.
 
 Built-in strategies run as Lua scripts called by SHA (`native_path`): one round trip per
-check, no locks. The limits of one request are decided by one script call,
-all-or-nothing.
+check, no locks; concurrent checks share pipelined round trips (`coalescing`). The limits
+of one request are decided by one script call, all-or-nothing.
 Any other strategy goes through the generic optimistic path (`optimistic`). Time comes
 from Redis ``TIME`` unless a ``clock`` is given (tests), so app instances with skewed
 clocks agree.
@@ -61,7 +61,11 @@ class RedisBackend(ThrottleBackend):
     :param timeout: the time budget: seconds Redis may stay silent while calls wait on it
         (50 ms by default). Beyond it those calls fail with `BackendTimeoutError` and
         ``on_error`` decides what follows. A busy event loop does not count against it.
-    :param max_connections: the most calls in flight at once; more wait for their turn.
+    :param max_connections: the most connections in use at once; calls beyond them wait
+        for their turn.
+    :param coalesce: send concurrent calls together, in pipelined round trips on at most
+        two connections (True by default; a Cluster never coalesces). Each call keeps its
+        own reply, error and atomicity; see `traffik.backends.redis.coalescing`.
     :param clock: where ``now`` comes from; None (the default) means the Redis server's
         ``TIME``. Tests inject a `traffik.clock.ManualClock` (keys then live
         `INJECTED_CLOCK_TTL_PADDING_MS` longer, since Redis expires them on its own clock).
@@ -90,6 +94,7 @@ class RedisBackend(ThrottleBackend):
         on_error: OnError = "allow",
         max_conflict_retries: int = 50,
         client_kwargs: Mapping[str, Any] | None = None,
+        coalesce: bool = True,
     ) -> None:
         self._source = ClientSource.check(
             connection,
@@ -102,11 +107,16 @@ class RedisBackend(ThrottleBackend):
         validate_number(max_conflict_retries, "max_conflict_retries", minimum=1, integer=True)
         if clock is not None and not callable(clock):
             raise ConfigurationError(f"RedisBackend clock must be callable or None, got {clock!r}")
+        if not isinstance(coalesce, bool):
+            raise ConfigurationError(
+                f"RedisBackend coalesce must be True or False, got {coalesce!r}"
+            )
         super().__init__(namespace, on_error=on_error)
         self.timeout = float(timeout)
         self.max_connections = max_connections
         self.max_conflict_retries = max_conflict_retries
         self.clock = clock
+        self.coalesce = coalesce
         self._prefix = f"{namespace}:"
         self._ttl_padding = 0 if clock is None else INJECTED_CLOCK_TTL_PADDING_MS
         self._runner: CommandRunner | None = None
@@ -130,7 +140,11 @@ class RedisBackend(ThrottleBackend):
             if isinstance(pool_size, int) and pool_size > 0:
                 in_flight = min(in_flight, pool_size)  # never more than a given pool holds
             runner = CommandRunner(
-                client, timeout=self.timeout, max_in_flight=in_flight, target=self._source.describe
+                client,
+                timeout=self.timeout,
+                max_in_flight=in_flight,
+                target=self._source.describe,
+                coalesce=self.coalesce,
             )
             self._optimistic = OptimisticPath(
                 runner, self.clock, self.max_conflict_retries, self._ttl_padding
@@ -169,9 +183,12 @@ class RedisBackend(ThrottleBackend):
         runner = self._runner
         self._runner = self._optimistic = self._native = None
         self._started = False
-        if runner is not None and self._source.owned:
-            # Closing a client whose connections already broke may complain; shutdown must not.
-            with contextlib.suppress(RedisError, OSError):
+        if runner is None:
+            return
+        # Closing connections that already broke may complain; shutdown must not.
+        with contextlib.suppress(RedisError, OSError):
+            await runner.close()
+            if self._source.owned:
                 await runner.client.aclose()  # type: ignore[attr-defined]
 
     async def ready(self) -> bool:

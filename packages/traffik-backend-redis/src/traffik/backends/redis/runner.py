@@ -15,9 +15,11 @@ Every call — scripts and plain commands alike — gets the same treatment here
 * **errors translated** into `BackendTimeoutError`, `BackendConnectionError` or
   `BackendError`, each with ``.cause``, so ``on_error`` can act on them;
 * **scripts by SHA**: ``EVALSHA``, and ``EVAL`` when the server answers ``NOSCRIPT``
-  (after a restart, a failover or ``SCRIPT FLUSH``), which also caches the script again.
-
-Coalescing concurrent script calls into pipelined round trips belongs in `run_script`.
+  (after a restart, a failover or ``SCRIPT FLUSH``), which also caches the script again;
+* **coalescing** (`coalescing.Coalescer`, on by default, not on a Cluster): concurrent
+  scripts and commands share pipelined round trips on at most two connections, each
+  caller still getting its own reply or its own error. The bound above then applies to
+  the calls that do not coalesce (``call``), and the liveness budget to each round trip.
 """
 
 from __future__ import annotations
@@ -26,16 +28,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.asyncio import RedisCluster
+from redis.asyncio.connection import ConnectionPool
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from traffik.backends.redis.coalescing import PIPELINES, Coalescer
 from traffik.backends.redis.connection import RedisClient
+from traffik.backends.redis.errors import TRANSLATED, timed_out, translate
 from traffik.backends.redis.scripts import Script
-from traffik.exceptions import (
-    BackendConnectionError,
-    BackendError,
-    BackendTimeoutError,
-)
+from traffik.exceptions import BackendTimeoutError
 from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["CommandRunner"]
@@ -44,10 +45,20 @@ ScriptArgument = str | int | bytes
 
 
 class CommandRunner:
-    """Sends one backend's commands: deadline, bound, translated errors, scripts by SHA."""
+    """Sends one backend's commands: deadline, bound, translated errors, scripts by SHA.
+
+    ``coalesce`` (ignored on a Cluster, whose client has no single pool) sends scripts
+    and plain commands through a `Coalescer`.
+    """
 
     def __init__(
-        self, client: RedisClient, *, timeout: float, max_in_flight: int, target: str
+        self,
+        client: RedisClient,
+        *,
+        timeout: float,
+        max_in_flight: int,
+        target: str,
+        coalesce: bool = True,
     ) -> None:
         self.client = client
         self.timeout = timeout
@@ -56,16 +67,42 @@ class CommandRunner:
         self._watchdog = SilenceWatchdog(timeout, what=f"Redis at {target}")
         self._timeouts = 0  # calls that timed out so far: waiters compare before and after
         self._last_timeout: BaseException | None = None
+        pool = getattr(client, "connection_pool", None)
+        self.coalescer: Coalescer | None = None
+        if coalesce and isinstance(pool, ConnectionPool) and not isinstance(client, RedisCluster):
+            self.coalescer = Coalescer(
+                pool,
+                self._watchdog,
+                target=target,
+                timeout=timeout,
+                pipelines=min(PIPELINES, max_in_flight),
+            )
 
     async def run_script(
         self, script: Script, keys: Sequence[str], args: Sequence[ScriptArgument]
     ) -> Any:
-        """Run ``script`` over ``keys`` (all in one Cluster slot) in one round trip."""
+        """Run ``script`` over ``keys`` (all in one Cluster slot) by its SHA."""
+        coalescer = self.coalescer
+        if coalescer is not None:
+            command = ("EVALSHA", script.sha_bytes, len(keys), *keys, *args)
+            return await coalescer.run(command, script)
         return await self.call(self._evalsha, script, keys, args)
 
     async def command(self, *args: Any, **options: Any) -> Any:
-        """Run one plain command (``PING``, ``SCAN``, ``UNLINK``, ...)."""
+        """Run one plain command (``PING``, ``SCAN``, ``UNLINK``, ...).
+
+        A coalesced command's reply is Redis's own (``PING`` answers ``b"PONG"``); the
+        client's parsing of it applies only without coalescing, or with ``options``.
+        """
+        coalescer = self.coalescer
+        if coalescer is not None and not options:
+            return await coalescer.run(args)
         return await self.call(self.client.execute_command, *args, **options)
+
+    async def close(self) -> None:
+        """Stop coalescing: queued calls fail, its connections go back to the pool."""
+        if self.coalescer is not None:
+            await self.coalescer.close()
 
     async def call(
         self, operation: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
@@ -74,29 +111,18 @@ class CommandRunner:
         timeouts_before = self._timeouts
         async with self._gate:
             if self._timeouts != timeouts_before:
-                raise BackendTimeoutError(
-                    f"Redis at {self.target} did not answer within {self.timeout:g}s "
-                    "(a call timed out while this one waited for its turn)",
-                    cause=self._last_timeout,
-                )
+                raise timed_out(self.target, self.timeout, self._last_timeout, waiting=True)
             try:
                 return await self._watchdog.call(operation, *args, **kwargs)
             except BackendTimeoutError as exc:
                 self._timeouts += 1
                 self._last_timeout = exc
                 raise
-            except (RedisTimeoutError, TimeoutError, asyncio.TimeoutError) as exc:
-                self._timeouts += 1
-                self._last_timeout = exc
-                raise BackendTimeoutError(
-                    f"Redis at {self.target} did not answer within {self.timeout:g}s", cause=exc
-                ) from exc
-            except (RedisConnectionError, OSError) as exc:
-                raise BackendConnectionError(
-                    f"Could not reach Redis at {self.target}: {exc}", cause=exc
-                ) from exc
-            except (RedisError, RedisClusterException) as exc:
-                raise BackendError(f"Redis at {self.target} failed: {exc}", cause=exc) from exc
+            except TRANSLATED as exc:
+                if isinstance(exc, (RedisTimeoutError, TimeoutError, asyncio.TimeoutError)):
+                    self._timeouts += 1
+                    self._last_timeout = exc
+                raise translate(exc, self.target, self.timeout) from exc
 
     async def _evalsha(
         self, script: Script, keys: Sequence[str], args: Sequence[ScriptArgument]
