@@ -74,19 +74,27 @@ async def noop(request: Request) -> None:
     return None
 
 
-def build_dependency_app(backend: InMemoryBackend) -> FastAPI:
-    app = FastAPI()
+def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
+    """One app per contender, each with its one route at ``/items``: a router tries its
+    routes in turn, so routes sharing an app would pay for their position in it."""
     throttle = HTTPThrottle("bench:depends", rate=PLENTY, backend=backend)
     quiet = HTTPThrottle("bench:quiet", rate=PLENTY, backend=backend, headers=False)
+    dependencies: dict[str, list[Any]] = {
+        "bare": [],
+        "noop": [Depends(noop)],
+        "throttled": [Depends(throttle)],
+        "quiet": [Depends(quiet)],
+    }
+    apps = {}
+    for name, declared in dependencies.items():
+        app = FastAPI()
 
-    async def endpoint() -> dict[str, bool]:
-        return {"ok": True}
+        @app.get("/items", dependencies=declared)
+        async def items() -> dict[str, bool]:
+            return {"ok": True}
 
-    app.get("/bare")(endpoint)
-    app.get("/noop", dependencies=[Depends(noop)])(endpoint)
-    app.get("/throttled", dependencies=[Depends(throttle)])(endpoint)
-    app.get("/quiet", dependencies=[Depends(quiet)])(endpoint)
-    return app
+        apps[name] = app
+    return apps
 
 
 def build_middleware_apps(backend: InMemoryBackend) -> tuple[FastAPI, FastAPI, FastAPI]:
@@ -118,12 +126,14 @@ async def dependency_section(settings: Settings) -> Section:
         "In-process ASGI requests (no network). Floor: the route with a no-op dependency "
         "`Depends(async def f(request: Request))`. Memory backend, one client, headers on.",
     )
-    app = build_dependency_app(InMemoryBackend("bench-http"))
-    floor = Contender("no-op `Depends` (floor)", asgi_get(app, "/noop"))
+    apps = build_dependency_apps(InMemoryBackend("bench-http"))
+    floor = Contender("no-op `Depends` (floor)", asgi_get(apps["noop"], "/items"))
     contenders = [
-        Contender("bare route", asgi_get(app, "/bare"), note="FastAPI's price for a dependency"),
-        Contender("`Depends(throttle)`", asgi_get(app, "/throttled"), TARGET),
-        Contender("`Depends(throttle)`, headers off", asgi_get(app, "/quiet")),
+        Contender(
+            "bare route", asgi_get(apps["bare"], "/items"), note="FastAPI's price for a dependency"
+        ),
+        Contender("`Depends(throttle)`", asgi_get(apps["throttled"], "/items"), TARGET),
+        Contender("`Depends(throttle)`, headers off", asgi_get(apps["quiet"], "/items")),
     ]
     section.rows = await compare(
         floor, contenders, rounds=settings.rounds, ops=settings.ops(REQUESTS_PER_ROUND)

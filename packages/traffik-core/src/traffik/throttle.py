@@ -24,7 +24,7 @@ from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import ErrorContext, OnError, validate_on_error
 from traffik.exceptions import BackendError, ConfigurationError, RateLimitExceeded, TraffikError
 from traffik.identities import EXEMPTED, ExemptedType
-from traffik.keys import hash_tag, validate_key_part
+from traffik.keys import escape_identity, validate_key_part
 from traffik.multi_limit import hit_all
 from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
@@ -59,6 +59,9 @@ _WARNING_INTERVAL: Final = 30.0
 # same object. `prepare` returns NOT_LIMITED itself exactly when no limit applies, so the
 # code reporting decisions can tell an exemption from a failure (which reports itself).
 _LET_THROUGH: Final = Decision(allowed=True, limit=0, remaining=0, reset_after=0.0, retry_after=0.0)
+
+# `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
+_new_hit: Final = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +141,33 @@ class Throttle(Generic[C]):
         elif params is not None:
             self._params = params
 
+        #: `default_identity` when it stands for the identifier: no await needed.
+        self._read_identity: Callable[[C], str | ExemptedType] | None = None
         if identifier is None:
             if type(self).default_identifier is Throttle.default_identifier:
                 raise ConfigurationError(f"Throttle {uid!r} needs an identifier")
             identifier = self.default_identifier
+            if _has_sync_default(type(self)):
+                self._read_identity = self.default_identity
         elif not callable(identifier):
             raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
         self.identifier: Identifier[C] = identifier
+        # Whether `key_suffix` is overridden (the base one adds nothing: no call needed).
+        self._suffixed = type(self).key_suffix is not Throttle.key_suffix
+        #: An async predicate of the connection that `prepare` asks first, when set: False
+        #: means this throttle does not limit the connection (`NOT_LIMITED`). Its errors
+        #: propagate. Subclasses set it (HTTP throttles, to their rules).
+        self.gate: Callable[[C], Awaitable[bool]] | None = None
 
+        #: Whether cost, rate and params are fixed (no function), the cost above 0 and the
+        #: rate limited: `prepare` then has nothing to resolve but the identity and key.
+        self._plain = (
+            self._cost_function is None
+            and self._params_function is None
+            and self.rate is not None
+            and self.rate.limit > 0
+            and self.cost > 0
+        )
         self.on_error = validate_on_error(on_error)
         if not isinstance(shadow, bool):
             raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
@@ -160,6 +182,12 @@ class Throttle(Generic[C]):
 
     async def default_identifier(self, connection: C) -> str | ExemptedType:
         """The identity used when no ``identifier`` is given. Subclasses define it."""
+        raise NotImplementedError
+
+    def default_identity(self, connection: C) -> str | ExemptedType:
+        """`default_identifier` without an await, for subclasses whose default identity
+        needs none (it only reads the connection). When a class defines both, throttles
+        with the default identifier call this one; it must return the same identity."""
         raise NotImplementedError
 
     def key_suffix(self, connection: C) -> str:
@@ -304,11 +332,39 @@ class Throttle(Generic[C]):
     ) -> Decision | tuple[ThrottleBackend, Hit]:
         """Resolve cost, rate, identity and key: a `Hit` for the backend, or a final decision.
 
-        The final decision is `NOT_LIMITED` for the short-circuits, or what ``on_error``
+        The final decision is `NOT_LIMITED` for the short-circuits (``gate`` says no, cost
+        0, unlimited rate, an `EXEMPTED` identity), or what ``on_error``
         says when a function supplied by the user fails (ConfigurationError propagates:
         it reports a bug, not an outage). ``key_suffix`` replaces `key_suffix` for this
         call (a middleware keys a whole path prefix as one budget this way).
         """
+        gate = self.gate
+        if gate is not None and not await gate(connection):
+            return NOT_LIMITED
+        read_identity = self._read_identity
+        if read_identity is not None and self._plain and cost is None and params is None:
+            # The common configuration (a fixed cost and rate, the default identity):
+            # what the general path below does, with nothing to await.
+            try:
+                identity = read_identity(connection)
+                if type(identity) is str and not (
+                    "{" in identity or "}" in identity or "%" in identity
+                ):
+                    if key_suffix is None:
+                        key_suffix = self.key_suffix(connection) if self._suffixed else ""
+                    backend = self.backend
+                    if backend is None:
+                        backend = self._backend_for(connection)
+                    strategy = self.strategy
+                    plain_key = f"{self.uid}:{{{identity}}}{key_suffix}:{strategy.name}"
+                    hit = (plain_key, strategy, self.rate, self.cost, self._params)
+                    return backend, _new_hit(Hit, hit)
+            except ConfigurationError:
+                raise
+            except Exception as exc:
+                return await self._on_failure(
+                    exc, connection, None, None, key=None, cost=self.cost, rate=self.rate
+                )
         rate = self.rate
         key: str | None = None
         try:
@@ -319,7 +375,7 @@ class Throttle(Generic[C]):
                     if function is None
                     else _checked_cost(await function(connection), self.uid)
                 )
-            else:
+            elif type(cost) is not int or cost < 0:  # an int >= 0 needs no further check
                 cost = _checked_cost(cost, self.uid)
             if cost == 0:
                 return NOT_LIMITED
@@ -328,7 +384,11 @@ class Throttle(Generic[C]):
                 rate = _checked_rate(await self._rate_function(connection), self.uid)
             if rate.limit == 0:
                 return NOT_LIMITED
-            identity = await self.identifier(connection)
+            identity = (
+                read_identity(connection)
+                if read_identity is not None
+                else await self.identifier(connection)
+            )
             if type(identity) is not str:
                 if identity is EXEMPTED:
                     return NOT_LIMITED
@@ -342,15 +402,20 @@ class Throttle(Generic[C]):
                     self._params if params_function is None else await params_function(connection)
                 )
             if key_suffix is None:
-                key_suffix = self.key_suffix(connection)
-            key = f"{self.uid}:{hash_tag(identity)}{key_suffix}:{self.strategy.name}"
+                key_suffix = self.key_suffix(connection) if self._suffixed else ""
+            if "{" in identity or "}" in identity or "%" in identity:
+                identity = escape_identity(identity)
+            key = f"{self.uid}:{{{identity}}}{key_suffix}:{self.strategy.name}"
         except ConfigurationError:
             raise
         except Exception as exc:
             return await self._on_failure(
                 exc, connection, None, None, key=key, cost=cost, rate=rate
             )
-        return self._backend_for(connection), Hit(key, self.strategy, rate, cost, params)
+        backend = self.backend
+        if backend is None:
+            backend = self._backend_for(connection)
+        return backend, _new_hit(Hit, (key, self.strategy, rate, cost, params))
 
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend
@@ -484,6 +549,9 @@ class Limiter(Throttle[str]):
     async def default_identifier(self, connection: str) -> str:
         return connection
 
+    def default_identity(self, connection: str) -> str:
+        return connection
+
     async def acquire(
         self, key: str, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
@@ -498,6 +566,14 @@ class Limiter(Throttle[str]):
         if decision.delay > 0:
             await asyncio.sleep(decision.delay)
         return decision
+
+
+def _has_sync_default(cls: type) -> bool:
+    """Whether ``cls`` has a `default_identity` that stands for its `default_identifier`:
+    defined by the class that defines the identifier, or by a subclass of it."""
+    identity_owner = next(c for c in cls.__mro__ if "default_identity" in vars(c))
+    identifier_owner = next(c for c in cls.__mro__ if "default_identifier" in vars(c))
+    return identity_owner is not Throttle and issubclass(identity_owner, identifier_owner)
 
 
 def _checked_cost(cost: object, uid: str) -> int:

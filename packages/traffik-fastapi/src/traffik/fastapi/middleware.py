@@ -293,10 +293,19 @@ class ThrottleMiddleware:
                 matched.append(entry)
         if not matched:
             return None
-        calls = [(entry.throttle, entry.cost, entry.key_suffix(connection)) for entry in matched]
-        outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
-        if all(outcome.decision.allowed for outcome in outcomes):
-            return None
+        if len(matched) == 1:  # the common case, kept short
+            entry = matched[0]
+            outcome = await ledger.decide_one(
+                connection, entry.throttle, entry.cost, entry.key_suffix(connection)
+            )
+            if outcome.decision.allowed:
+                return None
+            outcomes = [outcome]
+        else:
+            calls = [(e.throttle, e.cost, e.key_suffix(connection)) for e in matched]
+            outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
+            if all(outcome.decision.allowed for outcome in outcomes):
+                return None
         refused = sorted(
             (
                 (outcome, entry)
