@@ -20,6 +20,7 @@ from collections.abc import Callable
 from benchmarks.contenders import PLENTY, STRATEGIES, check_call
 from benchmarks.harness import Contender, Row, Section, Settings, Target, compare, sequential
 from traffik import Limiter
+from traffik.backends.base import ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 from traffik.clock import milliseconds, system_clock
 from traffik.rates import Rate
@@ -40,7 +41,8 @@ async def check_section(settings: Settings) -> Section:
         "time",
         "Floor: an awaited coroutine doing `d[key] = d.get(key, 0) + 1`, in the same loop "
         "as the checks. A check is `await backend.apply(key, strategy, rate, 1, params)` on "
-        "one key, admitted every time (Concurrency: a slot taken and given back, two calls).",
+        "one key, admitted every time (Concurrency: a slot taken and given back, two calls). "
+        "The refused rows go through `limiter.hit` on a client at its limit.",
     )
     backend = InMemoryBackend("bench-memory", max_keys=1_000)
     counts: dict[str, int] = {}
@@ -76,10 +78,31 @@ async def check_section(settings: Settings) -> Section:
             note="a key over its limit: nothing is written",
         )
     )
+    contenders += await refused_limiters(InMemoryBackend("bench-refusals", max_keys=1_000))
     section.rows = await compare(
         floor, contenders, rounds=settings.rounds, ops=settings.ops(CHECKS_PER_ROUND)
     )
     return section
+
+
+async def refused_limiters(backend: ThrottleBackend) -> list[Contender]:
+    """A client over a FixedWindow limit, through `Limiter.hit`: asking the backend each
+    time, and answered by the refusal cache (`cache_refusals=True`)."""
+    contenders = []
+    for cached in (False, True):
+        limiter = Limiter(
+            f"refused-{cached}", rate="1/hour", backend=backend, cache_refusals=cached
+        )
+        await limiter.hit("203.0.113.7")  # the client is at its limit from now on
+        assert not (await limiter.hit("203.0.113.7")).allowed
+        contenders.append(
+            Contender(
+                f"FixedWindow, refused, `limiter.hit`{', refusal cache on' if cached else ''}",
+                sequential(limiter.hit, "203.0.113.7"),
+                note="answered locally, no backend call" if cached else "",
+            )
+        )
+    return contenders
 
 
 async def key_memory_section(settings: Settings) -> Section:

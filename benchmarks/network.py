@@ -35,6 +35,7 @@ from benchmarks.harness import (
     concurrent,
     sequential,
 )
+from benchmarks.in_memory import refused_limiters
 from benchmarks.servers import server_url
 from traffik.backends.memcached import MemcachedBackend
 from traffik.backends.redis import RedisBackend
@@ -59,7 +60,8 @@ async def redis_sections(settings: Settings) -> list[Section]:
         "time",
         "A private redis-server on loopback. Floor: `await redis.incr(key)` on a "
         "redis.asyncio client, one call at a time. A check is `await backend.apply(...)` "
-        "on one key, admitted every time (Concurrency: a slot taken and given back).",
+        "on one key, admitted every time (Concurrency: a slot taken and given back). The refused "
+        "rows go through `limiter.hit` on a client at its limit.",
     )
     burst = Section(
         "e",
@@ -82,6 +84,7 @@ async def redis_sections(settings: Settings) -> list[Section]:
                 for name in names:
                     call, args = check_call(backend, name, f"seq:{{a}}:{name}")
                     contenders.append(Contender(name, sequential(call, *args), SEQUENTIAL_TARGET))
+                contenders += await refused_limiters(backend)
                 one_at_a_time.rows = await compare(
                     floor,
                     contenders,
@@ -126,7 +129,8 @@ async def memcached_section(settings: Settings) -> Section:
         "time",
         "A private memcached on loopback. Floor: `await client.incr(key)` on an aiomcache "
         "client, one call at a time. A check is `await backend.apply(...)` on one key, "
-        "admitted every time (Concurrency: a slot taken and given back).",
+        "admitted every time (Concurrency: a slot taken and given back). The refused rows go "
+        "through `limiter.hit` on a client at its limit.",
     )
     names = _strategies(settings)
     with server_url("memcached") as url:
@@ -141,6 +145,7 @@ async def memcached_section(settings: Settings) -> Section:
                 for name in names:
                     call, args = check_call(backend, name, f"seq:{{a}}:{name}")
                     contenders.append(Contender(name, sequential(call, *args)))
+                contenders += await refused_limiters(backend)
                 section.rows = await compare(
                     floor,
                     contenders,

@@ -28,6 +28,7 @@ from traffik.keys import escape_identity, validate_key_part
 from traffik.multi_limit import hit_all
 from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
+from traffik.refusals import RefusalCache, apply_hit, cached_refusal
 from traffik.strategies.base import NO_PARAMS, Params, Strategy
 from traffik.strategies.fixed_window import FixedWindow
 
@@ -94,6 +95,9 @@ class Throttle(Generic[C]):
         async function of the connection.
     :param shadow: decide and record, but never refuse: try a new limit in production and
         watch what it would do. Transports (HTTP, WebSocket) let refused requests through.
+    :param cache_refusals: answer a client's lasting refusal locally, without asking the
+        backend, until its retry time (see `traffik.refusals`); None (the default) follows
+        the backend's ``cache_refusals``, itself off by default.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class Throttle(Generic[C]):
         on_error: OnError | None = None,
         params: Params | ParamsFunction[C] | None = None,
         shadow: bool = False,
+        cache_refusals: bool | None = None,
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
@@ -174,6 +179,12 @@ class Throttle(Generic[C]):
         #: Shadow mode: decide and record as usual, but never refuse a request. The
         #: decisions still say what the limit would do (for headers, metrics, logs).
         self.shadow = shadow
+        if cache_refusals is not None and not isinstance(cache_refusals, bool):
+            raise ConfigurationError(
+                f"cache_refusals must be True, False or None, got {cache_refusals!r}"
+            )
+        #: Whether refusals are answered locally (None: as the backend says).
+        self.cache_refusals = cache_refusals
         self._disabled = False
         self._failures_unreported = 0
         self._last_warning = -_WARNING_INTERVAL
@@ -226,7 +237,11 @@ class Throttle(Generic[C]):
             return prepared
         backend, hit = prepared
         try:
-            return await backend.apply(*hit)
+            if self.cache_refusals is None and backend.refusal_cache is None:
+                key, strategy, rate, units, params = hit
+                return await backend.apply(key, strategy, rate, units, params)
+            cache = self.refusals_on(backend)
+            return await (backend.apply(*hit) if cache is None else apply_hit(cache, backend, hit))
         except Exception as exc:
             return await self._on_failure(exc, connection, hit, backend)
 
@@ -269,9 +284,21 @@ class Throttle(Generic[C]):
         hear of the decision. For callers that decide prepared hits themselves.
         """
         observed = bool(OBSERVERS)
+        cache = None if peek else self.refusals_on(backend)
+        if cache is not None:
+            refusal = cached_refusal(cache, hit)
+            if refusal is not None:  # decided without the backend: no latency to report
+                if observed:
+                    report_decision(self, hit, refusal, None)
+                return refusal
         started = time.perf_counter() if observed else 0.0
         try:
-            decision = await (backend.peek(*hit) if peek else backend.apply(*hit))
+            if peek:
+                decision = await backend.peek(*hit)
+            elif cache is None:
+                decision = await backend.apply(*hit)
+            else:
+                decision = await apply_hit(cache, backend, hit)
         except Exception as exc:
             latency = time.perf_counter() - started if observed else None
             return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
@@ -416,6 +443,13 @@ class Throttle(Generic[C]):
         if backend is None:
             backend = self._backend_for(connection)
         return backend, _new_hit(Hit, (key, self.strategy, rate, cost, params))
+
+    def refusals_on(self, backend: ThrottleBackend) -> RefusalCache | None:
+        """The refusal cache this throttle's hits on ``backend`` go through, if any."""
+        setting = self.cache_refusals
+        if setting is None:
+            return backend.refusal_cache
+        return backend.refusals() if setting else None
 
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend

@@ -40,6 +40,9 @@ class InMemoryBackend(ThrottleBackend):
     :param clock: where ``now`` comes from (seconds since the epoch); inject a
         `traffik.clock.ManualClock` in tests.
     :param on_error: the default ``on_error`` for throttles using this backend.
+    :param cache_refusals: answer lasting refusals without deciding again until their
+        retry time (see `traffik.refusals`; exact here, where no other process shares the
+        state, but it saves little in memory: it is off by default).
     """
 
     def __init__(
@@ -49,12 +52,14 @@ class InMemoryBackend(ThrottleBackend):
         max_keys: int = 100_000,
         clock: Clock = system_clock,
         on_error: OnError = "allow",
+        cache_refusals: bool = False,
     ) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ConfigurationError(f"max_keys must be a whole number >= 1, got {max_keys!r}")
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}")
         super().__init__(namespace, on_error=on_error)
+        self.cache_refusals = cache_refusals
         self.max_keys = max_keys
         self.clock = clock
         # key -> (state, expires_at_ms). A plain dict keeps insertion order, so moving a

@@ -103,6 +103,8 @@ class FixedWindow(IntTupleCodec):
 
     name: ClassVar[str] = "fixed_window"
     state_fields: ClassVar[int] = 2
+    #: A refusal lasts, unchanged, until the window ends (see `traffik.refusals`).
+    steady_refusals: ClassVar[bool] = True
 
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params

@@ -30,7 +30,7 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.batch import Call, Outcome
+from traffik.fastapi.batch import Call, Outcome, apply_with_refusals
 from traffik.fastapi.handlers import raise_throttled
 from traffik.fastapi.headers import (
     HeaderSpec,
@@ -126,6 +126,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         rules: Iterable[Rule] = (),
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
+        cache_refusals: bool | None = None,
     ) -> None:
         super().__init__(
             uid,
@@ -137,6 +138,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
             on_error=on_error,
             params=params,
             shadow=shadow,
+            cache_refusals=cache_refusals,
         )
         if handle_throttled is not None and not callable(handle_throttled):
             raise ConfigurationError(
@@ -264,6 +266,9 @@ class HTTPThrottle(BaseHTTPThrottle):
         request goes through (``handle_throttled`` is not called, nothing else is given
         back). Headers and observers still say what the limit would have done. For trying
         a new limit in production.
+    :param cache_refusals: answer a client's lasting refusal in this process, without
+        asking the backend, until its retry time (see `traffik.refusals`); None follows
+        the backend's ``cache_refusals`` (off by default).
     """
 
     __signature__ = DependencySignature()
@@ -311,9 +316,12 @@ class HTTPThrottle(BaseHTTPThrottle):
             else:
                 backend, hit = prepared
                 outcome = Outcome(self, NOT_LIMITED, hit, backend)
-                key, strategy, rate, units, params = hit
                 try:
-                    outcome.decision = await backend.apply(key, strategy, rate, units, params)
+                    if self.cache_refusals is None and backend.refusal_cache is None:
+                        key, strategy, rate, units, params = hit
+                        outcome.decision = await backend.apply(key, strategy, rate, units, params)
+                    else:
+                        outcome.decision = await apply_with_refusals(self, backend, hit)
                 except Exception as exc:
                     outcome.decision = await self.failure_decision(exc, request, hit, backend)
                 else:
