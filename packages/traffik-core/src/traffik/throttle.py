@@ -173,6 +173,13 @@ class Throttle(Generic[C]):
             and self.rate.limit > 0
             and self.cost > 0
         )
+        #: Whether `prepare_plain` may stand for `prepare` (not overridden by a subclass),
+        #: for calls with the default cost and params.
+        self.plain_prepare = (
+            self._plain
+            and self._read_identity is not None
+            and type(self).prepare is Throttle.prepare
+        )
         self.on_error = validate_on_error(on_error)
         if not isinstance(shadow, bool):
             raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
@@ -232,7 +239,16 @@ class Throttle(Generic[C]):
             return await self._observed(connection, cost, params, peek=False)
         if self._disabled:
             return NOT_LIMITED
-        prepared = await self.prepare(connection, cost, params)
+        prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
+        if self.plain_prepare and cost is None and params is None:
+            try:
+                prepared = self.prepare_plain(connection)
+            except ConfigurationError:
+                raise
+            except Exception:
+                prepared = None  # `prepare` meets the error again, and gives it to on_error
+        if prepared is None:
+            prepared = await self.prepare(connection, cost, params)
         if isinstance(prepared, Decision):
             return prepared
         backend, hit = prepared
@@ -368,30 +384,17 @@ class Throttle(Generic[C]):
         gate = self.gate
         if gate is not None and not await gate(connection):
             return NOT_LIMITED
-        read_identity = self._read_identity
-        if read_identity is not None and self._plain and cost is None and params is None:
-            # The common configuration (a fixed cost and rate, the default identity):
-            # what the general path below does, with nothing to await.
+        if self._read_identity is not None and self._plain and cost is None and params is None:
             try:
-                identity = read_identity(connection)
-                if type(identity) is str and not (
-                    "{" in identity or "}" in identity or "%" in identity
-                ):
-                    if key_suffix is None:
-                        key_suffix = self.key_suffix(connection) if self._suffixed else ""
-                    backend = self.backend
-                    if backend is None:
-                        backend = self._backend_for(connection)
-                    strategy = self.strategy
-                    plain_key = f"{self.uid}:{{{identity}}}{key_suffix}:{strategy.name}"
-                    hit = (plain_key, strategy, self.rate, self.cost, self._params)
-                    return backend, _new_hit(Hit, hit)
+                plain = self._plain_hit(connection, key_suffix)
             except ConfigurationError:
                 raise
             except Exception as exc:
                 return await self._on_failure(
                     exc, connection, None, None, key=None, cost=self.cost, rate=self.rate
                 )
+            if plain is not None:
+                return plain
         rate = self.rate
         key: str | None = None
         try:
@@ -411,6 +414,7 @@ class Throttle(Generic[C]):
                 rate = _checked_rate(await self._rate_function(connection), self.uid)
             if rate.limit == 0:
                 return NOT_LIMITED
+            read_identity = self._read_identity
             identity = (
                 read_identity(connection)
                 if read_identity is not None
@@ -443,6 +447,33 @@ class Throttle(Generic[C]):
         if backend is None:
             backend = self._backend_for(connection)
         return backend, _new_hit(Hit, (key, self.strategy, rate, cost, params))
+
+    def prepare_plain(
+        self, connection: C, key_suffix: str | None = None
+    ) -> tuple[ThrottleBackend, Hit] | None:
+        """`prepare` for the common configuration, with nothing to await: a fixed cost and
+        rate, the default identity, no ``gate``. None when that is not the case here (then
+        `prepare` decides); errors propagate (`prepare` gives them to ``on_error``)."""
+        if self._read_identity is None or not self._plain or self.gate is not None:
+            return None
+        return self._plain_hit(connection, key_suffix)
+
+    def _plain_hit(
+        self, connection: C, key_suffix: str | None
+    ) -> tuple[ThrottleBackend, Hit] | None:
+        """`prepare_plain` once its conditions are checked (and the ``gate`` passed)."""
+        assert self._read_identity is not None
+        identity = self._read_identity(connection)
+        if type(identity) is not str or "{" in identity or "}" in identity or "%" in identity:
+            return None  # EXEMPTED, a wrong type or a brace to escape: `prepare` sees to it
+        if key_suffix is None:
+            key_suffix = self.key_suffix(connection) if self._suffixed else ""
+        backend = self.backend
+        if backend is None:
+            backend = self._backend_for(connection)
+        strategy = self.strategy
+        key = f"{self.uid}:{{{identity}}}{key_suffix}:{strategy.name}"
+        return backend, _new_hit(Hit, (key, strategy, self.rate, self.cost, self._params))
 
     def refusals_on(self, backend: ThrottleBackend) -> RefusalCache | None:
         """The refusal cache this throttle's hits on ``backend`` go through, if any."""

@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
+from traffik.exceptions import ConfigurationError
 from traffik.observability import OBSERVERS, report_decision, report_exempted
 from traffik.rates import Rate
 from traffik.refusals import apply_hit, cached_refusal
@@ -242,7 +243,16 @@ async def decide_alone(
         return await _decide_alone_observed(connection, throttle, cost, key_suffix)
     if throttle.is_disabled:
         return Outcome(throttle, NOT_LIMITED)
-    prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
+    prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
+    if cost is None and throttle.plain_prepare:
+        try:
+            prepared = throttle.prepare_plain(connection, key_suffix)
+        except ConfigurationError:
+            raise
+        except Exception:
+            prepared = None  # `prepare` meets the error again, and gives it to on_error
+    if prepared is None:
+        prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
     if isinstance(prepared, Decision):
         return Outcome(throttle, prepared)
     backend, hit = prepared

@@ -26,7 +26,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
+from traffik.backends.base import APP_STATE_ATTRIBUTE, Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
@@ -305,12 +305,17 @@ class HTTPThrottle(BaseHTTPThrottle):
         if self._disabled:
             outcome = Outcome(self, NOT_LIMITED)
         else:
-            prepared = await self.prepare(
-                request,
-                cost,
-                None,
-                key_suffix=self._suffix(scope, route) if self._own_suffix else None,
-            )
+            suffix = self._suffix(scope, route) if self._own_suffix else None
+            prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
+            if self.plain_prepare and cost is None:
+                try:
+                    prepared = self.prepare_plain(request, suffix)
+                except ConfigurationError:
+                    raise
+                except Exception:
+                    prepared = None  # `prepare` meets it again, and gives it to on_error
+            if prepared is None:
+                prepared = await self.prepare(request, cost, None, key_suffix=suffix)
             if isinstance(prepared, Decision):
                 outcome = Outcome(self, prepared)
             else:
