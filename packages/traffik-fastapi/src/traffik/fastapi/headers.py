@@ -238,7 +238,12 @@ def _all_headers(outcome: Outcome) -> RawHeaders:
         return []
     remaining = decision.remaining
     remaining_text = b"%d" % remaining if remaining > 0 else b"0"
-    reset_text = b"%d" % whole_seconds(decision.reset_after)
+    reset_after = decision.reset_after  # `whole_seconds`, inlined
+    reset_text = (
+        b"%d" % math.ceil(reset_after)
+        if 0 < reset_after < 1e15
+        else b"%d" % whole_seconds(reset_after)
+    )
     throttle = outcome.throttle
     template = throttle.header_template
     if template is not None and template[0] == limit:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from asyncio import sleep
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 from starlette.requests import HTTPConnection
@@ -35,6 +35,10 @@ LEDGER_KEY: Final = "traffik.ledger"
 """The ASGI scope key holding a request's `RequestLedger`."""
 
 
+_NO_PENDING: Final[dict[Any, Any]] = {}  # never written to: `decide` makes a dict of its own
+_NOTHING_WRITTEN: Final[RawHeaders] = []  # never written to: `write_headers` replaces it
+
+
 class RequestLedger:
     """The decisions taken for one request, in order.
 
@@ -44,15 +48,22 @@ class RequestLedger:
 
     __slots__ = ("gathered", "managed", "outcomes", "pending", "written")
 
-    def __init__(self, *, managed: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        managed: bool = False,
+        gathered: bool = False,
+        outcomes: list[Outcome] | None = None,
+    ) -> None:
         self.managed = managed
-        self.outcomes: list[Outcome] = []
-        #: Decisions taken for a throttle by another one's call, until it claims them.
-        self.pending: dict[BaseHTTPThrottle, Outcome] = {}
+        self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
+        #: Decisions taken for a throttle by another one's call, until it claims them
+        #: (a shared empty mapping until there is one: most requests never have any).
+        self.pending: dict[BaseHTTPThrottle, Outcome] = _NO_PENDING
         #: Whether the route's throttles have been gathered into a decision.
-        self.gathered = False
+        self.gathered = gathered
         #: The headers last written into a FastAPI sub-response.
-        self.written: RawHeaders = []
+        self.written: RawHeaders = _NOTHING_WRITTEN
 
     def claim(self, throttle: BaseHTTPThrottle) -> Outcome | None:
         """The decision taken for ``throttle`` by another's call, if any (once)."""
@@ -76,6 +87,8 @@ class RequestLedger:
         earlier = self.outcomes
         self.outcomes = [*earlier, *outcomes] if earlier else outcomes[:]
         for outcome in outcomes[claimable_from:]:
+            if self.pending is _NO_PENDING:
+                self.pending = {}
             self.pending[outcome.throttle] = outcome
         refused = False
         delay = 0.0

@@ -39,6 +39,7 @@ from traffik.fastapi.headers import (
     header_template,
     policy_item,
     policy_name,
+    render_headers,
 )
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, wait_out
 from traffik.fastapi.proxies import get_remote_address
@@ -300,8 +301,7 @@ class HTTPThrottle(BaseHTTPThrottle):
             return outcomes[0].decision
         # The first decision on this request, and no other throttle to gather: `enter`,
         # `RequestLedger.decide_one` and `decide_alone` unrolled, for the common case.
-        ledger = scope[LEDGER_KEY] = RequestLedger()
-        ledger.gathered = True
+        ledger = scope[LEDGER_KEY] = RequestLedger(gathered=True)
         if self._disabled:
             outcome = Outcome(self, NOT_LIMITED)
         else:
@@ -342,8 +342,9 @@ class HTTPThrottle(BaseHTTPThrottle):
             return decision
         elif decision.delay > 0:
             await wait_out(decision.delay)
-        if response is not None:
-            ledger.write_headers(response)
+        if response is not None:  # `ledger.write_headers`, for a first block
+            block = ledger.written = render_headers(ledger.outcomes)
+            response.raw_headers.extend(block)
         return decision
 
 
