@@ -132,6 +132,13 @@ class RequestLedger:
             await wait_out(decision.delay)
         return outcome
 
+    def holding(self) -> bool:
+        """Whether any decision holds a slot until the request ends (see `release`)."""
+        for outcome in self.outcomes:
+            if outcome.consumed and outcome.throttle.holds:
+                return True
+        return False
+
     async def release(self, throttle: BaseHTTPThrottle | None = None) -> None:
         """Give back the slots held until the request ends (of ``throttle``, or all).
 
