@@ -226,8 +226,8 @@ class ThrottleMiddleware:
                 connection = Request(scope, receive_watching)
                 refusal = await self._refusal(connection, ledger, self._http_throttles)
                 if refusal is not None:
-                    response = await self._render(connection, refusal)
-                    await response(scope, receive_watching, send_with_headers)
+                    rendered = await self._render(connection, refusal)
+                    await rendered(scope, receive_watching, send_with_headers)
                     return
             await self.app(scope, receive_watching, send_with_headers)
         except Exception as exc:
