@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from traffik.exceptions import ConfigurationError
 
-__all__ = ["hash_tag", "validate_key_part"]
+__all__ = ["escape_identity", "hash_tag", "validate_key_part"]
 
 
 def hash_tag(identity: str) -> str:
     """Wrap an identity in braces, escaping what would break the hash tag."""
     if "{" in identity or "}" in identity or "%" in identity:
-        identity = identity.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+        identity = escape_identity(identity)
     return "{" + identity + "}"
+
+
+def escape_identity(identity: str) -> str:
+    """``identity`` with ``%``, ``{`` and ``}`` percent-escaped (what `hash_tag` wraps)."""
+    return identity.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
 
 def validate_key_part(value: object, what: str) -> str:

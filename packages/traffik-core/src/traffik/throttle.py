@@ -24,10 +24,11 @@ from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import ErrorContext, OnError, validate_on_error
 from traffik.exceptions import BackendError, ConfigurationError, RateLimitExceeded, TraffikError
 from traffik.identities import EXEMPTED, ExemptedType
-from traffik.keys import hash_tag, validate_key_part
+from traffik.keys import escape_identity, validate_key_part
 from traffik.multi_limit import hit_all
 from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
+from traffik.refusals import RefusalCache, apply_hit, cached_refusal
 from traffik.strategies.base import NO_PARAMS, Params, Strategy
 from traffik.strategies.fixed_window import FixedWindow
 
@@ -60,6 +61,9 @@ _WARNING_INTERVAL: Final = 30.0
 # code reporting decisions can tell an exemption from a failure (which reports itself).
 _LET_THROUGH: Final = Decision(allowed=True, limit=0, remaining=0, reset_after=0.0, retry_after=0.0)
 
+# `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
+_new_hit: Final = tuple.__new__
+
 
 @dataclass(frozen=True, slots=True)
 class ThrottleStat:
@@ -91,6 +95,9 @@ class Throttle(Generic[C]):
         async function of the connection.
     :param shadow: decide and record, but never refuse: try a new limit in production and
         watch what it would do. Transports (HTTP, WebSocket) let refused requests through.
+    :param cache_refusals: answer a client's lasting refusal locally, without asking the
+        backend, until its retry time (see `traffik.refusals`); None (the default) follows
+        the backend's ``cache_refusals``, itself off by default.
     """
 
     def __init__(
@@ -105,6 +112,7 @@ class Throttle(Generic[C]):
         on_error: OnError | None = None,
         params: Params | ParamsFunction[C] | None = None,
         shadow: bool = False,
+        cache_refusals: bool | None = None,
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
@@ -138,20 +146,52 @@ class Throttle(Generic[C]):
         elif params is not None:
             self._params = params
 
+        #: `default_identity` when it stands for the identifier: no await needed.
+        self._read_identity: Callable[[C], str | ExemptedType] | None = None
         if identifier is None:
             if type(self).default_identifier is Throttle.default_identifier:
                 raise ConfigurationError(f"Throttle {uid!r} needs an identifier")
             identifier = self.default_identifier
+            if _has_sync_default(type(self)):
+                self._read_identity = self.default_identity
         elif not callable(identifier):
             raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
         self.identifier: Identifier[C] = identifier
+        # Whether `key_suffix` is overridden (the base one adds nothing: no call needed).
+        self._suffixed = type(self).key_suffix is not Throttle.key_suffix
+        #: An async predicate of the connection that `prepare` asks first, when set: False
+        #: means this throttle does not limit the connection (`NOT_LIMITED`). Its errors
+        #: propagate. Subclasses set it (HTTP throttles, to their rules).
+        self.gate: Callable[[C], Awaitable[bool]] | None = None
 
+        #: Whether cost, rate and params are fixed (no function), the cost above 0 and the
+        #: rate limited: `prepare` then has nothing to resolve but the identity and key.
+        self._plain = (
+            self._cost_function is None
+            and self._params_function is None
+            and self.rate is not None
+            and self.rate.limit > 0
+            and self.cost > 0
+        )
+        #: Whether `prepare_plain` may stand for `prepare` (not overridden by a subclass),
+        #: for calls with the default cost and params.
+        self.plain_prepare = (
+            self._plain
+            and self._read_identity is not None
+            and type(self).prepare is Throttle.prepare
+        )
         self.on_error = validate_on_error(on_error)
         if not isinstance(shadow, bool):
             raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
         #: Shadow mode: decide and record as usual, but never refuse a request. The
         #: decisions still say what the limit would do (for headers, metrics, logs).
         self.shadow = shadow
+        if cache_refusals is not None and not isinstance(cache_refusals, bool):
+            raise ConfigurationError(
+                f"cache_refusals must be True, False or None, got {cache_refusals!r}"
+            )
+        #: Whether refusals are answered locally (None: as the backend says).
+        self.cache_refusals = cache_refusals
         self._disabled = False
         self._failures_unreported = 0
         self._last_warning = -_WARNING_INTERVAL
@@ -160,6 +200,12 @@ class Throttle(Generic[C]):
 
     async def default_identifier(self, connection: C) -> str | ExemptedType:
         """The identity used when no ``identifier`` is given. Subclasses define it."""
+        raise NotImplementedError
+
+    def default_identity(self, connection: C) -> str | ExemptedType:
+        """`default_identifier` without an await, for subclasses whose default identity
+        needs none (it only reads the connection). When a class defines both, throttles
+        with the default identifier call this one; it must return the same identity."""
         raise NotImplementedError
 
     def key_suffix(self, connection: C) -> str:
@@ -193,12 +239,25 @@ class Throttle(Generic[C]):
             return await self._observed(connection, cost, params, peek=False)
         if self._disabled:
             return NOT_LIMITED
-        prepared = await self.prepare(connection, cost, params)
+        prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
+        if self.plain_prepare and cost is None and params is None:
+            try:
+                prepared = self.prepare_plain(connection)
+            except ConfigurationError:
+                raise
+            except Exception:
+                prepared = None  # `prepare` meets the error again, and gives it to on_error
+        if prepared is None:
+            prepared = await self.prepare(connection, cost, params)
         if isinstance(prepared, Decision):
             return prepared
         backend, hit = prepared
         try:
-            return await backend.apply(*hit)
+            if self.cache_refusals is None and backend.refusal_cache is None:
+                key, strategy, rate, units, params = hit
+                return await backend.apply(key, strategy, rate, units, params)
+            cache = self.refusals_on(backend)
+            return await (backend.apply(*hit) if cache is None else apply_hit(cache, backend, hit))
         except Exception as exc:
             return await self._on_failure(exc, connection, hit, backend)
 
@@ -241,9 +300,21 @@ class Throttle(Generic[C]):
         hear of the decision. For callers that decide prepared hits themselves.
         """
         observed = bool(OBSERVERS)
+        cache = None if peek else self.refusals_on(backend)
+        if cache is not None:
+            refusal = cached_refusal(cache, hit)
+            if refusal is not None:  # decided without the backend: no latency to report
+                if observed:
+                    report_decision(self, hit, refusal, None)
+                return refusal
         started = time.perf_counter() if observed else 0.0
         try:
-            decision = await (backend.peek(*hit) if peek else backend.apply(*hit))
+            if peek:
+                decision = await backend.peek(*hit)
+            elif cache is None:
+                decision = await backend.apply(*hit)
+            else:
+                decision = await apply_hit(cache, backend, hit)
         except Exception as exc:
             latency = time.perf_counter() - started if observed else None
             return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
@@ -304,11 +375,26 @@ class Throttle(Generic[C]):
     ) -> Decision | tuple[ThrottleBackend, Hit]:
         """Resolve cost, rate, identity and key: a `Hit` for the backend, or a final decision.
 
-        The final decision is `NOT_LIMITED` for the short-circuits, or what ``on_error``
+        The final decision is `NOT_LIMITED` for the short-circuits (``gate`` says no, cost
+        0, unlimited rate, an `EXEMPTED` identity), or what ``on_error``
         says when a function supplied by the user fails (ConfigurationError propagates:
         it reports a bug, not an outage). ``key_suffix`` replaces `key_suffix` for this
         call (a middleware keys a whole path prefix as one budget this way).
         """
+        gate = self.gate
+        if gate is not None and not await gate(connection):
+            return NOT_LIMITED
+        if self._read_identity is not None and self._plain and cost is None and params is None:
+            try:
+                plain = self._plain_hit(connection, key_suffix)
+            except ConfigurationError:
+                raise
+            except Exception as exc:
+                return await self._on_failure(
+                    exc, connection, None, None, key=None, cost=self.cost, rate=self.rate
+                )
+            if plain is not None:
+                return plain
         rate = self.rate
         key: str | None = None
         try:
@@ -319,7 +405,7 @@ class Throttle(Generic[C]):
                     if function is None
                     else _checked_cost(await function(connection), self.uid)
                 )
-            else:
+            elif type(cost) is not int or cost < 0:  # an int >= 0 needs no further check
                 cost = _checked_cost(cost, self.uid)
             if cost == 0:
                 return NOT_LIMITED
@@ -328,7 +414,12 @@ class Throttle(Generic[C]):
                 rate = _checked_rate(await self._rate_function(connection), self.uid)
             if rate.limit == 0:
                 return NOT_LIMITED
-            identity = await self.identifier(connection)
+            read_identity = self._read_identity
+            identity = (
+                read_identity(connection)
+                if read_identity is not None
+                else await self.identifier(connection)
+            )
             if type(identity) is not str:
                 if identity is EXEMPTED:
                     return NOT_LIMITED
@@ -342,15 +433,54 @@ class Throttle(Generic[C]):
                     self._params if params_function is None else await params_function(connection)
                 )
             if key_suffix is None:
-                key_suffix = self.key_suffix(connection)
-            key = f"{self.uid}:{hash_tag(identity)}{key_suffix}:{self.strategy.name}"
+                key_suffix = self.key_suffix(connection) if self._suffixed else ""
+            if "{" in identity or "}" in identity or "%" in identity:
+                identity = escape_identity(identity)
+            key = f"{self.uid}:{{{identity}}}{key_suffix}:{self.strategy.name}"
         except ConfigurationError:
             raise
         except Exception as exc:
             return await self._on_failure(
                 exc, connection, None, None, key=key, cost=cost, rate=rate
             )
-        return self._backend_for(connection), Hit(key, self.strategy, rate, cost, params)
+        backend = self.backend
+        if backend is None:
+            backend = self._backend_for(connection)
+        return backend, _new_hit(Hit, (key, self.strategy, rate, cost, params))
+
+    def prepare_plain(
+        self, connection: C, key_suffix: str | None = None
+    ) -> tuple[ThrottleBackend, Hit] | None:
+        """`prepare` for the common configuration, with nothing to await: a fixed cost and
+        rate, the default identity, no ``gate``. None when that is not the case here (then
+        `prepare` decides); errors propagate (`prepare` gives them to ``on_error``)."""
+        if self._read_identity is None or not self._plain or self.gate is not None:
+            return None
+        return self._plain_hit(connection, key_suffix)
+
+    def _plain_hit(
+        self, connection: C, key_suffix: str | None
+    ) -> tuple[ThrottleBackend, Hit] | None:
+        """`prepare_plain` once its conditions are checked (and the ``gate`` passed)."""
+        assert self._read_identity is not None
+        identity = self._read_identity(connection)
+        if type(identity) is not str or "{" in identity or "}" in identity or "%" in identity:
+            return None  # EXEMPTED, a wrong type or a brace to escape: `prepare` sees to it
+        if key_suffix is None:
+            key_suffix = self.key_suffix(connection) if self._suffixed else ""
+        backend = self.backend
+        if backend is None:
+            backend = self._backend_for(connection)
+        strategy = self.strategy
+        key = f"{self.uid}:{{{identity}}}{key_suffix}:{strategy.name}"
+        return backend, _new_hit(Hit, (key, strategy, self.rate, self.cost, self._params))
+
+    def refusals_on(self, backend: ThrottleBackend) -> RefusalCache | None:
+        """The refusal cache this throttle's hits on ``backend`` go through, if any."""
+        setting = self.cache_refusals
+        if setting is None:
+            return backend.refusal_cache
+        return backend.refusals() if setting else None
 
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend
@@ -484,6 +614,9 @@ class Limiter(Throttle[str]):
     async def default_identifier(self, connection: str) -> str:
         return connection
 
+    def default_identity(self, connection: str) -> str:
+        return connection
+
     async def acquire(
         self, key: str, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
@@ -498,6 +631,14 @@ class Limiter(Throttle[str]):
         if decision.delay > 0:
             await asyncio.sleep(decision.delay)
         return decision
+
+
+def _has_sync_default(cls: type) -> bool:
+    """Whether ``cls`` has a `default_identity` that stands for its `default_identifier`:
+    defined by the class that defines the identifier, or by a subclass of it."""
+    identity_owner = next(c for c in cls.__mro__ if "default_identity" in vars(c))
+    identifier_owner = next(c for c in cls.__mro__ if "default_identifier" in vars(c))
+    return identity_owner is not Throttle and issubclass(identity_owner, identifier_owner)
 
 
 def _checked_cost(cost: object, uid: str) -> int:

@@ -13,13 +13,16 @@ lifespan for FastAPI and Starlette, the process default — lives here.
 from __future__ import annotations
 
 import contextlib
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from traffik.error_policy import OnError, validate_on_error
+from traffik.exceptions import ConfigurationError
 from traffik.keys import validate_key_part
+from traffik.refusals import RefusalCache
 
 if TYPE_CHECKING:
     from traffik.decision import Decision
@@ -59,6 +62,25 @@ class ThrottleBackend(ABC):
     #: Whether decisions are shared between processes (False for the in-memory backend).
     distributed: bool = False
 
+    #: The refusal cache the throttles using this backend go through by default: set
+    #: while `cache_refusals` is on, None otherwise (see `traffik.refusals`).
+    refusal_cache: RefusalCache | None = None
+    _refusals: RefusalCache | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Whatever gives units back or drops state makes remembered refusals of those keys
+        # wrong: every backend's own methods forget them (see `traffik.refusals`).
+        for name, wrap in (
+            ("refund", _forgetting_key),
+            ("delete", _forgetting_key),
+            ("apply_many", _forgetting_hits),
+            ("clear", _forgetting_all),
+        ):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__forgets_refusals__", False):
+                setattr(cls, name, wrap(method))
+
     def __init__(self, namespace: str, *, on_error: OnError = "allow") -> None:
         self.namespace = validate_key_part(namespace, "Backend namespace")
         validated = validate_on_error(on_error, allow_none=False)
@@ -66,6 +88,29 @@ class ThrottleBackend(ABC):
         self.on_error: OnError = validated
         self._entered = 0
         self._previous_default: list[ThrottleBackend | None] = []
+
+    # -- refusals served locally -------------------------------------------------------
+
+    @property
+    def cache_refusals(self) -> bool:
+        """Whether throttles using this backend answer lasting refusals locally, without a
+        round trip, until their retry time (off by default; see `traffik.refusals`). A
+        throttle's own ``cache_refusals`` overrides it."""
+        return self.refusal_cache is not None
+
+    @cache_refusals.setter
+    def cache_refusals(self, enabled: bool) -> None:
+        if not isinstance(enabled, bool):
+            raise ConfigurationError(f"cache_refusals must be True or False, got {enabled!r}")
+        self.refusal_cache = self.refusals() if enabled else None
+
+    def refusals(self) -> RefusalCache:
+        """This backend's refusal cache (made on first use), whether or not it is the
+        default of its throttles."""
+        cache = self._refusals
+        if cache is None:
+            cache = self._refusals = RefusalCache(self)
+        return cache
 
     # -- decisions -------------------------------------------------------------------
 
@@ -159,6 +204,62 @@ class ThrottleBackend(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(namespace={self.namespace!r})"
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+
+
+def _forgetting_key(method: _Method) -> _Method:
+    """``refund`` / ``delete``, forgetting the key's remembered refusal before and after."""
+
+    @functools.wraps(method)
+    async def forgetting(self: ThrottleBackend, key: str, *args: Any, **kwargs: Any) -> Any:
+        cache = self._refusals
+        if cache is None:
+            return await method(self, key, *args, **kwargs)
+        cache.forget(key)
+        try:
+            return await method(self, key, *args, **kwargs)
+        finally:
+            cache.forget(key)  # a refusal remembered meanwhile was decided before it
+
+    forgetting.__forgets_refusals__ = True  # type: ignore[attr-defined]
+    return forgetting  # type: ignore[return-value]
+
+
+def _forgetting_hits(method: _Method) -> _Method:
+    """``apply_many``, forgetting what was remembered of its keys (they were decided)."""
+
+    @functools.wraps(method)
+    async def forgetting(self: ThrottleBackend, hits: Sequence[Hit], *args: Any) -> Any:
+        cache = self._refusals
+        if cache is None:
+            return await method(self, hits, *args)
+        try:
+            return await method(self, hits, *args)
+        finally:
+            cache.forget_keys([hit.key for hit in hits])
+
+    forgetting.__forgets_refusals__ = True  # type: ignore[attr-defined]
+    return forgetting  # type: ignore[return-value]
+
+
+def _forgetting_all(method: _Method) -> _Method:
+    """``clear``, forgetting every remembered refusal."""
+
+    @functools.wraps(method)
+    async def forgetting(self: ThrottleBackend, *args: Any, **kwargs: Any) -> Any:
+        cache = self._refusals
+        if cache is not None:
+            cache.forget_all()
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            if cache is not None:
+                cache.forget_all()
+
+    forgetting.__forgets_refusals__ = True  # type: ignore[attr-defined]
+    return forgetting  # type: ignore[return-value]
 
 
 # The backend that throttles without one of their own fall back to. Set by a running

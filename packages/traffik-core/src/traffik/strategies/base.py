@@ -21,6 +21,14 @@ concurrency slot, and to undo the limits already consumed when a later one refus
 store that cannot decide several keys at once (memcached). It returns
 ``(new_state, ttl_ms)``.
 
+A strategy may declare ``steady_refusals = True`` (a class attribute; False when absent)
+when each of its refusals with a finite ``retry_after`` stores nothing and stays the same
+refusal — for the same cost, on the same key, with the same ``limit`` and ``remaining``,
+only its times counting down — until ``retry_after``, unless units are given back. Its
+refusals may then be answered locally, without asking the backend again
+(`traffik.refusals`). `FixedWindow` and `QuotaWithRollover` do; strategies whose refusals
+end sooner as time passes (buckets, sliding windows) or depend on ``params`` do not.
+
 Arithmetic is done in integers wherever a boundary is at stake (windows, refills), so
 that every backend — including a Lua script in Redis, where numbers are doubles — reaches
 the same decision. Keep intermediate integers below 2**53.

@@ -31,10 +31,10 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from traffik.decision import Decision
+from traffik.decision import Decision, new_decision
 from traffik.rates import Rate
 from traffik.strategies._support import aligned_window
-from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
+from traffik.strategies.base import MAX_EXACT, IntTupleCodec, Params, Step, require_exact
 
 __all__ = ["FixedWindow", "decide_window", "refund_window"]
 
@@ -45,17 +45,44 @@ def decide_window(
     state: WindowState | None, now: int, period: int, limit: int, cost: int
 ) -> Step[WindowState]:
     """The fixed-window decision for a given (possibly scaled) limit."""
-    window, now = aligned_window(now, period, None if state is None else state[0])
-    used = state[1] if state is not None and state[0] == window else 0
+    # `aligned_window`, inlined: this runs on every check of the default strategy.
+    window = now // period
+    if state is None:
+        used = 0
+    else:
+        stored = state[0]
+        if stored == window:
+            used = state[1]
+        elif stored > window:  # written by a clock ahead of ours: decide in its window
+            window = stored
+            now = stored * period
+            used = state[1]
+        else:
+            used = 0
     reset_ms = (window + 1) * period - now
     reset_after = reset_ms / 1000
-    if cost == 0:
-        return state, Decision(True, limit, max(limit - used, 0), reset_after, 0.0), reset_ms
     if used + cost <= limit:
+        if cost == 0:
+            return (
+                state,
+                new_decision(Decision, (True, limit, limit - used, reset_after, 0.0, 0.0)),
+                reset_ms,
+            )
         used += cost
-        return (window, used), Decision(True, limit, limit - used, reset_after, 0.0), reset_ms
+        return (
+            (window, used),
+            new_decision(Decision, (True, limit, limit - used, reset_after, 0.0, 0.0)),
+            reset_ms,
+        )
+    if cost == 0:  # over a limit lowered since (a scaled limit): nothing is left
+        return state, new_decision(Decision, (True, limit, 0, reset_after, 0.0, 0.0)), reset_ms
     retry_after = math.inf if cost > limit else reset_after
-    return state, Decision(False, limit, max(limit - used, 0), reset_after, retry_after), reset_ms
+    remaining = limit - used if used < limit else 0
+    return (
+        state,
+        new_decision(Decision, (False, limit, remaining, reset_after, retry_after, 0.0)),
+        reset_ms,
+    )
 
 
 def refund_window(
@@ -76,12 +103,27 @@ class FixedWindow(IntTupleCodec):
 
     name: ClassVar[str] = "fixed_window"
     state_fields: ClassVar[int] = 2
+    #: A refusal lasts, unchanged, until the window ends (see `traffik.refusals`).
+    steady_refusals: ClassVar[bool] = True
 
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
-        require_exact(self.name, rate, rate.limit)
-        return decide_window(state, now, rate.period_ms, rate.limit, cost)
+        limit = rate.limit
+        if limit >= MAX_EXACT:
+            require_exact(self.name, rate, limit)
+        # `decide_window`, inlined for the common case (a hit in the current window):
+        # this is the default strategy's every check.
+        if state is not None and cost > 0:
+            period = rate.period_ms
+            window = now // period
+            if state[0] == window:
+                used = state[1] + cost
+                if used <= limit:
+                    reset_ms = (window + 1) * period - now
+                    decision = (True, limit, limit - used, reset_ms / 1000, 0.0, 0.0)
+                    return (window, used), new_decision(Decision, decision), reset_ms
+        return decide_window(state, now, rate.period_ms, limit, cost)
 
     def refund(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params

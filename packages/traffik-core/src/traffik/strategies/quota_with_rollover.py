@@ -58,6 +58,8 @@ class QuotaWithRollover(IntTupleCodec):
 
     name: ClassVar[str] = "quota_with_rollover"
     state_fields: ClassVar[int] = 3
+    #: A refusal lasts, unchanged, until the period ends (see `traffik.refusals`).
+    steady_refusals: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         percentage = exact_ratio(

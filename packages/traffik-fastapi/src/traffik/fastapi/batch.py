@@ -27,13 +27,15 @@ from starlette.requests import HTTPConnection
 
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
+from traffik.exceptions import ConfigurationError
 from traffik.observability import OBSERVERS, report_decision, report_exempted
 from traffik.rates import Rate
+from traffik.refusals import apply_hit, cached_refusal
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
-__all__ = ["Call", "Outcome", "decide_alone", "decide_together"]
+__all__ = ["Call", "Outcome", "apply_with_refusals", "decide_alone", "decide_together"]
 
 logger = logging.getLogger("traffik.fastapi")
 
@@ -148,10 +150,18 @@ async def _apply_group(
 ) -> None:
     """Decide the hits of ``members`` on ``backend`` in one atomic step."""
     hits = [member.hit for member in members if member.hit is not None]
+    if len(hits) == 1:
+        cache = members[0].throttle.refusals_on(backend)
+        refusal = None if cache is None else cached_refusal(cache, hits[0])
+        if refusal is not None:  # decided without the backend: nothing stored
+            if observed:
+                report_decision(members[0].throttle, hits[0], refusal, None)
+            members[0].decision = refusal
+            return
     started = time.perf_counter() if observed else 0.0
     try:
         if len(hits) == 1:
-            decisions = [await backend.apply(*hits[0])]
+            decisions = [await apply_with_refusals(members[0].throttle, backend, hits[0])]
         else:
             decisions = await backend.apply_many(hits)
     except Exception as exc:
@@ -181,9 +191,22 @@ async def _apply_alone(connection: HTTPConnection, outcome: Outcome, *, peek: bo
     assert hit is not None
     assert backend is not None
     observed = bool(OBSERVERS)
+    cache = None if peek else throttle.refusals_on(backend)
+    if cache is not None:
+        refusal = cached_refusal(cache, hit)
+        if refusal is not None:  # decided without the backend: no latency to report
+            if observed:
+                report_decision(throttle, hit, refusal, None)
+            outcome.decision = refusal
+            return
     started = time.perf_counter() if observed else 0.0
     try:
-        decision = await (backend.peek(*hit) if peek else backend.apply(*hit))
+        if peek:
+            decision = await backend.peek(*hit)
+        elif cache is None:
+            decision = await backend.apply(*hit)
+        else:
+            decision = await apply_hit(cache, backend, hit)
     except Exception as exc:
         latency = time.perf_counter() - started if observed else None
         outcome.decision = await throttle.failure_decision(
@@ -194,6 +217,16 @@ async def _apply_alone(connection: HTTPConnection, outcome: Outcome, *, peek: bo
         report_decision(throttle, hit, decision, time.perf_counter() - started, peek=peek)
     outcome.decision = decision
     outcome.consumed = decision.allowed and not peek
+
+
+async def apply_with_refusals(
+    throttle: BaseHTTPThrottle, backend: ThrottleBackend, hit: Hit
+) -> Decision:
+    """``backend.apply(*hit)``, through the refusal cache ``throttle`` uses there, if any."""
+    cache = throttle.refusals_on(backend)
+    if cache is None:
+        return await backend.apply(*hit)
+    return await apply_hit(cache, backend, hit)
 
 
 def _unconsumed(decision: Decision, hit: Hit | None) -> Decision:
@@ -210,13 +243,26 @@ async def decide_alone(
         return await _decide_alone_observed(connection, throttle, cost, key_suffix)
     if throttle.is_disabled:
         return Outcome(throttle, NOT_LIMITED)
-    prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
+    prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
+    if cost is None and throttle.plain_prepare:
+        try:
+            prepared = throttle.prepare_plain(connection, key_suffix)
+        except ConfigurationError:
+            raise
+        except Exception:
+            prepared = None  # `prepare` meets the error again, and gives it to on_error
+    if prepared is None:
+        prepared = await throttle.prepare(connection, cost, None, key_suffix=key_suffix)
     if isinstance(prepared, Decision):
         return Outcome(throttle, prepared)
     backend, hit = prepared
     outcome = Outcome(throttle, NOT_LIMITED, hit, backend)
     try:
-        outcome.decision = await backend.apply(*hit)
+        if throttle.cache_refusals is None and backend.refusal_cache is None:
+            key, strategy, rate, units, params = hit  # faster than *hit: no plain tuple
+            outcome.decision = await backend.apply(key, strategy, rate, units, params)
+        else:
+            outcome.decision = await apply_with_refusals(throttle, backend, hit)
     except Exception as exc:
         outcome.decision = await throttle.failure_decision(exc, connection, hit, backend)
         return outcome

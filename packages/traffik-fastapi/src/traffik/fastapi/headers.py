@@ -142,9 +142,9 @@ def policy_item(name: bytes, rate: Rate, quota_unit: bytes | None) -> bytes:
 
 def whole_seconds(seconds: float) -> int:
     """Seconds rounded up, as headers carry them (never negative)."""
-    if seconds <= 0:
-        return 0
-    return math.ceil(seconds) if seconds < 1e15 else 10**15
+    if 0 < seconds < 1e15:
+        return math.ceil(seconds)
+    return 0 if seconds <= 0 else 10**15
 
 
 def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
@@ -211,28 +211,62 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
     return headers
 
 
+HeaderTemplate = tuple[int, tuple[bytes, bytes], tuple[bytes, bytes], bytes]
+"""What the headers of a throttle with a fixed rate share from one response to the next:
+``(limit, RateLimit-Policy header, X-RateLimit-Limit header, b'"<uid>";r=')``."""
+
+
+def header_template(name: bytes, rate: Rate, quota_unit: bytes | None) -> HeaderTemplate | None:
+    """The parts of `_all_headers` fixed by a throttle's rate (None where the rate has a
+    quota unit, whose ``RateLimit`` item differs)."""
+    if quota_unit is not None:
+        return None
+    return (
+        rate.limit,
+        (_POLICY_NAME, policy_item(name, rate, None)),
+        (_X_LIMIT_NAME, b"%d" % rate.limit),
+        name + b";r=",
+    )
+
+
 def _all_headers(outcome: Outcome) -> RawHeaders:
-    """Every header for one admitted request under one limit."""
+    """Every header for one admitted request under one limit (`render_headers`, unrolled:
+    this runs on every response of the common case)."""
     decision = outcome.decision
     limit = decision.limit
     if limit <= 0:
         return []
+    remaining = decision.remaining
+    remaining_text = b"%d" % remaining if remaining > 0 else b"0"
+    reset_after = decision.reset_after  # `whole_seconds`, inlined
+    reset_text = (
+        b"%d" % math.ceil(reset_after)
+        if 0 < reset_after < 1e15
+        else b"%d" % whole_seconds(reset_after)
+    )
     throttle = outcome.throttle
+    template = throttle.header_template
+    if template is not None and template[0] == limit:
+        return [
+            template[1],
+            (_RATELIMIT_NAME, template[3] + remaining_text + b";t=" + reset_text),
+            template[2],
+            (_X_REMAINING_NAME, remaining_text),
+            (_X_RESET_NAME, reset_text),
+        ]
     name = throttle.policy_name
-    remaining = decision.remaining if decision.remaining > 0 else 0
-    reset = whole_seconds(decision.reset_after)
     policy = throttle.static_policy
     if policy is None:
         rate = outcome.rate
         policy = policy_item(name, rate, throttle.quota_unit) if rate is not None else None
     headers: RawHeaders = [] if policy is None else [(_POLICY_NAME, policy)]
     if throttle.quota_unit is None:
-        headers.append((_RATELIMIT_NAME, b"%s;r=%d;t=%d" % (name, remaining, reset)))
+        headers.append((_RATELIMIT_NAME, name + b";r=" + remaining_text + b";t=" + reset_text))
     else:
-        headers.append((_RATELIMIT_NAME, b"%s;r=%d" % (name, remaining)))
+        headers.append((_RATELIMIT_NAME, name + b";r=" + remaining_text))
     headers.append((_X_LIMIT_NAME, b"%d" % limit))
-    headers.append((_X_REMAINING_NAME, b"%d" % remaining))
-    headers.append((_X_RESET_NAME, b"%d" % reset))
+    headers.append((_X_REMAINING_NAME, remaining_text))
+    headers.append((_X_RESET_NAME, reset_text))
     return headers
 
 

@@ -221,7 +221,15 @@ class ThrottleMiddleware:
             return message
 
         try:
-            await self._apply(scope, receive_watching, send_with_headers, ledger)
+            # `_apply`, inlined: the common case.
+            if self._http_throttles:
+                connection = Request(scope, receive_watching)
+                refusal = await self._refusal(connection, ledger, self._http_throttles)
+                if refusal is not None:
+                    rendered = await self._render(connection, refusal)
+                    await rendered(scope, receive_watching, send_with_headers)
+                    return
+            await self.app(scope, receive_watching, send_with_headers)
         except Exception as exc:
             if not started and ledger.outcomes:
                 response = await _error_response(Request(scope, receive), exc)
@@ -229,7 +237,8 @@ class ThrottleMiddleware:
                     await response(scope, receive, send_with_headers)
             raise
         finally:
-            await ledger.release()
+            if ledger.holding():
+                await ledger.release()
 
     async def _apply(
         self, scope: Scope, receive: Receive, send: Send, ledger: RequestLedger
@@ -293,10 +302,19 @@ class ThrottleMiddleware:
                 matched.append(entry)
         if not matched:
             return None
-        calls = [(entry.throttle, entry.cost, entry.key_suffix(connection)) for entry in matched]
-        outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
-        if all(outcome.decision.allowed for outcome in outcomes):
-            return None
+        if len(matched) == 1:  # the common case, kept short
+            entry = matched[0]
+            outcome = await ledger.decide_one(
+                connection, entry.throttle, entry.cost, entry.key_suffix(connection)
+            )
+            if outcome.decision.allowed:
+                return None
+            outcomes = [outcome]
+        else:
+            calls = [(e.throttle, e.cost, e.key_suffix(connection)) for e in matched]
+            outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
+            if all(outcome.decision.allowed for outcome in outcomes):
+                return None
         refused = sorted(
             (
                 (outcome, entry)

@@ -19,31 +19,46 @@ from starlette.types import Scope
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
-__all__ = ["THROTTLES_ATTRIBUTE", "route_template", "route_throttles"]
+__all__ = ["THROTTLES_ATTRIBUTE", "RouteInfo", "route_info", "route_template", "route_throttles"]
 
 THROTTLES_ATTRIBUTE = "__traffik_throttles__"
 """Set by `throttled` on the endpoints it wraps: the throttles it applies."""
 
 
-class _RouteInfo:
-    """What is known of one route (or effective route context), found once."""
+class RouteInfo:
+    """What is known of one route (or effective route context), found once.
 
-    __slots__ = ("source", "template", "throttles")
+    :ivar template: the route's path template (without the ``root_path``), if any.
+    :ivar throttles: every throttle the route declares (dependency overrides aside).
+    """
+
+    __slots__ = ("route", "source", "template", "throttles")
 
     def __init__(self, source: Any, route: Any) -> None:
         self.source = source
+        self.route = route
         template = getattr(source, "path", None)
         self.template: str | None = template if isinstance(template, str) and template else None
         self.throttles = _discover(source, route)
 
+    def declared(self) -> tuple[BaseHTTPThrottle, ...]:
+        """The throttles the route declares, except those the application overrides."""
+        throttles = self.throttles
+        if throttles:
+            provider = getattr(self.route, "dependency_overrides_provider", None)
+            overrides = getattr(provider, "dependency_overrides", None)
+            if overrides:
+                throttles = tuple(throttle for throttle in throttles if throttle not in overrides)
+        return throttles
+
 
 # id(route or effective context) -> what is known of it. Bounded by the number of routes;
 # the entry keeps its object alive, so that the id cannot be reused by another.
-_route_cache: dict[int, _RouteInfo] = {}
+_route_cache: dict[int, RouteInfo] = {}
 _MAX_CACHED_ROUTES = 10_000
 
 
-def _info(scope: Scope, route: Any) -> _RouteInfo:
+def _info(scope: Scope, route: Any) -> RouteInfo:
     source = route
     fastapi_scope = scope.get("fastapi")
     if fastapi_scope:
@@ -53,11 +68,17 @@ def _info(scope: Scope, route: Any) -> _RouteInfo:
             source = context
     info = _route_cache.get(id(source))
     if info is None or info.source is not source:
-        info = _RouteInfo(source, route)
+        info = RouteInfo(source, route)
         if len(_route_cache) >= _MAX_CACHED_ROUTES:
             _route_cache.clear()  # routes made on the fly; found again when next used
         _route_cache[id(source)] = info
     return info
+
+
+def route_info(scope: Scope) -> RouteInfo | None:
+    """What is known of the route the router matched, or None if none matched."""
+    route = scope.get("route")
+    return None if route is None else _info(scope, route)
 
 
 def route_template(scope: Scope) -> str | None:
@@ -78,13 +99,7 @@ def route_throttles(scope: Scope) -> tuple[BaseHTTPThrottle, ...]:
     route = scope.get("route")
     if route is None:
         return ()
-    throttles = _info(scope, route).throttles
-    if throttles:
-        provider = getattr(route, "dependency_overrides_provider", None)
-        overrides = getattr(provider, "dependency_overrides", None)
-        if overrides:
-            throttles = tuple(throttle for throttle in throttles if throttle not in overrides)
-    return throttles
+    return _info(scope, route).declared()
 
 
 def _discover(source: Any, route: Any) -> tuple[BaseHTTPThrottle, ...]:

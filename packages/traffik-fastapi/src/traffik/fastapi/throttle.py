@@ -24,20 +24,30 @@ from typing import Any, ClassVar, Final, Literal
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from traffik.backends.base import APP_STATE_ATTRIBUTE, Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.batch import Call, Outcome
+from traffik.fastapi.batch import Call, Outcome, apply_with_refusals
 from traffik.fastapi.handlers import raise_throttled
-from traffik.fastapi.headers import HeaderSpec, header_mask, policy_item, policy_name
-from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
+from traffik.fastapi.headers import (
+    HeaderSpec,
+    HeaderTemplate,
+    header_mask,
+    header_template,
+    policy_item,
+    policy_name,
+    render_headers,
+)
+from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, wait_out
 from traffik.fastapi.proxies import get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
-from traffik.fastapi.routes import route_template, route_throttles
+from traffik.fastapi.routes import RouteInfo, route_info, route_throttles
 from traffik.fastapi.rules import Rule, order_rules, rules_allow
 from traffik.identities import ExemptedType
+from traffik.observability import OBSERVERS
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction, Throttle
@@ -117,6 +127,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         rules: Iterable[Rule] = (),
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
+        cache_refusals: bool | None = None,
     ) -> None:
         super().__init__(
             uid,
@@ -128,6 +139,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
             on_error=on_error,
             params=params,
             shadow=shadow,
+            cache_refusals=cache_refusals,
         )
         if handle_throttled is not None and not callable(handle_throttled):
             raise ConfigurationError(
@@ -140,13 +152,19 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
                 f"key_by must be one of {', '.join(map(repr, KEY_BY))}, got {key_by!r}"
             )
         self.key_by: KeyBy = key_by
+        # Whether `key_suffix` is this class's own: then the route found once per
+        # request also gives the key suffix.
+        self._own_suffix = type(self).key_suffix is BaseHTTPThrottle.key_suffix
         #: Which headers this throttle reports (bits of `traffik.fastapi.headers`);
         #: None follows `set_default_headers`.
         self.header_mask: int | None = None if headers is None else header_mask(headers)
         self.policy_name = b"" if self.header_mask == 0 else policy_name(uid)
         self.static_policy: bytes | None = None
+        #: What this throttle's headers share from one response to the next.
+        self.header_template: HeaderTemplate | None = None
         if self.rate is not None and self.header_mask != 0:
             self.static_policy = policy_item(self.policy_name, self.rate, self.quota_unit)
+            self.header_template = header_template(self.policy_name, self.rate, self.quota_unit)
         if context is not None and not isinstance(context, Mapping):
             raise ConfigurationError(f"context must be a mapping, got {context!r}")
         self.context: Mapping[str, Any] = dict(context) if context else _NO_CONTEXT
@@ -159,6 +177,20 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
 
     # -- rules -------------------------------------------------------------------------
 
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules deciding which requests this throttle limits (its own and a
+        registry's), cheapest first; they are the throttle's ``gate``."""
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: tuple[Rule, ...]) -> None:
+        self._rules = rules
+        self.gate = self._rules_allow if rules else None
+
+    async def _rules_allow(self, connection: HTTPConnection) -> bool:
+        return await rules_allow(self._rules, connection)
+
     def set_extra_rules(self, rules: Sequence[Rule]) -> None:
         """Rules added from outside (by a registry), on top of the throttle's own."""
         self.rules = order_rules((*self._own_rules, *rules))
@@ -168,15 +200,28 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
     async def default_identifier(self, connection: HTTPConnection) -> str | ExemptedType:
         return get_remote_address(connection)
 
+    def default_identity(self, connection: HTTPConnection) -> str | ExemptedType:
+        client = connection.scope.get("client")
+        if client:
+            peer: str = client[0]
+            if peer:
+                return peer  # no trusted proxies by default: the peer is the client
+        return get_remote_address(connection)  # says (once) that addresses are missing
+
     def key_suffix(self, connection: HTTPConnection) -> str:
         scope = connection.scope
+        return self._suffix(scope, route_info(scope) if self.key_by == "route" else None)
+
+    def _suffix(self, scope: Scope, route: RouteInfo | None) -> str:
+        """`key_suffix` given the matched route (for ``key_by="route"``)."""
         key_by = self.key_by
-        if key_by == "route":
-            path = route_template(scope) or scope["path"]
-        elif key_by == "path":
-            path = scope["path"]
-        else:
+        if key_by == "client":
             path = None
+        elif key_by == "route" and route is not None and route.template is not None:
+            root_path = scope.get("root_path")
+            path = root_path + route.template if root_path else route.template
+        else:
+            path = scope["path"]
         method = scope.get("method") if self.use_method else None
         if path is None:
             return f":{method}" if method else ""
@@ -186,20 +231,6 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         state = getattr(connection.scope.get("app"), "state", None)
         backend = getattr(state, APP_STATE_ATTRIBUTE, None)
         return backend if isinstance(backend, ThrottleBackend) else None
-
-    async def prepare(
-        self,
-        connection: HTTPConnection,
-        cost: int | None,
-        params: Params | None,
-        *,
-        key_suffix: str | None = None,
-    ) -> Decision | tuple[ThrottleBackend, Hit]:
-        """As `Throttle.prepare`, and `NOT_LIMITED` where the rules say not to limit."""
-        rules = self.rules
-        if rules and not await rules_allow(rules, connection):
-            return NOT_LIMITED
-        return await super().prepare(connection, cost, params, key_suffix=key_suffix)
 
     def __repr__(self) -> str:
         rate = self.rate if self.rate is not None else "<function>"
@@ -236,6 +267,9 @@ class HTTPThrottle(BaseHTTPThrottle):
         request goes through (``handle_throttled`` is not called, nothing else is given
         back). Headers and observers still say what the limit would have done. For trying
         a new limit in production.
+    :param cache_refusals: answer a client's lasting refusal in this process, without
+        asking the backend, until its retry time (see `traffik.refusals`); None follows
+        the backend's ``cache_refusals`` (off by default).
     """
 
     __signature__ = DependencySignature()
@@ -257,8 +291,61 @@ class HTTPThrottle(BaseHTTPThrottle):
         copies into the response of a route that returns data: the rate-limit headers go
         there (unless a `ThrottleMiddleware` adds them to every response itself).
         """
-        outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
-        return outcomes[0].decision
+        scope = request.scope
+        if LEDGER_KEY in scope or OBSERVERS:
+            outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
+            return outcomes[0].decision
+        route = route_info(scope)
+        if route is not None and route.throttles and route.throttles != (self,):
+            outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
+            return outcomes[0].decision
+        # The first decision on this request, and no other throttle to gather: `enter`,
+        # `RequestLedger.decide_one` and `decide_alone` unrolled, for the common case.
+        ledger = scope[LEDGER_KEY] = RequestLedger(gathered=True)
+        if self._disabled:
+            outcome = Outcome(self, NOT_LIMITED)
+        else:
+            suffix = self._suffix(scope, route) if self._own_suffix else None
+            prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
+            if self.plain_prepare and cost is None:
+                try:
+                    prepared = self.prepare_plain(request, suffix)
+                except ConfigurationError:
+                    raise
+                except Exception:
+                    prepared = None  # `prepare` meets it again, and gives it to on_error
+            if prepared is None:
+                prepared = await self.prepare(request, cost, None, key_suffix=suffix)
+            if isinstance(prepared, Decision):
+                outcome = Outcome(self, prepared)
+            else:
+                backend, hit = prepared
+                outcome = Outcome(self, NOT_LIMITED, hit, backend)
+                try:
+                    if self.cache_refusals is None and backend.refusal_cache is None:
+                        key, strategy, rate, units, params = hit
+                        outcome.decision = await backend.apply(key, strategy, rate, units, params)
+                    else:
+                        outcome.decision = await apply_with_refusals(self, backend, hit)
+                except Exception as exc:
+                    outcome.decision = await self.failure_decision(exc, request, hit, backend)
+                else:
+                    outcome.consumed = outcome.decision.allowed
+        ledger.outcomes = [outcome]
+        decision = outcome.decision
+        if self.shadow:
+            pass  # never refuses, never waits
+        elif not decision.allowed:
+            if response is not None:
+                ledger.write_headers(response)
+            await _handle_refusals(request, ledger, [outcome], [], context)
+            return decision
+        elif decision.delay > 0:
+            await wait_out(decision.delay)
+        if response is not None:  # `ledger.write_headers`, for a first block
+            block = ledger.written = render_headers(ledger.outcomes)
+            response.raw_headers.extend(block)
+        return decision
 
 
 RequestThrottle = HTTPThrottle
@@ -284,23 +371,40 @@ async def enter(
     ledger: RequestLedger | None = scope.get(LEDGER_KEY)
     if ledger is None:
         ledger = scope[LEDGER_KEY] = RequestLedger()
-    gathered: Sequence[Outcome] = ()
-    if len(throttles) == 1:  # the common case, kept short
-        throttle = throttles[0]
-        outcome = ledger.pending.pop(throttle, None) if ledger.pending else None
-        if outcome is None:
-            calls: list[Call] = [(throttle, cost, None)]
-            if not ledger.gathered:
-                ledger.gathered = True
-                for declared in route_throttles(scope):
-                    if declared is not throttle:
-                        calls.append((declared, None, None))
-            decided = await ledger.decide(connection, calls, claimable_from=1)
-            outcome = decided[0]
-            gathered = decided[1:]
-        outcomes = [outcome]
-    else:
+    if len(throttles) != 1:
         outcomes, gathered = await _enter_many(connection, ledger, throttles, cost)
+        return await _finish(connection, ledger, outcomes, gathered, context, response)
+    # One throttle, the common case, kept short.
+    throttle = throttles[0]
+    outcome = ledger.pending.pop(throttle, None) if ledger.pending else None
+    if outcome is None:
+        declared: Sequence[BaseHTTPThrottle] = ()
+        if not ledger.gathered:
+            ledger.gathered = True
+            declared = route_throttles(scope)
+        if not declared or (len(declared) == 1 and declared[0] is throttle):
+            outcome = await ledger.decide_one(connection, throttle, cost)
+        else:
+            calls: list[Call] = [(throttle, cost, None)]
+            calls.extend((other, None, None) for other in declared if other is not throttle)
+            decided = await ledger.decide(connection, calls, claimable_from=1)
+            return await _finish(connection, ledger, decided[:1], decided[1:], context, response)
+    if response is not None and not ledger.managed:
+        ledger.write_headers(response)
+    if not outcome.decision.allowed and outcome.refused and not outcome.handled:
+        await _handle_refusals(connection, ledger, [outcome], [], context)
+    return [outcome]
+
+
+async def _finish(
+    connection: HTTPConnection,
+    ledger: RequestLedger,
+    outcomes: list[Outcome],
+    gathered: Sequence[Outcome],
+    context: Mapping[str, Any] | None,
+    response: Response | None,
+) -> list[Outcome]:
+    """What `enter` does once decided: the headers, then the refusals' handlers."""
     if response is not None and not ledger.managed:
         ledger.write_headers(response)
     if gathered or not all(outcome.decision.allowed for outcome in outcomes):

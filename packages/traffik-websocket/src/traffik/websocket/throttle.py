@@ -130,6 +130,8 @@ class WebSocketThrottle(BaseHTTPThrottle):
     :param rules: `Rule` / `Bypass` instances deciding which connections are limited.
     :param registry: where the throttle registers (`GLOBAL_REGISTRY` by default).
     :param shadow: decide and record, but never refuse: no denial, no notice, no close.
+    :param cache_refusals: answer a client's lasting refusal locally until its retry time
+        (see `traffik.refusals`); None follows the backend's setting.
     """
 
     scope_type: ClassVar[str] = "websocket"
@@ -155,6 +157,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
         rules: Iterable[Rule] = (),
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
+        cache_refusals: bool | None = None,
     ) -> None:
         if key_by not in WEBSOCKET_KEY_BY:
             raise ConfigurationError(
@@ -187,6 +190,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
             rules=rules,
             registry=registry,
             shadow=shadow,
+            cache_refusals=cache_refusals,
         )
         #: Whether each connection has a budget of its own (``key_by="connection"``).
         self.per_connection = key_by == "connection"

@@ -1,0 +1,120 @@
+"""The benchmark suite runs and reports every row (``python -m benchmarks --quick``).
+
+Only that it runs: the figures are never asserted (speed belongs to the benchmark's own
+report, not to tests). Tiny round counts keep these quick.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import traffik.strategies
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+STRATEGY_NAMES = sorted(
+    name
+    for name, value in vars(traffik.strategies).items()
+    if name in traffik.strategies.__all__
+    and inspect.isclass(value)
+    and value is not traffik.strategies.Strategy  # the protocol itself
+    and callable(getattr(value, "decide", None))
+)
+
+
+REFUSED = {
+    "FixedWindow, refused, `limiter.hit`",
+    "FixedWindow, refused, `limiter.hit`, refusal cache on",
+}
+
+
+def run_suite(tmp_path: Path, *arguments: str) -> dict[str, dict[str, Any]]:
+    output, results = tmp_path / "latest.md", tmp_path / "latest.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--rounds", "1", "--scale", "0.01",
+         "--output", str(output), "--json", str(results), *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    table = output.read_text(encoding="utf-8")
+    assert table.strip() in completed.stdout  # printed and written
+    sections = {
+        section["letter"]: section for section in json.loads(results.read_text())["sections"]
+    }
+    assert sorted(sections) == list("abcdefg")
+    for section in sections.values():
+        assert f"## ({section['letter']}) " in table
+        for row in section["rows"]:
+            assert math.isfinite(row["value"]), row
+            assert row["value"] > 0, row
+            assert math.isfinite(row["ratio"]), row
+            assert row["ratio"] > 0, row
+            assert f"| {row['name']} |" in table or f"| **{row['name']}** |" in table
+    return sections
+
+
+def names(section: dict[str, Any]) -> list[str]:
+    return [row["name"] for row in section["rows"]]
+
+
+def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
+    sections = run_suite(tmp_path, "--only", "memory,http")
+
+    checks = names(sections["a"])
+    assert checks[0] == "dict counter (floor)"
+    assert set(STRATEGY_NAMES) <= set(checks)  # a strategy added to core is measured too
+    assert "FixedWindow, `await limiter.hit(key)`" in checks
+    assert "FixedWindow, refused" in checks
+    assert set(checks) >= REFUSED
+    assert names(sections["b"]) == [
+        "no-op `Depends` (floor)",
+        "bare route",
+        "`Depends(throttle)`",
+        "`Depends(throttle)`, headers off",
+    ]
+    assert names(sections["c"])[:2] == ["bare route (floor)", "middleware throttle"]
+    assert names(sections["g"])[:2] == ["dict of [window, count] (floor)", "FixedWindow"]
+    for letter in "def":
+        assert sections[letter]["skipped"] == "not selected (`--only memory,http`)."
+        assert sections[letter]["rows"] == []
+    # The targets the issue sets are on the rows they concern.
+    targets = {
+        (letter, row["name"]): row["target"]
+        for letter, section in sections.items()
+        for row in section["rows"]
+        if row["target"]
+    }
+    assert targets == {
+        ("a", "FixedWindow"): "≤ 3x",
+        ("b", "`Depends(throttle)`"): "≤ 1.1x",
+        ("c", "middleware throttle"): "≤ 1.1x",
+        ("g", "FixedWindow"): "≤ 1.2x",
+    }
+
+
+def test_network_sections_start_their_own_servers(tmp_path: Path) -> None:
+    sections = run_suite(tmp_path, "--only", "redis,memcached")
+
+    assert names(sections["d"])[0] == "`INCR` (floor)"
+    assert names(sections["e"])[0] == "50 x `INCR` (floor)"
+    assert names(sections["f"])[0] == "`incr` (floor)"
+    for letter in "def":
+        measured = set(names(sections[letter])[1:])
+        assert "FixedWindow" in measured
+        assert measured - set(STRATEGY_NAMES) == (REFUSED if letter != "e" else set())
+    for letter in "abcg":
+        assert sections[letter]["skipped"] is not None
