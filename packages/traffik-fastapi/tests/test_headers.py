@@ -23,6 +23,7 @@ from traffik import (
     MiddlewareThrottle,
     Rate,
     ThrottleMiddleware,
+    TieredRate,
     TokenBucket,
     set_default_headers,
     throttled,
@@ -379,3 +380,31 @@ def test_policy_names_are_structured_field_strings() -> None:
     assert policy_name('a"b\\c') == b'"a\\"b\\\\c"'
     throttle = HTTPThrottle('say "hi"', rate="1/s")
     assert throttle.static_policy == b'"say \\"hi\\"";q=1;w=1'
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "quota"),
+    [
+        (TokenBucket(burst_size=20), None, 20),
+        (TieredRate(), {"tier": "premium"}, 50),
+    ],
+    ids=["burst", "tier"],
+)
+def test_the_policy_quota_is_the_limit_the_decisions_apply(
+    strategy: Any, params: dict[str, str] | None, quota: int
+) -> None:
+    # A burst or a tier changes the limit a client's decisions count down from; q says
+    # the same number, so r never exceeds q.
+    backend = InMemoryBackend(clock=ManualClock(1_800_000_010.0))
+    throttle = HTTPThrottle("api", rate="10/s", strategy=strategy, params=params, backend=backend)
+    app = FastAPI()
+
+    @app.get("/", dependencies=[Depends(throttle)])
+    async def index() -> dict[str, str]:
+        return {}
+
+    with TestClient(app) as client:
+        headers = client.get("/").headers
+    assert headers["RateLimit-Policy"] == f'"api";q={quota};w=1'
+    assert headers["X-RateLimit-Limit"] == str(quota)
+    assert headers["RateLimit"].startswith(f'"api";r={quota - 1};')

@@ -131,13 +131,19 @@ def policy_name(uid: str) -> bytes:
     return b'"' + uid.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
 
 
-def policy_item(name: bytes, rate: Rate, quota_unit: bytes | None) -> bytes:
-    """One ``RateLimit-Policy`` item: ``"api";q=100;w=60``."""
+def policy_item(name: bytes, rate: Rate, quota_unit: bytes | None, quota: int = 0) -> bytes:
+    """One ``RateLimit-Policy`` item: ``"api";q=100;w=60``.
+
+    ``quota`` is the limit the client's decisions apply (``Decision.limit``) when it is not
+    the rate's own: a token bucket's burst size, a tier's or the hour's scaled limit, so
+    that ``q`` is what ``r`` (remaining) counts down from.
+    """
+    q = quota or rate.limit
     if quota_unit is not None:
-        return b'%s;q=%d;qu="%s"' % (name, rate.limit, quota_unit)
+        return b'%s;q=%d;qu="%s"' % (name, q, quota_unit)
     if rate.period_ms % 1000:
-        return b"%s;q=%d" % (name, rate.limit)
-    return b"%s;q=%d;w=%d" % (name, rate.limit, rate.period_ms // 1000)
+        return b"%s;q=%d" % (name, q)
+    return b"%s;q=%d;w=%d" % (name, q, rate.period_ms // 1000)
 
 
 def whole_seconds(seconds: float) -> int:
@@ -179,9 +185,10 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
             continue
         name = throttle.policy_name
         if mask & POLICY:
+            rate = outcome.rate
             policy = throttle.static_policy
-            if policy is None and outcome.rate is not None:
-                policy = policy_item(name, outcome.rate, throttle.quota_unit)
+            if rate is not None and (policy is None or decision.limit != rate.limit):
+                policy = policy_item(name, rate, throttle.quota_unit, decision.limit)
             if policy is not None:
                 policies.append(policy)
         if mask & RATELIMIT:
@@ -256,9 +263,9 @@ def _all_headers(outcome: Outcome) -> RawHeaders:
         ]
     name = throttle.policy_name
     policy = throttle.static_policy
-    if policy is None:
-        rate = outcome.rate
-        policy = policy_item(name, rate, throttle.quota_unit) if rate is not None else None
+    rate = outcome.rate
+    if rate is not None and (policy is None or limit != rate.limit):
+        policy = policy_item(name, rate, throttle.quota_unit, limit)
     headers: RawHeaders = [] if policy is None else [(_POLICY_NAME, policy)]
     if throttle.quota_unit is None:
         headers.append((_RATELIMIT_NAME, name + b";r=" + remaining_text + b";t=" + reset_text))
