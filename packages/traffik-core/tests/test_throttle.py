@@ -334,7 +334,7 @@ async def test_acquire_waits_for_a_queued_slot(
     async def record(delay: float) -> None:
         slept.append(delay)
 
-    monkeypatch.setattr("traffik.throttle.asyncio.sleep", record)
+    monkeypatch.setattr("traffik.limiter.asyncio.sleep", record)
     limiter = Limiter(
         "jobs", rate="10/s", strategy=LeakyBucketWithQueue(), backend=InMemoryBackend(clock=clock)
     )

@@ -28,6 +28,7 @@ from traffik.exceptions import (
     TraffikError,
 )
 from traffik.identities import ANONYMOUS_IDENTIFIER, EXEMPTED, ExemptedType
+from traffik.limiter import Limiter
 from traffik.observability import DecisionEvent, add_observer, remove_observer
 from traffik.rates import Rate
 from traffik.strategies import (
@@ -49,7 +50,7 @@ from traffik.strategies import (
     TokenBucketWithDebt,
 )
 from traffik.strategies.concurrency import Concurrency
-from traffik.throttle import Limiter, Throttle, ThrottleStat, hit_all
+from traffik.throttle import Throttle, ThrottleStat, hit_all
 
 if TYPE_CHECKING:
     from traffik.backends.memcached import ContentionError as ContentionError

@@ -11,18 +11,31 @@ A throttle's own setting overrides its backend's.
 
 from __future__ import annotations
 
+import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from traffik.decision import Decision
-from traffik.exceptions import ConfigurationError
+from traffik._logging import logger
+from traffik.decision import NOT_LIMITED, Decision
+from traffik.exceptions import BackendError, ConfigurationError, TraffikError
 
 if TYPE_CHECKING:
     from traffik.backends.base import ThrottleBackend
     from traffik.rates import Rate
 
-__all__ = ["ON_ERROR_POLICIES", "ErrorContext", "ErrorHandler", "OnError", "validate_on_error"]
+__all__ = [
+    "ERROR_RETRY_AFTER",
+    "LET_THROUGH",
+    "ON_ERROR_POLICIES",
+    "ErrorContext",
+    "ErrorHandler",
+    "FailureWarnings",
+    "OnError",
+    "decide_on_error",
+    "validate_on_error",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +78,73 @@ def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | No
         f"on_error must be one of {', '.join(map(repr, ON_ERROR_POLICIES))} "
         f"or an async callable, got {value!r}"
     )
+
+
+ERROR_RETRY_AFTER: Final = 1.0
+"""Seconds a client is asked to wait when ``on_error="throttle"`` refuses it."""
+
+LET_THROUGH: Final = Decision(allowed=True, limit=0, remaining=0, reset_after=0.0, retry_after=0.0)
+"""What ``on_error`` returns when it lets a request through: equal to `NOT_LIMITED` but not
+the same object. A throttle returns `NOT_LIMITED` itself exactly when no limit applies, so
+the code reporting decisions can tell an exemption from a failure."""
+
+
+async def decide_on_error(
+    policy: OnError, context: ErrorContext, *, from_backend: bool
+) -> Decision:
+    """The decision ``policy`` makes of the failure described by ``context``.
+
+    ``from_backend`` says whether the backend failed (rather than, say, the identifier):
+    ``"raise"`` then raises `BackendError` naming the throttle, with the failure as its
+    cause; other failures, and Traffik's own errors, are raised as they are.
+    """
+    if policy == "allow":
+        return LET_THROUGH
+    rate = context.rate
+    limit = rate.limit if rate is not None and rate.limit > 0 else 1
+    if policy == "throttle":
+        return Decision(False, limit, 0, ERROR_RETRY_AFTER, ERROR_RETRY_AFTER)
+    exc = context.exception
+    if policy == "raise":
+        if isinstance(exc, TraffikError) or not from_backend:
+            raise exc
+        uid = getattr(context.throttle, "uid", context.throttle)
+        raise BackendError(f"Throttle {uid!r} could not decide: {exc!r}", cause=exc) from exc
+    assert callable(policy)
+    result: Any = policy(context)
+    if inspect.isawaitable(result):
+        result = await result
+    if isinstance(result, Decision):
+        return LET_THROUGH if result is NOT_LIMITED else result
+    wait = float(result)
+    if wait <= 0:
+        return LET_THROUGH
+    return Decision(False, limit, 0, wait, wait)
+
+
+class FailureWarnings:
+    """One throttle's failure warnings: at most one per ``interval`` seconds, counting the
+    rest, so an outage is a line in the logs now and then, not a line per request."""
+
+    __slots__ = ("_last", "_unreported", "interval")
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self.interval = interval
+        self._last = -interval
+        self._unreported = 0
+
+    def warn(self, uid: str, exc: BaseException, policy: OnError) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._unreported += 1
+            return
+        suppressed, self._unreported = self._unreported, 0
+        self._last = now
+        logger.warning(
+            "Throttle %r could not decide (%s: %s); on_error=%r applies%s",
+            uid,
+            type(exc).__name__,
+            exc,
+            policy if isinstance(policy, str) else getattr(policy, "__name__", policy),
+            f" ({suppressed} similar failures since the last warning)" if suppressed else "",
+        )

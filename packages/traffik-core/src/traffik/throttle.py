@@ -7,22 +7,31 @@ whose "connection" is simply the key you choose. Every subclass keeps the meanin
 
 Checks short-circuit without touching a backend when the throttle is disabled, the cost
 is 0, the rate is unlimited, or the identifier returns `EXEMPTED`.
+
+This module is every check's path from the connection to the backend, and it is long for
+that reason: the common configuration (fixed cost and rate, the default identity) has a
+path without awaits (`prepare_plain`) beside the general one (`prepare`), and keeping them
+side by side is what keeps them in step. What ``on_error`` decides lives in
+`traffik.error_policy`; the framework-free `Limiter` in `traffik.limiter`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
-from traffik._logging import logger
 from traffik.backends.base import Hit, ThrottleBackend, get_default_backend
 from traffik.decision import NOT_LIMITED, Decision
-from traffik.error_policy import ErrorContext, OnError, validate_on_error
-from traffik.exceptions import BackendError, ConfigurationError, RateLimitExceeded, TraffikError
+from traffik.error_policy import (
+    ErrorContext,
+    FailureWarnings,
+    OnError,
+    decide_on_error,
+    validate_on_error,
+)
+from traffik.exceptions import ConfigurationError
 from traffik.identities import EXEMPTED, ExemptedType
 from traffik.keys import escape_identity, validate_key_part
 from traffik.multi_limit import hit_all
@@ -35,7 +44,6 @@ from traffik.strategies.fixed_window import FixedWindow
 __all__ = [
     "CostFunction",
     "Identifier",
-    "Limiter",
     "ParamsFunction",
     "RateFunction",
     "Throttle",
@@ -49,17 +57,6 @@ Identifier = Callable[[C], Awaitable[str | ExemptedType]]
 RateFunction = Callable[[C], Awaitable[RateLike]]
 CostFunction = Callable[[C], Awaitable[int]]
 ParamsFunction = Callable[[C], Awaitable[Params]]
-
-ERROR_RETRY_AFTER: Final = 1.0
-"""Seconds a client is asked to wait when ``on_error="throttle"`` refuses it."""
-
-_WARNING_INTERVAL: Final = 30.0
-"""At most one failure warning per throttle in this many seconds (the rest are counted)."""
-
-# What on_error returns when it lets a request through: equal to NOT_LIMITED but not the
-# same object. `prepare` returns NOT_LIMITED itself exactly when no limit applies, so the
-# code reporting decisions can tell an exemption from a failure (which reports itself).
-_LET_THROUGH: Final = Decision(allowed=True, limit=0, remaining=0, reset_after=0.0, retry_after=0.0)
 
 # `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
 _new_hit: Final = tuple.__new__
@@ -193,8 +190,7 @@ class Throttle(Generic[C]):
         #: Whether refusals are answered locally (None: as the backend says).
         self.cache_refusals = cache_refusals
         self._disabled = False
-        self._failures_unreported = 0
-        self._last_warning = -_WARNING_INTERVAL
+        self._failure_warnings = FailureWarnings()
 
     # -- extension points ------------------------------------------------------------
 
@@ -559,78 +555,13 @@ class Throttle(Generic[C]):
                     backend = None
             policy = backend.on_error if backend is not None else "allow"
         if policy != "raise":  # a raised error speaks for itself
-            self._warn(exc, policy)
-        if policy == "allow":
-            return _LET_THROUGH
-        limit = rate.limit if rate is not None and rate.limit > 0 else 1
-        if policy == "throttle":
-            return Decision(False, limit, 0, ERROR_RETRY_AFTER, ERROR_RETRY_AFTER)
-        if policy == "raise":
-            if isinstance(exc, TraffikError) or hit is None:
-                raise exc
-            raise BackendError(
-                f"Throttle {self.uid!r} could not decide: {exc!r}", cause=exc
-            ) from exc
-        assert callable(policy)
+            self._failure_warnings.warn(self.uid, exc, policy)
         context = ErrorContext(exc, connection, key, cost, rate, backend, self)
-        result: Any = policy(context)
-        if inspect.isawaitable(result):
-            result = await result
-        if isinstance(result, Decision):
-            return _LET_THROUGH if result is NOT_LIMITED else result
-        wait = float(result)
-        if wait <= 0:
-            return _LET_THROUGH
-        return Decision(False, limit, 0, wait, wait)
-
-    def _warn(self, exc: Exception, policy: OnError) -> None:
-        now = time.monotonic()
-        if now - self._last_warning < _WARNING_INTERVAL:
-            self._failures_unreported += 1
-            return
-        suppressed, self._failures_unreported = self._failures_unreported, 0
-        self._last_warning = now
-        logger.warning(
-            "Throttle %r could not decide (%s: %s); on_error=%r applies%s",
-            self.uid,
-            type(exc).__name__,
-            exc,
-            policy if isinstance(policy, str) else getattr(policy, "__name__", policy),
-            f" ({suppressed} similar failures since the last warning)" if suppressed else "",
-        )
+        return await decide_on_error(policy, context, from_backend=hit is not None)
 
     def __repr__(self) -> str:
         rate = self.rate if self.rate is not None else self._rate_function
         return f"{type(self).__name__}({self.uid!r}, rate={rate!r}, strategy={self.strategy!r})"
-
-
-class Limiter(Throttle[str]):
-    """A throttle for code outside the web: the "connection" is the key you choose.
-
-    >>> limiter = Limiter("emails", rate="10/min", backend=InMemoryBackend())  # doctest: +SKIP
-    >>> decision = await limiter.hit("user:42")  # doctest: +SKIP
-    """
-
-    async def default_identifier(self, connection: str) -> str:
-        return connection
-
-    def default_identity(self, connection: str) -> str:
-        return connection
-
-    async def acquire(
-        self, key: str, *, cost: int | None = None, params: Params | None = None
-    ) -> Decision:
-        """Like `hit`, but raise `RateLimitExceeded` when refused.
-
-        When the strategy queues the request (``decision.delay > 0``, as
-        `LeakyBucketWithQueue` does), wait that long for its slot before returning.
-        """
-        decision = await self.hit(key, cost=cost, params=params)
-        if not decision.allowed and not self.shadow:
-            raise RateLimitExceeded(decision, f"{self.uid!r} limit exceeded for {key!r}")
-        if decision.delay > 0:
-            await asyncio.sleep(decision.delay)
-        return decision
 
 
 def _has_sync_default(cls: type) -> bool:
