@@ -66,6 +66,21 @@ _new_hit: Final = tuple.__new__
 class ThrottleStat:
     """A client's standing against one throttle, read without consuming anything."""
 
+    @classmethod
+    def from_peek(cls, hit: Hit, decision: Decision) -> ThrottleStat:
+        """The standing that a peek of ``hit`` at cost 1 found."""
+        # A peek at cost 1 reports what would be left after it; add the unit back.
+        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
+        return cls(
+            key=hit.key,
+            rate=hit.rate,
+            strategy=hit.strategy.name,
+            limit=decision.limit,
+            remaining=remaining,
+            reset_after=decision.reset_after,
+            retry_after=decision.retry_after,
+        )
+
     key: str
     rate: Rate
     strategy: str
@@ -295,6 +310,13 @@ class Throttle(Generic[C]):
         What `hit` does after `prepare`: a failure goes to ``on_error``, and observers
         hear of the decision. For callers that decide prepared hits themselves.
         """
+        return (await self.decide_prepared(connection, backend, hit, peek=peek))[0]
+
+    async def decide_prepared(
+        self, connection: C, backend: ThrottleBackend, hit: Hit, *, peek: bool = False
+    ) -> tuple[Decision, bool]:
+        """`apply_prepared`, and whether the backend decided: False when ``on_error`` did
+        (the backend failed) or a remembered refusal answered without it."""
         observed = bool(OBSERVERS)
         cache = None if peek else self.refusals_on(backend)
         if cache is not None:
@@ -302,7 +324,7 @@ class Throttle(Generic[C]):
             if refusal is not None:  # decided without the backend: no latency to report
                 if observed:
                     report_decision(self, hit, refusal, None)
-                return refusal
+                return refusal, False
         started = time.perf_counter() if observed else 0.0
         try:
             if peek:
@@ -313,10 +335,13 @@ class Throttle(Generic[C]):
                 decision = await apply_hit(cache, backend, hit)
         except Exception as exc:
             latency = time.perf_counter() - started if observed else None
-            return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
+            failure = await self._on_failure(
+                exc, connection, hit, backend, latency=latency, peek=peek
+            )
+            return failure, False
         if observed:
             report_decision(self, hit, decision, time.perf_counter() - started, peek=peek)
-        return decision
+        return decision, True
 
     async def check(self, connection: C, *, cost: int = 1, params: Params | None = None) -> bool:
         """Whether a request of ``cost`` would be allowed now (consumes nothing)."""
@@ -330,18 +355,7 @@ class Throttle(Generic[C]):
         if isinstance(prepared, Decision):
             return None
         backend, hit = prepared
-        decision = await backend.peek(*hit)
-        # A peek at cost 1 reports what would be left after it; add the unit back.
-        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
-        return ThrottleStat(
-            key=hit.key,
-            rate=hit.rate,
-            strategy=self.strategy.name,
-            limit=decision.limit,
-            remaining=remaining,
-            reset_after=decision.reset_after,
-            retry_after=decision.retry_after,
-        )
+        return ThrottleStat.from_peek(hit, await backend.peek(*hit))
 
     async def refund(
         self, connection: C, *, cost: int | None = None, params: Params | None = None

@@ -187,36 +187,12 @@ async def _apply_group(
 
 async def _apply_alone(connection: HTTPConnection, outcome: Outcome, *, peek: bool) -> None:
     """Decide ``outcome``'s hit on its own (``peek``: only look, consuming nothing)."""
-    throttle, hit, backend = outcome.throttle, outcome.hit, outcome.backend
+    hit, backend = outcome.hit, outcome.backend
     assert hit is not None
     assert backend is not None
-    observed = bool(OBSERVERS)
-    cache = None if peek else throttle.refusals_on(backend)
-    if cache is not None:
-        refusal = cached_refusal(cache, hit)
-        if refusal is not None:  # decided without the backend: no latency to report
-            if observed:
-                report_decision(throttle, hit, refusal, None)
-            outcome.decision = refusal
-            return
-    started = time.perf_counter() if observed else 0.0
-    try:
-        if peek:
-            decision = await backend.peek(*hit)
-        elif cache is None:
-            decision = await backend.apply(*hit)
-        else:
-            decision = await apply_hit(cache, backend, hit)
-    except Exception as exc:
-        latency = time.perf_counter() - started if observed else None
-        outcome.decision = await throttle.failure_decision(
-            exc, connection, hit, backend, latency=latency, peek=peek
-        )
-        return
-    if observed:
-        report_decision(throttle, hit, decision, time.perf_counter() - started, peek=peek)
+    decision, decided = await outcome.throttle.decide_prepared(connection, backend, hit, peek=peek)
     outcome.decision = decision
-    outcome.consumed = decision.allowed and not peek
+    outcome.consumed = decided and decision.allowed and not peek
 
 
 async def apply_with_refusals(

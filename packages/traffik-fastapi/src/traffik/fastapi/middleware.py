@@ -135,17 +135,7 @@ class MiddlewareThrottle:
         if isinstance(prepared, Decision):
             return None
         backend, hit = prepared
-        decision = await backend.peek(*hit)
-        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
-        return ThrottleStat(
-            key=hit.key,
-            rate=hit.rate,
-            strategy=throttle.strategy.name,
-            limit=decision.limit,
-            remaining=remaining,
-            reset_after=decision.reset_after,
-            retry_after=decision.retry_after,
-        )
+        return ThrottleStat.from_peek(hit, await backend.peek(*hit))
 
     async def _peek(self, connection: HTTPConnection, cost: int) -> Decision:
         throttle = self.throttle
