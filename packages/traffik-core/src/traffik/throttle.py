@@ -264,11 +264,7 @@ class Throttle(Generic[C]):
             return prepared
         backend, hit = prepared
         try:
-            if self.cache_refusals is None and backend.refusal_cache is None:
-                key, strategy, rate, units, params = hit
-                return await backend.apply(key, strategy, rate, units, params)
-            cache = self.refusals_on(backend)
-            return await (backend.apply(*hit) if cache is None else apply_hit(cache, backend, hit))
+            return await self.apply_to(backend, hit)
         except Exception as exc:
             return await self._on_failure(exc, connection, hit, backend)
 
@@ -484,6 +480,15 @@ class Throttle(Generic[C]):
         strategy = self.strategy
         key = f"{self.uid}:{{{identity}}}{key_suffix}:{strategy.name}"
         return backend, _new_hit(Hit, (key, strategy, self.rate, self.cost, self._params))
+
+    async def apply_to(self, backend: ThrottleBackend, hit: Hit) -> Decision:
+        """``backend.apply`` of ``hit``, or a refusal this throttle remembers there (see
+        `refusals_on`). Failures propagate: callers give them to ``on_error``."""
+        cache = self.refusals_on(backend)
+        if cache is None:
+            key, strategy, rate, units, params = hit  # faster than *hit: Hit is no plain tuple
+            return await backend.apply(key, strategy, rate, units, params)
+        return await apply_hit(cache, backend, hit)
 
     def refusals_on(self, backend: ThrottleBackend) -> RefusalCache | None:
         """The refusal cache this throttle's hits on ``backend`` go through, if any."""

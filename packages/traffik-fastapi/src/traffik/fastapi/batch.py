@@ -30,12 +30,12 @@ from traffik.decision import NOT_LIMITED, Decision
 from traffik.exceptions import ConfigurationError
 from traffik.observability import OBSERVERS, report_decision, report_exempted
 from traffik.rates import Rate
-from traffik.refusals import apply_hit, cached_refusal
+from traffik.refusals import cached_refusal
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
-__all__ = ["Call", "Outcome", "apply_with_refusals", "decide_alone", "decide_together"]
+__all__ = ["Call", "Outcome", "decide_alone", "decide_together"]
 
 logger = logging.getLogger("traffik.fastapi")
 
@@ -161,7 +161,7 @@ async def _apply_group(
     started = time.perf_counter() if observed else 0.0
     try:
         if len(hits) == 1:
-            decisions = [await apply_with_refusals(members[0].throttle, backend, hits[0])]
+            decisions = [await members[0].throttle.apply_to(backend, hits[0])]
         else:
             decisions = await backend.apply_many(hits)
     except Exception as exc:
@@ -195,16 +195,6 @@ async def _apply_alone(connection: HTTPConnection, outcome: Outcome, *, peek: bo
     outcome.consumed = decided and decision.allowed and not peek
 
 
-async def apply_with_refusals(
-    throttle: BaseHTTPThrottle, backend: ThrottleBackend, hit: Hit
-) -> Decision:
-    """``backend.apply(*hit)``, through the refusal cache ``throttle`` uses there, if any."""
-    cache = throttle.refusals_on(backend)
-    if cache is None:
-        return await backend.apply(*hit)
-    return await apply_hit(cache, backend, hit)
-
-
 def _unconsumed(decision: Decision, hit: Hit | None) -> Decision:
     """``decision`` with the units of ``hit`` back in ``remaining``."""
     cost = hit.cost if hit is not None else 0
@@ -234,11 +224,7 @@ async def decide_alone(
     backend, hit = prepared
     outcome = Outcome(throttle, NOT_LIMITED, hit, backend)
     try:
-        if throttle.cache_refusals is None and backend.refusal_cache is None:
-            key, strategy, rate, units, params = hit  # faster than *hit: no plain tuple
-            outcome.decision = await backend.apply(key, strategy, rate, units, params)
-        else:
-            outcome.decision = await apply_with_refusals(throttle, backend, hit)
+        outcome.decision = await throttle.apply_to(backend, hit)
     except Exception as exc:
         outcome.decision = await throttle.failure_decision(exc, connection, hit, backend)
         return outcome

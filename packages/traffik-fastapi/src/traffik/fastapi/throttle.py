@@ -30,7 +30,7 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, Hit, ThrottleBackend
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.batch import Call, Outcome, apply_with_refusals
+from traffik.fastapi.batch import Call, Outcome
 from traffik.fastapi.handlers import raise_throttled
 from traffik.fastapi.headers import (
     HeaderSpec,
@@ -322,11 +322,7 @@ class HTTPThrottle(BaseHTTPThrottle):
                 backend, hit = prepared
                 outcome = Outcome(self, NOT_LIMITED, hit, backend)
                 try:
-                    if self.cache_refusals is None and backend.refusal_cache is None:
-                        key, strategy, rate, units, params = hit
-                        outcome.decision = await backend.apply(key, strategy, rate, units, params)
-                    else:
-                        outcome.decision = await apply_with_refusals(self, backend, hit)
+                    outcome.decision = await self.apply_to(backend, hit)
                 except Exception as exc:
                     outcome.decision = await self.failure_decision(exc, request, hit, backend)
                 else:
