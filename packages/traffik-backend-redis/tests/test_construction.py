@@ -91,7 +91,7 @@ def test_bad_connections_are_named() -> None:
     with pytest.raises(ConfigurationError, match=r"use redis\.asyncio instead"):
         RedisBackend(redis.Redis())  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="needs sentinel_service_name"):
-        RedisBackend(Sentinel([("127.0.0.1", 26379)]))  # type: ignore[no-untyped-call]
+        RedisBackend(Sentinel([("127.0.0.1", 26379)]))  # type: ignore[no-untyped-call,unused-ignore]
     with pytest.raises(ConfigurationError, match="cluster=True applies to a URL"):
         RedisBackend(aredis.Redis(), cluster=True)
     with pytest.raises(ConfigurationError, match="not to a client you pass"):

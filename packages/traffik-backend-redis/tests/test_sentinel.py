@@ -32,7 +32,7 @@ class SentinelServers(Protocol):
 async def test_decisions_through_a_sentinel(
     redis_sentinel: SentinelServers, namespace: str
 ) -> None:
-    sentinel = Sentinel([redis_sentinel.sentinel_address], socket_timeout=1.0)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel([redis_sentinel.sentinel_address], socket_timeout=1.0)  # type: ignore[no-untyped-call,unused-ignore]
     backend = RedisBackend(
         sentinel,
         sentinel_service_name=redis_sentinel.service_name,
