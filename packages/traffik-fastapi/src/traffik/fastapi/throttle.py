@@ -42,6 +42,7 @@ from traffik.fastapi.headers import (
     render_headers,
 )
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, wait_out
+from traffik.fastapi.methods import key_method
 from traffik.fastapi.proxies import get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
 from traffik.fastapi.routes import RouteInfo, route_info, route_throttles
@@ -222,7 +223,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
             path = root_path + route.template if root_path else route.template
         else:
             path = scope["path"]
-        method = scope.get("method") if self.use_method else None
+        method = key_method(scope.get("method")) if self.use_method else None
         if path is None:
             return f":{method}" if method else ""
         return f":{method}:{path}" if method else f":{path}"
