@@ -43,7 +43,7 @@ from traffik.fastapi.headers import (
 )
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, wait_out
 from traffik.fastapi.methods import key_method
-from traffik.fastapi.proxies import get_remote_address
+from traffik.fastapi.proxies import address_identity, get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
 from traffik.fastapi.routes import RouteInfo, route_info, route_throttles
 from traffik.fastapi.rules import Rule, order_rules, rules_allow
@@ -206,7 +206,8 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         if client:
             peer: str = client[0]
             if peer:
-                return peer  # no trusted proxies by default: the peer is the client
+                # No trusted proxies by default: the peer is the client (IPv6 normalised).
+                return peer if ":" not in peer else address_identity(peer)
         return get_remote_address(connection)  # says (once) that addresses are missing
 
     def key_suffix(self, connection: HTTPConnection) -> str:
