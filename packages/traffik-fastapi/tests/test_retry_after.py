@@ -11,21 +11,16 @@ import pytest
 from fastapi import Depends, FastAPI
 from starlette.testclient import TestClient
 
-from traffik import Decision, ErrorContext, HTTPThrottle, InMemoryBackend, Rate
+from traffik import Decision, ErrorContext, HTTPThrottle, InMemoryBackend
 from traffik.fastapi import ConnectionThrottled, MiddlewareThrottle, ThrottleMiddleware
 from traffik.fastapi.exceptions import retry_after_header, retry_after_seconds
-from traffik.strategies.base import Params, Strategy
 
 ClientFactory = Callable[..., TestClient]
 
 
-class DownBackend(InMemoryBackend):
-    """A store that is down: every decision goes to ``on_error``."""
-
-    async def apply(
-        self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
-    ) -> Decision:
-        raise ConnectionError("store unreachable")
+async def unidentifiable(request: Any) -> str:
+    """An identifier that fails at run time: ``on_error`` decides every request."""
+    raise LookupError("no session store")
 
 
 @pytest.mark.parametrize(
@@ -67,7 +62,8 @@ def test_every_429_says_to_wait_at_least_a_second(
     throttle = HTTPThrottle(
         f"down-{way}",
         rate="5/min",
-        backend=DownBackend("down"),
+        backend=InMemoryBackend("down"),
+        identifier=unidentifiable,
         on_error=handler_returning(result),
     )
     app = FastAPI()

@@ -533,19 +533,16 @@ def test_rules_decide_which_connections_are_limited(
 def test_the_notice_never_says_to_retry_at_once(
     wait: float, backend: InMemoryBackend, client_for: ClientFactory
 ) -> None:
-    # An on_error handler decides the refusal: whatever wait it names, the client is
-    # told at least one whole second.
+    # An on_error handler decides the refusal (the identifier fails): whatever wait it
+    # names, the client is told at least one whole second.
     async def refuse(context: Any) -> Decision:
         return Decision(False, 1, 0, 0.0, wait)
 
-    class DownBackend(InMemoryBackend):
-        async def apply(
-            self, key: str, strategy: Any, rate: Any, cost: int, params: Any
-        ) -> Decision:
-            raise ConnectionError("store unreachable")
+    async def unidentifiable(websocket: Any) -> str:
+        raise LookupError("no session store")
 
     throttle = WebSocketThrottle(
-        "messages-down", rate="5/min", backend=DownBackend("down"), on_error=refuse
+        "messages-down", rate="5/min", backend=backend, identifier=unidentifiable, on_error=refuse
     )
     client = client_for(echo_app(throttle))
     assert exchange(client, ["a"]) == [{**NOTICE_20, "retry_after": 1}]
