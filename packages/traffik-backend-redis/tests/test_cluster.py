@@ -23,6 +23,7 @@ from traffik import (
 )
 from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
+from traffik.keys import storage_prefix
 from traffik.strategies import NO_PARAMS
 
 NOW = 1_700_001_800.0  # half-way through an hour
@@ -93,6 +94,27 @@ async def test_several_limits_of_one_client_share_a_slot_and_one_script(
     stat = await loose.stat("alice")
     assert stat is not None
     assert stat.remaining == 8
+
+
+@pytest.mark.parametrize(
+    "identity", ["a{b}c", "}{", "x\ud800", "nul\x00", "%7B", "y" * 10_000, "日本"]
+)
+async def test_any_identity_keeps_one_clients_limits_in_one_slot(
+    backend: RedisBackend, namespace: str, identity: str
+) -> None:
+    limiters = [
+        Limiter(f"slot-{index}", rate="1/min", backend=backend, on_error="raise")
+        for index in range(3)
+    ]
+    slots = set()
+    for limiter in limiters:
+        prepared = await limiter.prepare(identity, None, None)
+        assert not isinstance(prepared, Decision)
+        slots.add(key_slot((storage_prefix(namespace) + prepared[1].key).encode()))
+    assert len(slots) == 1  # one script decides them all: no CROSSSLOT error
+    pairs = [(limiter, identity) for limiter in limiters]
+    assert all(d.allowed for d in await hit_all(pairs))
+    assert not any(d.allowed for d in await hit_all(pairs))
 
 
 @pytest.mark.parametrize("tight_first", [True, False])

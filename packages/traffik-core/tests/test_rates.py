@@ -43,6 +43,24 @@ def test_malformed_strings_raise_a_value_error_quoting_the_input(text: str) -> N
     assert isinstance(info.value, ConfigurationError)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\uff15/min",  # full-width five: int() reads it as 5
+        "\u0663/min",  # Arabic-Indic three
+        "1\u0660/s",  # a digit of another script after an ASCII one
+        "5/\u0662m",  # in the period's multiplier
+        "\u20035/min",  # Unicode whitespace around it
+        "5\u00a0/ min",
+        "5/\u0131min",  # dotless i
+    ],
+)
+def test_only_ascii_digits_and_letters_are_read(text: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Rate.parse(text)
+    assert repr(text) in str(info.value)
+
+
 def test_keywords_build_the_same_rate() -> None:
     assert Rate(limit=100, minutes=1) == Rate.parse("100/min")
     assert Rate(limit=1, seconds=1.5) == Rate(limit=1, milliseconds=1500)

@@ -72,16 +72,32 @@ class TestProxies:
     def test_forwarded_and_x_real_ip(
         self, backend: InMemoryBackend, client_for: ClientFactory
     ) -> None:
-        proxy = client_for(app_with(backend, remote_address(["10.0.0.1"])), "10.0.0.1")
+        named = remote_address(["10.0.0.1"], headers=["Forwarded", "X-Real-IP"])
+        proxy = client_for(app_with(backend, named), "10.0.0.1")
         forwarded = {"Forwarded": 'for="[2001:db8::1]:4711";proto=https, for=10.0.0.1'}
         assert proxy.get("/items", headers=forwarded).status_code == 200
         assert proxy.get("/items", headers={"X-Real-IP": "2001:db8::1"}).status_code == 429
+        assert (
+            proxy.get("/items", headers={"X-Real-IP": "2001:db8::2"}).status_code == 429
+        )  # its /64
+        assert proxy.get("/items", headers={"X-Real-IP": "2001:db9::1"}).status_code == 200
+
+    def test_only_x_forwarded_for_is_believed_by_default(
+        self, backend: InMemoryBackend, client_for: ClientFactory
+    ) -> None:
+        proxy = client_for(app_with(backend, remote_address(["10.0.0.1"])), "10.0.0.1")
+        assert proxy.get("/items", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 200
+        # The other headers are not believed: each request below is the proxy's own.
+        assert proxy.get("/items", headers={"Forwarded": "for=198.51.100.2"}).status_code == 200
+        for header in ("Forwarded", "X-Real-IP", "CF-Connecting-IP", "True-Client-IP"):
+            value = "for=198.51.100.3" if header == "Forwarded" else "198.51.100.3"
+            assert proxy.get("/items", headers={header: value}).status_code == 429, header
 
     def test_bad_proxy_configuration_is_named(self) -> None:
         with pytest.raises(ConfigurationError, match=r"'10\.0\.0\.300'"):
             remote_address(["10.0.0.300"])
         with pytest.raises(ConfigurationError, match="'x-client'"):
-            remote_address(["10.0.0.1"], headers=["x-client"])  # type: ignore[list-item]
+            remote_address(["10.0.0.1"], headers=["x-client"])
 
 
 def test_api_keys_identify_clients_and_are_stored_hashed(

@@ -527,3 +527,22 @@ def test_rules_decide_which_connections_are_limited(
             websocket.send_text(message)
             assert websocket.receive_text() == "echo:" + message
     assert exchange(client, ["d", "e"]) == ["echo:d", NOTICE_20]
+
+
+@pytest.mark.parametrize("wait", [0.0, -1.0, float("nan"), 1e-6])
+def test_the_notice_never_says_to_retry_at_once(
+    wait: float, backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    # An on_error handler decides the refusal (the identifier fails): whatever wait it
+    # names, the client is told at least one whole second.
+    async def refuse(context: Any) -> Decision:
+        return Decision(False, 1, 0, 0.0, wait)
+
+    async def unidentifiable(websocket: Any) -> str:
+        raise LookupError("no session store")
+
+    throttle = WebSocketThrottle(
+        "messages-down", rate="5/min", backend=backend, identifier=unidentifiable, on_error=refuse
+    )
+    client = client_for(echo_app(throttle))
+    assert exchange(client, ["a"]) == [{**NOTICE_20, "retry_after": 1}]

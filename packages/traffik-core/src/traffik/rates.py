@@ -28,7 +28,8 @@ for _names, _ms in (
         _MS_PER_UNIT[_name] = _ms
 
 # "<limit> / <multiplier?> <unit>" or "<limit> per <multiplier?> <unit>".
-_RATE_PATTERN: Final = re.compile(r"(\d+)\s*(?:/|per)\s*(\d+)?\s*([a-z]+)")
+# ASCII only: int() would read the digits of other scripts (Arabic-Indic, full-width) too.
+_RATE_PATTERN: Final = re.compile(r"([0-9]+)\s*(?:/|per)\s*([0-9]+)?\s*([a-z]+)", re.ASCII)
 
 
 @final
@@ -192,7 +193,7 @@ def parse_rate(text: str) -> Rate:
     """Parse a rate string; raise ValueError quoting the input when it is malformed."""
     if not isinstance(text, str):
         raise ConfigurationError(f"A rate string is needed, got {text!r}")
-    match = _RATE_PATTERN.fullmatch(text.strip().lower())
+    match = _RATE_PATTERN.fullmatch(text.strip().lower()) if text.isascii() else None
     if match is None:
         raise ConfigurationError(
             f"Invalid rate {text!r}: expected '<limit>/<period>' such as '100/min', "

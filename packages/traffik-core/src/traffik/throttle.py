@@ -33,7 +33,7 @@ from traffik.error_policy import (
 )
 from traffik.exceptions import ConfigurationError
 from traffik.identities import EXEMPTED, ExemptedType
-from traffik.keys import escape_identity, validate_key_part
+from traffik.keys import throttle_key, validate_key_part
 from traffik.multi_limit import hit_all
 from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
@@ -440,9 +440,7 @@ class Throttle(Generic[C]):
                 )
             if key_suffix is None:
                 key_suffix = self.key_suffix(connection) if self._suffixed else ""
-            if "{" in identity or "}" in identity or "%" in identity:
-                identity = escape_identity(identity)
-            key = f"{self.uid}:{{{identity}}}{key_suffix}:{self.strategy.name}"
+            key = throttle_key(self.uid, identity, key_suffix, self.strategy.name)
         except ConfigurationError:
             raise
         except Exception as exc:
@@ -470,15 +468,15 @@ class Throttle(Generic[C]):
         """`prepare_plain` once its conditions are checked (and the ``gate`` passed)."""
         assert self._read_identity is not None
         identity = self._read_identity(connection)
-        if type(identity) is not str or "{" in identity or "}" in identity or "%" in identity:
-            return None  # EXEMPTED, a wrong type or a brace to escape: `prepare` sees to it
+        if type(identity) is not str:
+            return None  # EXEMPTED or a wrong type: `prepare` sees to it
         if key_suffix is None:
             key_suffix = self.key_suffix(connection) if self._suffixed else ""
         backend = self.backend
         if backend is None:
             backend = self._backend_for(connection)
         strategy = self.strategy
-        key = f"{self.uid}:{{{identity}}}{key_suffix}:{strategy.name}"
+        key = throttle_key(self.uid, identity, key_suffix, strategy.name)
         return backend, _new_hit(Hit, (key, strategy, self.rate, self.cost, self._params))
 
     async def apply_to(self, backend: ThrottleBackend, hit: Hit) -> Decision:

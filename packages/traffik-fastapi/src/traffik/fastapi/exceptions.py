@@ -10,17 +10,27 @@ from starlette.exceptions import HTTPException
 from traffik.decision import Decision
 from traffik.exceptions import TraffikError
 
-__all__ = ["ConnectionThrottled", "retry_after_header"]
+__all__ = ["ConnectionThrottled", "retry_after_header", "retry_after_seconds"]
+
+
+def retry_after_seconds(wait: float) -> int | None:
+    """What a refused client is told to wait, in whole seconds: ``wait`` rounded up, and
+    at least 1 whatever was decided (0, a negative or NaN wait from an ``on_error``
+    handler included: "retry at once" invites the retry storm a limit exists to stop).
+
+    None when waiting cannot help (an infinite wait): a client must not be told a time.
+    """
+    if wait == math.inf:
+        return None
+    if not wait > 1:  # also NaN
+        return 1
+    return math.ceil(wait) if wait < 1e15 else 10**15
 
 
 def retry_after_header(wait: float) -> str | None:
-    """``Retry-After`` in whole seconds, rounded up (never 0 for a positive wait).
-
-    None when waiting cannot help (infinite wait): a client must not be told a time.
-    """
-    if math.isinf(wait) or math.isnan(wait):
-        return None
-    return str(max(math.ceil(wait), 0))
+    """``Retry-After`` for a refusal: `retry_after_seconds` as text (None: no header)."""
+    seconds = retry_after_seconds(wait)
+    return None if seconds is None else str(seconds)
 
 
 class ConnectionThrottled(HTTPException, TraffikError):

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.exceptions import retry_after_seconds
 from traffik.rates import Rate
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
     policies: list[bytes] = []
     limits: list[bytes] = []
     retry_after = -1.0
+    refused = False
     closest: Outcome | None = None
     closest_mask = 0
     for outcome in latest:
@@ -176,8 +178,10 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
         if decision.limit <= 0:
             continue  # no limit applied (exempted, unlimited, let through on error)
         throttle = outcome.throttle
-        if not decision.allowed and decision.retry_after > retry_after and not throttle.shadow:
-            retry_after = decision.retry_after  # a shadow throttle's refusal refuses nothing
+        if not decision.allowed and not throttle.shadow:  # a shadow's refusal refuses nothing
+            refused = True
+            if not decision.retry_after <= retry_after:  # the longest wait; NaN counts too
+                retry_after = decision.retry_after
         mask = throttle.header_mask
         if mask is None:
             mask = default
@@ -213,8 +217,9 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
             headers.append((_X_REMAINING_NAME, b"%d" % max(decision.remaining, 0)))
         if closest_mask & X_RESET:
             headers.append((_X_RESET_NAME, b"%d" % whole_seconds(decision.reset_after)))
-    if 0 <= retry_after < math.inf:
-        headers.append((RETRY_AFTER_NAME, b"%d" % whole_seconds(retry_after)))
+    seconds = retry_after_seconds(retry_after) if refused else None
+    if seconds is not None:
+        headers.append((RETRY_AFTER_NAME, b"%d" % seconds))
     return headers
 
 

@@ -43,6 +43,7 @@ from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.handlers import throttled_response
 from traffik.fastapi.headers import RETRY_AFTER_NAME, RawHeaders
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
+from traffik.fastapi.methods import key_method
 from traffik.fastapi.rules import PathPattern, Predicate, Rule, route_path
 from traffik.fastapi.throttle import BaseHTTPThrottle
 from traffik.throttle import ThrottleStat
@@ -105,7 +106,7 @@ class MiddlewareThrottle:
         throttle = self.throttle
         if throttle.key_by == "path":
             return throttle.key_suffix(connection)
-        method: str = connection.scope.get("method", "") if throttle.use_method else ""
+        method: str = key_method(connection.scope.get("method", "")) if throttle.use_method else ""
         suffix = self._suffixes.get(method)
         if suffix is None:
             parts = [

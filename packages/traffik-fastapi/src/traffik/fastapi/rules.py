@@ -19,12 +19,12 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Final
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.methods import HTTP_METHODS
 
 __all__ = [
     "HTTP_METHODS",
@@ -35,10 +35,6 @@ __all__ = [
     "compile_path",
     "route_path",
 ]
-
-HTTP_METHODS: Final = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
 
 Predicate = Callable[[HTTPConnection], Awaitable[bool] | bool]
 """``(connection) -> bool``, sync or async."""

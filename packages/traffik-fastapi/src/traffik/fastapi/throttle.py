@@ -42,7 +42,8 @@ from traffik.fastapi.headers import (
     render_headers,
 )
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, wait_out
-from traffik.fastapi.proxies import get_remote_address
+from traffik.fastapi.methods import key_method
+from traffik.fastapi.proxies import address_identity, get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
 from traffik.fastapi.routes import RouteInfo, route_info, route_throttles
 from traffik.fastapi.rules import Rule, order_rules, rules_allow
@@ -205,7 +206,8 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         if client:
             peer: str = client[0]
             if peer:
-                return peer  # no trusted proxies by default: the peer is the client
+                # No trusted proxies by default: the peer is the client (IPv6 normalised).
+                return peer if ":" not in peer else address_identity(peer)
         return get_remote_address(connection)  # says (once) that addresses are missing
 
     def key_suffix(self, connection: HTTPConnection) -> str:
@@ -222,7 +224,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
             path = root_path + route.template if root_path else route.template
         else:
             path = scope["path"]
-        method = scope.get("method") if self.use_method else None
+        method = key_method(scope.get("method")) if self.use_method else None
         if path is None:
             return f":{method}" if method else ""
         return f":{method}:{path}" if method else f":{path}"

@@ -12,8 +12,8 @@
 
       {"type": "rate_limit", "error": "Too many messages", "retry_after": 3}
 
-  ``retry_after`` is in whole seconds, rounded up (``null`` when waiting cannot help: the
-  message is larger than the whole budget). ``context["extras"]`` adds fields,
+  ``retry_after`` is in whole seconds, rounded up and at least 1 (``null`` when waiting
+  cannot help: the message is larger than the whole budget). ``context["extras"]`` adds fields,
   ``context["error"]`` replaces the text. A throttle with a ``close_code`` (1008 or 1013)
   closes the socket instead and raises `WebSocketDisconnect`, the exception endpoints
   already handle when a client goes away.
@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -33,7 +32,7 @@ from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from traffik.decision import Decision
-from traffik.fastapi.exceptions import ConnectionThrottled
+from traffik.fastapi.exceptions import ConnectionThrottled, retry_after_seconds
 from traffik.fastapi.handlers import raise_throttled
 from traffik.fastapi.throttle import BaseHTTPThrottle
 
@@ -63,13 +62,6 @@ _SEND_FAILURES: Final = (RuntimeError, OSError, WebSocketDisconnect)
 def supports_denial_response(scope: Scope) -> bool:
     """Whether the server can answer a handshake with an HTTP response of ours."""
     return DENIAL_EXTENSION in (scope.get("extensions") or {})
-
-
-def retry_after_seconds(wait: float) -> int | None:
-    """``wait`` in whole seconds, rounded up; None when waiting cannot help."""
-    if math.isinf(wait) or math.isnan(wait):
-        return None
-    return max(math.ceil(wait), 0)
 
 
 def rate_limit_notice(decision: Decision, context: Mapping[str, Any]) -> dict[str, Any]:

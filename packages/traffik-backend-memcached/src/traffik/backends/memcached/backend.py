@@ -37,6 +37,7 @@ from traffik.exceptions import (
     ConfigurationError,
 )
 from traffik.rates import Rate
+from traffik.redaction import safe_repr
 from traffik.strategies.base import Params, Strategy
 from traffik.timeouts import SilenceWatchdog
 
@@ -97,7 +98,9 @@ class MemcachedBackend(ThrottleBackend):
     ) -> None:
         if client is not None:
             if not isinstance(client, aiomcache.Client):
-                raise ConfigurationError(f"client must be an aiomcache.Client, got {client!r}")
+                raise ConfigurationError(
+                    f"client must be an aiomcache.Client, got {safe_repr(client)}"
+                )
             if url is not None or host is not None or port is not None:
                 raise ConfigurationError("Give memcached either client= or url=/host=, not both")
             self.host, self.port = "<client>", 0

@@ -28,6 +28,7 @@ from traffik.exceptions import (
     BackendTimeoutError,
     ConfigurationError,
 )
+from traffik.redaction import redact_url, safe_repr
 
 __all__ = ["DEFAULT_PORT", "MemcachedClient", "as_backend_error", "parse_address"]
 
@@ -53,41 +54,51 @@ class MemcachedClient(aiomcache.Client):
 def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[str, int]:
     """``(host, port)`` from a ``memcached://host:port`` URL or from host and port.
 
-    :raises ConfigurationError: naming the value that is wrong.
+    :raises ConfigurationError: naming the value that is wrong (a URL with its user
+        information hidden: it may hold a password).
     """
     if url is not None and (host is not None or port is not None):
+        shown = redact_url(url) if isinstance(url, str) else safe_repr(url)
         raise ConfigurationError(
-            f"Give memcached either url= ({url!r}) or host=/port= ({host!r}, {port!r}), not both"
+            f"Give memcached either url= ({shown!r}) or host=/port= ({host!r}, {port!r}), not both"
         )
     if url is None:
         host = "127.0.0.1" if host is None else host
         port = DEFAULT_PORT if port is None else port
-        if not isinstance(host, str) or not host or any(char.isspace() for char in host):
-            raise ConfigurationError(f"memcached host must be a host name or address, got {host!r}")
+        if not isinstance(host, str) or not host or any(c.isspace() or c in "/@" for c in host):
+            shown = redact_url(host) if isinstance(host, str) else safe_repr(host)
+            raise ConfigurationError(
+                f"memcached host must be a host name or address (a URL goes in url=), got {shown!r}"
+            )
         return host, _checked_port(port, repr(port))
     if not isinstance(url, str):
-        raise ConfigurationError(f"memcached url must be a string, got {url!r}")
+        raise ConfigurationError(f"memcached url must be a string, got {safe_repr(url)}")
+    shown = redact_url(url)
     try:
         parts = urlsplit(url)
         parsed_port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"Invalid memcached URL {url!r}: {exc}") from None
+    except ValueError:  # its message may quote part of a password
+        raise ConfigurationError(
+            f"Invalid memcached URL {shown!r}: its host and port cannot be read"
+        ) from None
     if parts.scheme not in SCHEMES:
         raise ConfigurationError(
-            f"Invalid memcached URL {url!r}: the scheme must be memcached://, "
+            f"Invalid memcached URL {shown!r}: the scheme must be memcached://, "
             f"as in 'memcached://127.0.0.1:11211'"
         )
-    if not parts.hostname:
-        raise ConfigurationError(f"Invalid memcached URL {url!r}: it names no host")
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError(
-            f"Invalid memcached URL {url!r}: memcached's text protocol has no authentication"
+            f"Invalid memcached URL {shown!r}: memcached's text protocol has no authentication"
         )
+    if not parts.hostname:
+        raise ConfigurationError(f"Invalid memcached URL {shown!r}: it names no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigurationError(
-            f"Invalid memcached URL {url!r}: only memcached://host:port is understood"
+            f"Invalid memcached URL {shown!r}: only memcached://host:port is understood"
         )
-    return parts.hostname, _checked_port(DEFAULT_PORT if parsed_port is None else parsed_port, url)
+    return parts.hostname, _checked_port(
+        DEFAULT_PORT if parsed_port is None else parsed_port, shown
+    )
 
 
 def _checked_port(port: object, source: str) -> int:

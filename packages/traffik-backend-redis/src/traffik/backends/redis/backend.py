@@ -29,6 +29,7 @@ from traffik.clock import Clock
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import BackendError, ConfigurationError
+from traffik.keys import storage_prefix
 from traffik.rates import Rate
 from traffik.strategies.base import Params, Strategy
 
@@ -54,8 +55,9 @@ class RedisBackend(ThrottleBackend):
         ``redis.asyncio.RedisCluster``, or a ``redis.asyncio.sentinel.Sentinel`` together
         with ``sentinel_service_name``. Clients you pass are used as they are and never
         closed by the backend; clients it creates, it closes.
-    :param namespace: prefixes every key (``"<namespace>:<key>"``), so several
-        applications can share one Redis.
+    :param namespace: prefixes every key (``"<namespace>:<key>"``, with ``:`` and ``%``
+        in the namespace escaped), so several applications can share one Redis: no key
+        of one namespace is ever a key of another, and `clear` deletes only its own.
     :param cluster: the URL names a Redis Cluster node.
     :param sentinel_service_name: the primary's name, with a Sentinel.
     :param timeout: the time budget: seconds Redis may stay silent while calls wait on it
@@ -117,7 +119,7 @@ class RedisBackend(ThrottleBackend):
         self.max_conflict_retries = max_conflict_retries
         self.clock = clock
         self.coalesce = coalesce
-        self._prefix = f"{namespace}:"
+        self._prefix = storage_prefix(namespace)
         self._ttl_padding = 0 if clock is None else INJECTED_CLOCK_TTL_PADDING_MS
         self._runner: CommandRunner | None = None
         self._optimistic: OptimisticPath | None = None
@@ -242,6 +244,9 @@ class RedisBackend(ThrottleBackend):
 
     async def clear(self) -> None:
         """Delete every key of this namespace, on every primary of a Cluster.
+
+        Only keys starting with ``<namespace>:`` are touched, never another namespace's
+        (``"app:x"``, ``"appx"`` beside ``"app"``): a ``:`` in a namespace is escaped.
 
         SCAN in batches and UNLINK what each batch finds: many short commands, never one
         long script, so Redis keeps serving other clients meanwhile.

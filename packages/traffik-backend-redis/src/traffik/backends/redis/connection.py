@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import parse_url
@@ -20,7 +20,9 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from traffik import redaction
 from traffik.exceptions import ConfigurationError
+from traffik.redaction import safe_repr
 
 __all__ = ["ClientSource", "RedisClient", "redact_url", "validate_number"]
 
@@ -34,18 +36,19 @@ class RedisClient(Protocol):
     async def execute_command(self, *args: Any, **options: Any) -> Any: ...
 
 
+# The query options redis-py reads from a URL: shown by name (never by value) in messages.
+URL_OPTIONS: Final = frozenset(
+    {
+        "db", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+        "retry_on_timeout", "retry_on_error", "max_connections", "health_check_interval",
+        "ssl_check_hostname", "ssl_cert_reqs", "timeout", "protocol", "client_name",
+    }
+)  # fmt: skip
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***``, for messages and reprs."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return url.split("@")[-1] if "@" in url else url
+    """The URL with its password, and every query value, replaced by ``***``."""
+    return redaction.redact_url(url, query_names=URL_OPTIONS)
 
 
 def validate_number(value: object, name: str, *, minimum: float, integer: bool) -> None:
@@ -66,6 +69,8 @@ def validate_number(value: object, name: str, *, minimum: float, integer: bool) 
 
 
 def _check_url(url: str, cluster: bool) -> None:
+    # No message repeats a parser's own words: for a password holding '/', '?', '#' or
+    # '@' unencoded, they quote part of it (as the "port", say).
     shown = redact_url(url)
     if not url.strip():
         raise ConfigurationError(
@@ -73,20 +78,30 @@ def _check_url(url: str, cluster: bool) -> None:
         )
     try:
         parts = urlsplit(url)
-        parse_url(url)
         parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        raise ConfigurationError(f"Invalid Redis URL {shown!r}: {exc}") from exc
+    except ValueError:
+        raise ConfigurationError(
+            f"Invalid Redis URL {shown!r}: its host and port cannot be read (a password "
+            "holding ':', '/', '?', '#' or '@' must be percent-encoded, as "
+            "urllib.parse.quote(password, safe='') does)"
+        ) from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigurationError(f"Invalid Redis URL {shown!r}: use redis://, rediss:// or unix://")
+    try:
+        parse_url(url)
+    except ValueError:
+        raise ConfigurationError(
+            f"Invalid Redis URL {shown!r}: redis-py cannot read it (check the database "
+            "number and the query options)"
+        ) from None
     if cluster and parts.scheme not in ("redis", "rediss"):
         raise ConfigurationError(
             f"Invalid Redis Cluster URL {shown!r}: use redis:// or rediss:// and a node's address"
         )
     if parts.scheme in ("redis", "rediss"):
         database = parts.path.strip("/")
-        if database and not database.isdigit():
-            raise ConfigurationError(
-                f"Invalid Redis URL {shown!r}: the database {database!r} must be a number"
-            )
+        if database and not (database.isascii() and database.isdigit()):
+            raise ConfigurationError(f"Invalid Redis URL {shown!r}: the database must be a number")
         if cluster and database not in ("", "0"):
             raise ConfigurationError(
                 f"Invalid Redis Cluster URL {shown!r}: a cluster has only database 0"
@@ -95,12 +110,19 @@ def _check_url(url: str, cluster: bool) -> None:
 
 @dataclass(frozen=True)
 class ClientSource:
-    """A validated description of where the client comes from; `open` makes the client."""
+    """A validated description of where the client comes from; `open` makes the client.
+
+    Its repr shows `describe` only: the URL, the client and ``client_kwargs`` may hold a
+    password (and a traceback with locals, as error trackers capture, shows reprs).
+    """
 
     connection: str | Redis | RedisCluster | Sentinel
     cluster: bool
     service_name: str | None = None
     client_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"ClientSource({self.describe!r}, cluster={self.cluster})"
 
     @classmethod
     def check(
@@ -115,7 +137,7 @@ class ClientSource:
             raise ConfigurationError(f"RedisBackend cluster must be True or False, got {cluster!r}")
         if client_kwargs is not None and not isinstance(client_kwargs, Mapping):
             raise ConfigurationError(
-                f"RedisBackend client_kwargs must be a mapping, got {client_kwargs!r}"
+                f"RedisBackend client_kwargs must be a mapping, got {safe_repr(client_kwargs)}"
             )
         kwargs = dict(client_kwargs or {})
         if isinstance(connection, Sentinel):
@@ -150,9 +172,11 @@ class ClientSource:
         module = type(connection).__module__
         if module.startswith("redis.") and not module.startswith("redis.asyncio"):
             hint = " (a synchronous redis client: use redis.asyncio instead)"
+        elif isinstance(connection, (bytes, bytearray)):
+            hint = " (pass the URL as a str)"
         raise ConfigurationError(
             "RedisBackend needs a Redis URL, a redis.asyncio.Redis, a RedisCluster or a "
-            f"Sentinel, got {connection!r}{hint}"
+            f"Sentinel, got {safe_repr(connection)}{hint}"
         )
 
     @property
