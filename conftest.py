@@ -266,7 +266,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for kind in SERVER_FIXTURES.get(fixture, ())
         }
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get(BACKEND_PARAMETER) in ("redis", "memcached"):
+        if callspec is not None and callspec.params.get(BACKEND_PARAMETER) in (
+            "redis",
+            "memcached",
+        ):
             kinds.add(callspec.params[BACKEND_PARAMETER])
         for kind in sorted(kinds):
             item.add_marker(kind)
