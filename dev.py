@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -163,14 +162,10 @@ def with_pythons(pythons: Sequence[Path]) -> dict[str, str]:
 
 def test_pythons(hatch: str, args: Sequence[str]) -> int:
     """``hatch run +python=X pythons:test`` for each version asked (every supported one by
-    default; ``--others``: all but the default env's), ``--jobs N`` of them at once; pytest's
+    default; ``--others``: all but the default env's), one after the other; pytest's
     arguments follow ``--``. A version not installed fails the run: none can be downloaded."""
     split = list(args).index("--") if "--" in args else len(args)
-    versions, pytest_args, jobs = list(args[:split]), list(args[split + 1 :]), 1
-    if "--jobs" in versions:
-        at = versions.index("--jobs")
-        jobs = int(versions[at + 1])
-        del versions[at : at + 2]
+    versions, pytest_args = list(args[:split]), list(args[split + 1 :])
     if "--others" in versions:  # all but the default env's, which `test` covers
         versions.remove("--others")
         versions += [version for version in SUPPORTED_PYTHONS if version != default_python(hatch)]
@@ -189,15 +184,15 @@ def test_pythons(hatch: str, args: Sequence[str]) -> int:
         )
         return 1
     env = with_pythons([python for python in found.values() if python is not None])
-    for version in versions:  # one at a time: concurrent installs would race on hatch's state
-        subprocess.run(
-            [hatch, "env", "create", f"pythons.py{version}"], cwd=ROOT, env=env, check=True
-        )
-    runs = {
-        f"Python {version}": [hatch, "run", f"+python={version}", "pythons:test", *pytest_args]
-        for version in versions
-    }
-    failed = run_all(runs, jobs, env)
+    failed = []
+    for version in versions:
+        started = time.monotonic()
+        print(f"== the workspace suite on Python {version} ({found[version]})", flush=True)
+        status = hatch_run(hatch, f"+python={version}", "pythons:test", *pytest_args, env=env)
+        outcome = f"failed ({status})" if status else "passed"
+        print(f"== Python {version}: {outcome} in {time.monotonic() - started:.0f} s", flush=True)
+        if status:
+            failed.append(version)
     if failed:
         print(f"failed on Python {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
@@ -209,30 +204,6 @@ def default_python(hatch: str) -> str:
     return subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-
-
-def run_all(commands: dict[str, list[str]], jobs: int, env: dict[str, str]) -> list[str]:
-    """Run each command, ``jobs`` at a time (with more than one, each one's output is shown
-    whole when it ends); the names of those that failed."""
-    capture = subprocess.PIPE if jobs > 1 else None
-
-    def run(name: str) -> tuple[str, int, bytes | None, float]:
-        started = time.monotonic()
-        done = subprocess.run(
-            commands[name], cwd=ROOT, env=env, stdout=capture, stderr=subprocess.STDOUT
-        )
-        return name, done.returncode, done.stdout, time.monotonic() - started
-
-    failed = []
-    with ThreadPoolExecutor(jobs) as pool:
-        for future in as_completed([pool.submit(run, name) for name in commands]):
-            name, status, output, seconds = future.result()
-            sys.stdout.buffer.write(output or b"")
-            outcome = f"failed ({status})" if status else "passed"
-            print(f"== {name}: {outcome} in {seconds:.0f} s", flush=True)
-            if status:
-                failed.append(name)
-    return failed
 
 
 def test_latest(hatch: str, args: Sequence[str]) -> int:
