@@ -67,6 +67,8 @@ def find_hatch() -> str:
              "hatch>=1.16"],
             check=True,
         )  # fmt: skip
+    # hatch.toml's scripts call `hatch` by name (`hatch run solo:test`): they must find this one.
+    os.environ["PATH"] = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
     return str(local)
 
 
