@@ -6,6 +6,11 @@ Every test run under this directory can use them. A server is started once per s
 servers instead. A server that cannot be had fails the tests that need it, loudly: they
 are never skipped.
 
+A test that uses a server fixture is marked ``redis`` or ``memcached`` by that alone (see
+`pytest_collection_modifyitems`), so ``-m "not redis and not memcached"`` selects tests that
+need none. ``TRAFFIK_NO_SERVERS=1`` (the quick run sets it) makes starting one an error: a
+test that starts a server some other way must carry the marker itself.
+
 This file uses only the standard library and pytest, so every solo environment can load it.
 """
 
@@ -151,10 +156,20 @@ class ServerProcess:
         self.start()
 
 
+class ServerUnavailable(RuntimeError):
+    """No server of this kind can be started here: trying again would not help."""
+
+
 def _binary(name: str) -> str:
+    if os.environ.get("TRAFFIK_NO_SERVERS"):
+        raise ServerUnavailable(
+            f"This run starts no server (TRAFFIK_NO_SERVERS is set), yet a test wants {name}: "
+            f"mark the test `redis` or `memcached` (tests using a server fixture are marked "
+            f"by it), so that runs without servers leave it out."
+        )
     path = shutil.which(name)
     if path is None:
-        raise RuntimeError(
+        raise ServerUnavailable(
             f"{name} is not installed. The tests need real servers: install redis-server and "
             f"memcached (Debian/Ubuntu: apt-get install redis-server memcached), or point "
             f"TRAFFIK_REDIS_URL / TRAFFIK_MEMCACHED_URL at running ones."
@@ -169,9 +184,9 @@ def start_server(kind: str, *extra_args: str) -> ServerProcess:
         server = ServerProcess(kind, free_port(), extra_args=extra_args)
         try:
             server.start()
+        except ServerUnavailable:
+            raise
         except RuntimeError as exc:
-            if "not installed" in str(exc):
-                raise
             last_error = exc
             continue
         return server
@@ -180,6 +195,8 @@ def start_server(kind: str, *extra_args: str) -> ServerProcess:
 
 def _shared_server(kind: str, env_var: str) -> Iterator[str]:
     url = os.environ.get(env_var)
+    if url and os.environ.get("TRAFFIK_NO_SERVERS"):
+        pytest.fail(f"This run uses no server (TRAFFIK_NO_SERVERS), yet a test wants {kind}")
     if url:
         parsed = urlparse(url)
         host, port = parsed.hostname or "127.0.0.1", parsed.port
@@ -226,6 +243,36 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in started:
         server.stop()
+
+
+# The fixtures that reach a server, and the markers a test using one gets.
+SERVER_FIXTURES: dict[str, tuple[str, ...]] = {
+    "redis_url": ("redis",),
+    "redis_cluster": ("redis",),
+    "redis_sentinel": ("redis",),
+    "memcached_url": ("memcached",),
+    "server_factory": ("redis", "memcached"),  # starts either kind
+}
+# A parameter naming the backend a test runs on (tests-integration's `backend_kind`).
+BACKEND_PARAMETER = "backend_kind"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the servers it uses: ``-m "not redis"`` then leaves out exactly those."""
+    for item in items:
+        kinds = {
+            kind
+            for fixture in getattr(item, "fixturenames", ())
+            for kind in SERVER_FIXTURES.get(fixture, ())
+        }
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get(BACKEND_PARAMETER) in (
+            "redis",
+            "memcached",
+        ):
+            kinds.add(callspec.params[BACKEND_PARAMETER])
+        for kind in sorted(kinds):
+            item.add_marker(kind)
 
 
 @pytest.fixture

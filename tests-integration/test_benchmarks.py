@@ -106,6 +106,8 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.redis
+@pytest.mark.memcached
 def test_network_sections_start_their_own_servers(tmp_path: Path) -> None:
     sections = run_suite(tmp_path, "--only", "redis,memcached")
 

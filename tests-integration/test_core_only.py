@@ -35,6 +35,13 @@ SCRIPT = textwrap.dedent(
     else:
         raise AssertionError("HTTPThrottle imported without traffik-fastapi")
 
+    try:
+        traffik.__version__
+    except AttributeError as exc:  # the meta-package's version, and it is not installed
+        assert "'traffik' distribution" in str(exc), str(exc)
+    else:
+        raise AssertionError("traffik.__version__ without the traffik distribution")
+
     namespace = {}
     exec("from traffik import *", namespace)
     assert "Limiter" in namespace and "HTTPThrottle" not in namespace

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 
 import pytest
+from packaging.version import Version
 
 import traffik
 
@@ -97,8 +99,14 @@ def test_the_memcached_backend_is_importable_from_the_top() -> None:
     assert issubclass(ContentionError, traffik.BackendError)
 
 
-def test_versions() -> None:
+def test_the_top_level_version_is_the_traffik_distributions_as_in_1x() -> None:
+    """What `pip show traffik` says (the meta-package): never below 1.x's, never star-imported."""
+    from traffik._version import __version__ as core_version
     from traffik.fastapi import __version__ as fastapi_version
 
-    assert traffik.__version__ == "0.1.0"
-    assert fastapi_version == "0.1.0"
+    assert traffik.__version__ == metadata.version("traffik")
+    assert Version(traffik.__version__) >= Version("2")
+    assert "__version__" not in traffik.__all__
+    # Each distribution's own version is its subpackage's.
+    assert core_version == metadata.version("traffik-core")
+    assert fastapi_version == metadata.version("traffik-fastapi")

@@ -52,7 +52,7 @@ def run_instances(redis_url: str, namespace: str) -> tuple[float, dict[float, An
     finally:
         for process in processes.values():
             process.kill()
-            process.wait()
+            process.communicate()  # reaps it and closes its pipes (no ResourceWarning later)
     return boundary, reports
 
 

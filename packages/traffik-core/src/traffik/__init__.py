@@ -13,7 +13,6 @@ __path__ = __import__("pkgutil").extend_path(__path__, __name__)
 
 from typing import TYPE_CHECKING
 
-from traffik._version import __version__
 from traffik.backends.base import ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 from traffik.clock import Clock, ManualClock
@@ -53,6 +52,12 @@ from traffik.strategies.concurrency import Concurrency
 from traffik.throttle import Throttle, ThrottleStat, hit_all
 
 if TYPE_CHECKING:
+    # The version of the `traffik` distribution (the meta-package), as in 1.x: what
+    # `pip show traffik` says. Read from its metadata on first use (never star-imported, as
+    # in 1.x); each other distribution's is its subpackage's `__version__`
+    # (`traffik.fastapi.__version__`, ...), traffik-core's `traffik._version.__version__`.
+    __version__: str
+
     from traffik.backends.memcached import ContentionError as ContentionError
     from traffik.backends.memcached import MemcachedBackend as MemcachedBackend
     from traffik.fastapi import GLOBAL_REGISTRY as GLOBAL_REGISTRY
@@ -210,7 +215,6 @@ __all__ = [
     "TraffikError",
     "TrustedProxies",
     "WebSocketThrottle",
-    "__version__",
     "add_observer",
     "get_remote_address",
     "get_wait",
@@ -233,6 +237,8 @@ if not TYPE_CHECKING:
     import importlib.util
 
     def __getattr__(name: str) -> object:
+        if name == "__version__":
+            return _distribution_version()
         try:
             module_name, extra = _LAZY_EXPORTS[name]
         except KeyError:
@@ -251,6 +257,20 @@ if not TYPE_CHECKING:
         value = getattr(module, name)
         globals()[name] = value
         return value
+
+    def _distribution_version() -> str:
+        import importlib.metadata  # only here: importing it costs more than traffik's core
+
+        try:
+            version = importlib.metadata.version("traffik")
+        except importlib.metadata.PackageNotFoundError:
+            raise AttributeError(
+                "traffik.__version__ is the version of the 'traffik' distribution, which is not "
+                "installed (traffik-core alone is): importlib.metadata.version('traffik-core') "
+                "gives traffik-core's"
+            ) from None
+        globals()["__version__"] = version
+        return version
 
     def __dir__() -> list[str]:
         return sorted(set(globals()) | set(_LAZY_EXPORTS))
