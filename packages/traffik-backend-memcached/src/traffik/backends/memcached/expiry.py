@@ -24,8 +24,7 @@ import math
 import time
 from typing import Final
 
-import aiomcache
-
+from traffik.backends.memcached.connection import WatchedClient
 from traffik.strategies.base import ceil_div
 
 __all__ = [
@@ -75,7 +74,7 @@ class ServerClock:
         self._offset = 0.0
         self._read_at = -math.inf
 
-    async def now_for(self, ttl_ms: int, client: aiomcache.Client) -> int | None:
+    async def now_for(self, ttl_ms: int, client: WatchedClient) -> int | None:
         """The server's time when ``ttl_ms`` needs an absolute expiry, else None."""
         if expiry_seconds(ttl_ms) <= MAX_RELATIVE_EXPTIME:
             return None
