@@ -46,9 +46,6 @@ from traffik.strategies.sliding_window_log import LogState
 
 BackendFactory = Callable[..., Awaitable[RedisBackend]]
 START = 1_700_000_000.0 + 1_800  # half-way through an hour
-# A budget CPU starvation of redis-server cannot trip (as in conftest.py): these tests
-# are about decisions; the budget is tested with paused servers in test_failures.py.
-DECISION_TEST_TIMEOUT = 5.0
 
 NO: list[Mapping[str, object]] = [{}]
 # Hours 6-8, 13-19 and 23 are in no window: their multiplier is 1.
@@ -185,7 +182,7 @@ async def test_each_strategy_decides_exactly_as_in_memory(
     program = Program(random.Random(index), strategy, params)
     clock = ManualClock(START + program.rng.randrange(86_400_000) / 1000)
     client = counting_redis
-    backend = RedisBackend(client, namespace=namespace, clock=clock, timeout=DECISION_TEST_TIMEOUT)
+    backend = RedisBackend(client, namespace=namespace, clock=clock)
     async with backend:
         await run_against_memory(backend, clock, [program], 300)
     generic = {READ_STATES.sha_bytes, COMPARE_AND_SET.sha_bytes}
@@ -283,7 +280,7 @@ async def test_each_check_is_one_round_trip(
     counting_redis: redis.Redis, sent_log: SentLog, namespace: str
 ) -> None:
     client = counting_redis
-    backend = RedisBackend(client, namespace=namespace, timeout=DECISION_TEST_TIMEOUT)
+    backend = RedisBackend(client, namespace=namespace)
     rate = Rate.parse("10/min")
     async with backend:
         for index, (strategy, params) in enumerate(BUILTINS):
