@@ -197,17 +197,20 @@ async def test_5000_simultaneous_limiter_hits_on_memcached_admit_exactly_the_lim
 
 
 @pytest.mark.burst_repeat
+@pytest.mark.timeout(7200)
 async def test_every_burst_ten_times_in_a_row(
     redis_instances: Instances, memcached_instances: Instances, memcached_url: str
 ) -> None:
     runs: dict[str, list[Burst]] = {}
-    for _ in range(REPEATS):
+    for run in range(REPEATS):
         bursts = [redis_instances.fire(spec) for spec in REDIS_STRATEGIES]
         bursts += [memcached_instances.fire(spec) for spec in MEMCACHED_STRATEGIES]
         for strategy in LIMITER_STRATEGIES:
             bursts.append(await limiter_burst(memcached_url, strategy, 5_000))
         for burst in bursts:
             runs.setdefault(burst.what, []).append(burst)
+        progress = ", ".join(f"{burst.admitted} in {burst.settle:.1f} s" for burst in bursts)
+        print(f"\nrun {run + 1}: {progress}", flush=True)
     print(
         f"\n{REPEATS} runs in a row: admitted per run; worst settle (first request to last answer)"
     )

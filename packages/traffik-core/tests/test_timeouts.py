@@ -152,6 +152,22 @@ async def test_an_operation_of_many_answered_steps_is_not_silent() -> None:
     assert watchdog.silences == 0
 
 
+async def test_a_store_slowing_down_is_measured_against_its_own_pace() -> None:
+    # A store starved of CPU answers ever more slowly: each gap up to twice the last, five
+    # times the budget by the end. Slow, not silent; the budget follows its pace.
+    watchdog = SilenceWatchdog(0.1)
+
+    async def slowing() -> None:
+        gap = 0.02
+        while gap < 0.5:
+            await asyncio.sleep(gap)
+            gap *= 2
+
+    await watchdog.call(slowing)
+    assert watchdog.silences == 0
+    assert watchdog.budget() > 3 * 0.3  # three times the longest gap (0.32 s), barely decayed
+
+
 async def test_a_silent_store_fails_every_waiting_call_queued_ones_too(
     store: ThreadStore, connect: object
 ) -> None:

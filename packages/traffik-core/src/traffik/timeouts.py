@@ -42,6 +42,13 @@ _SETTLE_ITERATIONS: Final = 5
 # noticed at most a budget and an eighth after its last reply.
 _SAMPLES: Final = 8
 
+# The store's recent pace: a connection is silent only past `timeout` and past this many
+# times the longest gap it recently left between answers (decaying by half every
+# `_PACE_HALF_LIFE` seconds). A store starved of CPU on a crowded host answers in slow
+# bursts; measured against its own pace, it is slow, not silent.
+_PACE_FACTOR: Final = 3
+_PACE_HALF_LIFE: Final = 10.0
+
 
 async def within(awaitable: Awaitable[T], seconds: float, what: str = "the backend") -> T:
     """Await ``awaitable``, raising `BackendTimeoutError` if it takes more than ``seconds``.
@@ -70,7 +77,7 @@ class Exchange:
     ``timeout`` seconds with nothing heard.
     """
 
-    __slots__ = ("_quiet_since", "_seen", "_watchdog", "abort", "replies")
+    __slots__ = ("_quiet_since", "_seen", "_silenced", "_watchdog", "abort", "replies")
 
     def __init__(self, watchdog: SilenceWatchdog, now: float) -> None:
         self._watchdog = watchdog
@@ -78,6 +85,7 @@ class Exchange:
         #: Drops the connection, if whoever opened the exchange can: called when it is
         #: found silent, so that the command waiting on it fails instead of waiting on.
         self.abort: Callable[[], object] | None = None
+        self._silenced = False  # found silent once: its gaps tell nothing of the pace
         self._seen = 0  # replies the watcher had seen when it last looked
         self._quiet_since = now
 
@@ -96,7 +104,11 @@ class Exchange:
         return _Heard(awaitable, self)
 
     def close(self) -> None:
-        self._watchdog._exchanges.discard(self)
+        watchdog = self._watchdog
+        watchdog._exchanges.discard(self)
+        if self.replies != self._seen and not self._silenced:  # ended by an answer
+            now = asyncio.get_running_loop().time()
+            watchdog._note_gap(now - self._quiet_since, now)
 
     def __enter__(self) -> Exchange:
         return self
@@ -107,6 +119,8 @@ class Exchange:
     def _quiet_for(self, now: float) -> float:
         """Seconds since the write or the last reply, as the watcher samples them."""
         if self.replies != self._seen:
+            if not self._silenced:
+                self._watchdog._note_gap(now - self._quiet_since, now)
             self._seen = self.replies
             self._quiet_since = now
         return now - self._quiet_since
@@ -139,6 +153,7 @@ class _Heard(Awaitable[T]):
                 raise
             except BaseException as exc:  # a cancellation, passed on as `yield from` does
                 sent, thrown = None, exc
+                continue  # (an error is not an answer)
             exchange.replies += 1
 
 
@@ -152,6 +167,11 @@ class SilenceWatchdog:
     one has heard nothing for ``timeout`` seconds, and still nothing after the event loop
     has had its chance to read, every call waiting in `wait` fails with
     `BackendTimeoutError`. ``silences`` counts the times calls were failed so.
+
+    The budget is ``timeout``, or three times the longest gap the store recently left
+    between answers when that is longer (`budget`): on a crowded host a store starved of
+    CPU answers in slow bursts, and is measured against its own recent pace. The pace is
+    forgotten by half every ten seconds.
 
     A silent exchange is dropped (`Exchange.abort`) when it can be; one that cannot stays
     watched, and fails the calls waiting then only after another full budget of silence.
@@ -171,6 +191,25 @@ class SilenceWatchdog:
         self._expired: set[asyncio.Task[Any]] = set()  # tasks the watcher cancelled
         self._exchanges: set[Exchange] = set()
         self._watcher: asyncio.Task[None] | None = None
+        self._pace = 0.0  # the longest recent gap between answers (decaying)
+        self._pace_at = 0.0  # when it was last updated
+        self._failed_budget = timeout  # the budget that failed the calls last
+
+    def budget(self, now: float | None = None) -> float:
+        """Seconds of silence that fail the calls now: ``timeout``, or more at a slow pace."""
+        if now is None:
+            now = asyncio.get_running_loop().time()
+        return max(self.timeout, _PACE_FACTOR * self._paced(now))
+
+    def _paced(self, now: float) -> float:
+        if self._pace:
+            self._pace *= 0.5 ** ((now - self._pace_at) / _PACE_HALF_LIFE)
+            self._pace_at = now
+        return self._pace
+
+    def _note_gap(self, gap: float, now: float) -> None:
+        if gap > self._paced(now):
+            self._pace, self._pace_at = gap, now
 
     def exchange(self) -> Exchange:
         """Open an exchange: commands are about to be written on a connection."""
@@ -206,7 +245,7 @@ class SilenceWatchdog:
         except asyncio.CancelledError as exc:
             self._leave(task)
             if task in self._expired and self._withdraw(task, cancelling):
-                message = f"{self.what} gave no answer for {self.timeout * 1000:.0f} ms"
+                message = f"{self.what} gave no answer for {self._failed_budget * 1000:.0f} ms"
                 timeout = TimeoutError(message)
                 timeout.__cause__ = exc
                 raise BackendTimeoutError(message, cause=timeout) from timeout
@@ -241,12 +280,13 @@ class SilenceWatchdog:
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
-        timeout = self.timeout
         try:
             while self._exchanges:
-                await asyncio.sleep(timeout / _SAMPLES)
+                await asyncio.sleep(self.timeout / _SAMPLES)
                 now = loop.time()
-                quiet = [each for each in self._exchanges if each._quiet_for(now) >= timeout]
+                spans = [(each, each._quiet_for(now)) for each in self._exchanges]
+                budget = self.budget(now)
+                quiet = [each for each, span in spans if span >= budget]
                 if not quiet:
                     continue
                 # Quiet for a whole budget by the clock. But a process that was not
@@ -260,6 +300,7 @@ class SilenceWatchdog:
                     each for each in quiet if each in exchanges and each.replies == each._seen
                 ]
                 if silent:
+                    self._failed_budget = budget
                     self._fail_waiting(silent, loop.time())
         finally:
             self._watcher = None
@@ -267,6 +308,7 @@ class SilenceWatchdog:
     def _fail_waiting(self, silent: list[Exchange], now: float) -> None:
         self.silences += 1
         for exchange in silent:
+            exchange._silenced = True
             exchange._quiet_since = now  # (one that cannot be dropped: another budget)
             if exchange.abort is not None:
                 exchange.abort()
