@@ -76,8 +76,12 @@ def test_any_rate_is_decided_exactly_or_refused_at_construction(
                 uid, rate=text, strategy=case.strategy, backend=backend, on_error="raise"
             )
         except ConfigurationError as exc:
-            assert str(rate) in str(exc), exc
-            assert type(case.strategy).__name__ in str(exc), exc
+            refusal = str(exc)
+        else:
+            refusal = ""
+        if refusal:
+            assert str(rate) in refusal
+            assert type(case.strategy).__name__ in refusal
             outcomes["refused"] += 1
             return
         oracle = case.oracle(rate)
@@ -88,8 +92,11 @@ def test_any_rate_is_decided_exactly_or_refused_at_construction(
             now = round(clock() * 1000)
             try:
                 decision = loop.run_until_complete(limiter.hit(f"c{uid}", cost=cost, params=params))
-            except ConfigurationError as exc:
-                assert kind == "memcached" and "2038" in str(exc), exc
+            except ConfigurationError as exc:  # memcached's own bound, on first use
+                refusal = str(exc)
+            if refusal:
+                assert kind == "memcached"
+                assert "2038" in refusal
                 outcomes["refused by memcached"] += 1
                 return
             assert decision == oracle.hit(now, cost, params), (text, case.id, now, cost)
