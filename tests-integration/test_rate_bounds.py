@@ -109,6 +109,11 @@ def test_any_rate_is_decided_exactly_or_refused_at_construction(
         check()
     finally:
         loop.run_until_complete(backend.close())
+        pending = asyncio.all_tasks(loop)  # (a watchdog's watcher about to stop, say)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending))
         loop.close()
     print(f"\n{kind}: {outcomes}")
     assert outcomes["refused"] > 0
