@@ -172,20 +172,18 @@ def assert_exact(burst: Burst) -> None:
     assert burst.admitted == LIMIT, burst
 
 
-@pytest.mark.redis
-@pytest.mark.parametrize("spec", REDIS_STRATEGIES)
-def test_four_instances_of_1250_requests_on_redis_admit_exactly_the_limit(
-    redis_instances: Instances, spec: str
-) -> None:
-    assert_exact(redis_instances.fire(spec))
+HTTP_BURSTS = [
+    *(pytest.param("redis", spec, marks=pytest.mark.redis) for spec in REDIS_STRATEGIES),
+    *(pytest.param("memcached", s, marks=pytest.mark.memcached) for s in MEMCACHED_STRATEGIES),
+]
 
 
-@pytest.mark.memcached
-@pytest.mark.parametrize("spec", MEMCACHED_STRATEGIES)
-def test_four_instances_of_1250_requests_on_memcached_admit_exactly_the_limit(
-    memcached_instances: Instances, spec: str
+@pytest.mark.parametrize(("kind", "spec"), HTTP_BURSTS)
+def test_four_instances_of_1250_requests_admit_exactly_the_limit(
+    kind: str, spec: str, request: pytest.FixtureRequest
 ) -> None:
-    assert_exact(memcached_instances.fire(spec))
+    instances: Instances = request.getfixturevalue(f"{kind}_instances")
+    assert_exact(instances.fire(spec))
 
 
 @pytest.mark.memcached

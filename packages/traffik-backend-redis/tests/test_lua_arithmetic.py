@@ -17,7 +17,7 @@ return {format("%d", quotient), format("%d", rest)}
 
 
 async def lua_muldiv(client: redis.Redis, a: int, b: int, c: int) -> tuple[int, int]:
-    reply = await client.eval(lua_source("prelude.lua") + CALL_MULDIV, 0, a, b, c)  # type: ignore[misc]
+    reply = await client.eval(lua_source("prelude.lua") + CALL_MULDIV, 0, a, b, c)
     quotient, rest = (int(part) for part in reply)
     return quotient, rest
 

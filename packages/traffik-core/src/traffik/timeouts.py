@@ -39,8 +39,8 @@ T = TypeVar("T")
 _SETTLE_ITERATIONS: Final = 5
 
 # How often per budget the watcher looks at the open exchanges: a silent connection is
-# noticed at most a budget and an eighth after its last reply.
-_SAMPLES: Final = 8
+# noticed at most a budget and a sixteenth after its last reply.
+_SAMPLES: Final = 16
 
 # The store's recent pace: a connection is silent only past `timeout` and past this many
 # times the longest gap it recently left between answers (decaying by half every

@@ -24,13 +24,7 @@ from traffik.backends.memcached.connection import (
     WatchedClient,
     parse_address,
 )
-from traffik.backends.memcached.expiry import (
-    LATEST_EXPTIME,
-    ServerClock,
-    expiry_seconds,
-    exptime,
-    past_latest,
-)
+from traffik.backends.memcached.expiry import Horizon, ServerClock, exptime
 from traffik.backends.memcached.generation import Generation
 from traffik.backends.memcached.keys import storage_key
 from traffik.backends.memcached.updates import CasStatistics, Updater
@@ -128,7 +122,7 @@ class MemcachedBackend(ThrottleBackend):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._generation = Generation(namespace, refresh=generation_refresh, spawn=self.spawn)
         self._server_clock = ServerClock()
-        self._kept_long_enough: set[Rate] = set()  # rates whose period memcached can keep
+        self._horizon = Horizon(self._server_clock)
         self.undecodable_values = 0
         """How many stored values could not be decoded (treated as absent)."""
 
@@ -244,8 +238,7 @@ class MemcachedBackend(ThrottleBackend):
     async def _decide(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
-        if rate not in self._kept_long_enough:
-            await self._check_horizon(strategy, rate)
+        await self._horizon.check(strategy, rate, self._connected())
         memcached_key = await self._storage_key(key)
 
         def decide(state: Any, now: int) -> tuple[Any, object, int]:
@@ -254,22 +247,6 @@ class MemcachedBackend(ThrottleBackend):
         decision = await self._updater.update(memcached_key, strategy, decide)
         assert isinstance(decision, Decision)
         return decision
-
-    async def _check_horizon(self, strategy: Strategy[Any], rate: Rate) -> None:
-        """Refuse, the first time it is used, a rate whose period memcached cannot keep.
-
-        A state is kept about a period (longer for some strategies: each write checks its
-        own TTL too); memcached keeps nothing past 2038 (see `expiry`).
-        """
-        server_now = await self._server_clock.now_for(rate.period_ms, self._connected())
-        if server_now is not None and server_now + expiry_seconds(rate.period_ms) > LATEST_EXPTIME:
-            raise ConfigurationError(
-                f"MemcachedBackend cannot decide rate {rate} of {type(strategy).__name__}: "
-                f"its state must be kept for a period, and {past_latest(server_now)}"
-            )
-        if len(self._kept_long_enough) >= 4096:
-            self._kept_long_enough.clear()
-        self._kept_long_enough.add(rate)
 
     async def _refund_all(self, hits: Sequence[Hit]) -> None:
         for hit in reversed(hits):

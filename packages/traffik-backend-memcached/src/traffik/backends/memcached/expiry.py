@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Final
+from typing import Any, Final
 
 from traffik.backends.memcached.connection import WatchedClient
 from traffik.exceptions import ConfigurationError
+from traffik.rates import Rate
 from traffik.strategies.base import ceil_div
 
 __all__ = [
     "LATEST_EXPTIME",
     "MAX_RELATIVE_EXPTIME",
     "SKEW_ALLOWANCE_SECONDS",
+    "Horizon",
     "ServerClock",
     "expiry_seconds",
     "exptime",
@@ -107,3 +109,30 @@ class ServerClock:
             self._offset = int(stats[b"time"] or b"") - time.time()
             self._read_at = time.monotonic()
         return int(time.time() + self._offset)
+
+
+class Horizon:
+    """Refuses, the first time it is used, a rate whose period memcached cannot keep.
+
+    A state is kept about a period (longer for some strategies: each write checks its own
+    TTL too, in `exptime`); memcached keeps nothing past `LATEST_EXPTIME`.
+    """
+
+    def __init__(self, clock: ServerClock, remembered: int = 4096) -> None:
+        self.clock = clock
+        self.remembered = remembered
+        self._fine: set[Rate] = set()
+
+    async def check(self, strategy: Any, rate: Rate, client: WatchedClient) -> None:
+        """:raises ConfigurationError: naming the rate and the strategy."""
+        if rate in self._fine:
+            return
+        server_now = await self.clock.now_for(rate.period_ms, client)
+        if server_now is not None and server_now + expiry_seconds(rate.period_ms) > LATEST_EXPTIME:
+            raise ConfigurationError(
+                f"MemcachedBackend cannot decide rate {rate} of {type(strategy).__name__}: "
+                f"its state must be kept for a period, and {past_latest(server_now)}"
+            )
+        if len(self._fine) >= self.remembered:
+            self._fine.clear()
+        self._fine.add(rate)
