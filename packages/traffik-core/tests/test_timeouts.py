@@ -236,7 +236,12 @@ async def test_a_timed_out_call_leaves_its_task_free_to_go_on() -> None:
     if sys.version_info >= (3, 11):
         assert task.cancelling() == 0  # the watchdog took back the cancellation it sent
     await asyncio.sleep(0.001)  # and nothing is left pending on the task
-    assert await watchdog.call(asyncio.sleep, 0, "ok") == "ok"
+
+    async def answer() -> str:
+        await asyncio.sleep(0)
+        return "ok"
+
+    assert await watchdog.call(answer) == "ok"
 
 
 async def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
