@@ -80,7 +80,7 @@ class MemcachedBackend(ThrottleBackend):
     distributed = True
 
     #: The time budget: seconds of silence from memcached before waiting calls fail.
-    DEFAULT_TIMEOUT = 0.5
+    DEFAULT_TIMEOUT = 0.4
 
     def __init__(
         self,
