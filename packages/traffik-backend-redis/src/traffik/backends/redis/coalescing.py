@@ -91,8 +91,8 @@ def pack(commands: Iterable[tuple[Any, ...]], encoder: Encoder) -> bytes:
 
 
 class _Call:
-    """One caller's command (and packed), its script (for ``NOSCRIPT``) and where its
-    outcome goes."""
+    """One caller's command (as given, and packed for the wire), its script (for
+    ``NOSCRIPT``) and where its outcome goes."""
 
     __slots__ = ("command", "future", "packed", "script")
 
