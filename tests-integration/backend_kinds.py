@@ -27,13 +27,11 @@ def build_backend(kind: str, clock: ManualClock, namespace: str, url: str = "") 
     if kind == "redis":
         from traffik.backends.redis import RedisBackend
 
-        # A budget CPU starvation of redis-server on a 2-core CI box cannot trip: these
-        # suites test decisions; the budget is tested with paused servers elsewhere.
-        return RedisBackend(url, namespace=namespace, clock=clock, timeout=5.0)
+        return RedisBackend(url, namespace=namespace, clock=clock)  # the shipped defaults
     if kind == "memcached":
         from traffik.backends.memcached import MemcachedBackend
 
-        return MemcachedBackend(url=url, namespace=namespace, clock=clock, timeout=5.0)
+        return MemcachedBackend(url=url, namespace=namespace, clock=clock)
     raise AssertionError(f"unknown backend kind {kind!r}")  # a kind listed without a branch
 
 

@@ -16,6 +16,16 @@ from backend_kinds import BACKEND_KINDS, BackendMaker, build_backend, server_url
 from traffik import ManualClock, ThrottleBackend
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the ``burst_repeat`` tests (minutes long) unless ``-m`` names them."""
+    if "burst_repeat" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("burst_repeat") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(params=BACKEND_KINDS)
 def backend_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -100,7 +100,6 @@ def test_decisions_a_shadow_limit_and_an_outage_on_redis(
     backend = ResilientBackend(
         RedisBackend(server.url, namespace=namespace, clock=ManualClock(NOW)),
         breaker=breaker,
-        timeout=2.0,  # generous: this test is about what is counted, not how fast
     )
     exporters.prometheus.watch(breaker)
     exporters.opentelemetry.watch(breaker)

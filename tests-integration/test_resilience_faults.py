@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 NOW = 1_800_000_010.0  # 10 s into a minute: no window rolls over during a scenario
 LIMIT = 50
 WORKERS = 20
-LATENCY_BOUND = 1.0  # seconds: robust on a loaded 2-core machine; the budget is 50 ms
+LATENCY_BOUND = 1.0  # seconds: robust on a loaded 2-core machine; the budget is 400 ms
 
 
 class Server(Protocol):
@@ -65,7 +65,7 @@ class Run:
 
 
 def primary_for(kind: str, server: Server, namespace: str, clock: ManualClock) -> ThrottleBackend:
-    """The store's backend with its default time budget (50 ms of silence)."""
+    """The store's backend with its default time budget (400 ms of silence)."""
     if kind == "redis":
         return RedisBackend(server.url, namespace=namespace, clock=clock)
     return MemcachedBackend(server.url, namespace=namespace, clock=clock)

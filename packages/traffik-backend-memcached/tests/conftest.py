@@ -102,24 +102,18 @@ def clock() -> ManualClock:
 
 BackendFactory = Callable[..., Awaitable[MemcachedBackend]]
 
-# The time budget for tests about decisions rather than failures: on a 2-core CI box
-# memcached can be starved of CPU for longer than the default 50 ms while a test floods
-# it; the budget itself is tested with paused servers in test_failures.py.
-DECISION_TEST_TIMEOUT = 5.0
-
 
 @pytest.fixture
 async def backends(
     memcached_url: str, namespace: str, clock: ManualClock
 ) -> AsyncIterator[BackendFactory]:
-    """Make initialised backends on the shared server (``namespace``, ``clock`` by default);
-    every one is closed after the test."""
+    """Make initialised backends on the shared server (``namespace``, ``clock`` by default,
+    every other setting the shipped default); every one is closed after the test."""
     made: list[MemcachedBackend] = []
 
     async def make(**options: Any) -> MemcachedBackend:
         options.setdefault("namespace", namespace)
         options.setdefault("clock", clock)
-        options.setdefault("timeout", DECISION_TEST_TIMEOUT)
         if "client" not in options and "host" not in options:
             options.setdefault("url", memcached_url)
         backend = MemcachedBackend(**options)

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from traffik import ManualClock, Rate
+from traffik import ConfigurationError, ManualClock, Rate
 from traffik.backends.memcached.expiry import (
+    LATEST_EXPTIME,
     MAX_RELATIVE_EXPTIME,
     SKEW_ALLOWANCE_SECONDS,
     expiry_seconds,
@@ -85,3 +86,39 @@ async def test_a_state_past_its_ttl_reads_as_absent_even_while_memcached_keeps_i
     decision = await backend.peek("bucket", bucket, rate, 1, {})
     assert decision.allowed
     assert decision.remaining == 1
+
+
+async def test_a_period_memcached_cannot_keep_is_refused_the_first_time_loudly(
+    backends: BackendFactory, raw: RawMemcached
+) -> None:
+    # "1/5000d": the state must outlive 2038, past which memcached keeps nothing (an
+    # absolute expiry beyond 2**31 - 1 is stored already expired: the next hit would pass).
+    backend = await backends()
+    rate = Rate.parse("1/5000d")
+    for _ in range(2):  # every time, never an admission
+        with pytest.raises(ConfigurationError, match=r"1/5000d.*FixedWindow.*2038"):
+            await backend.apply("forever", FixedWindow(), rate, 1, {})
+    assert raw.get(await backend.storage_key("forever")) is None  # nothing was written
+    # Inside memcached's horizon, a long period is kept and decided as usual.
+    assert (await backend.apply("long", FixedWindow(), Rate.parse("1/1000d"), 1, {})).allowed
+    assert not (await backend.apply("long", FixedWindow(), Rate.parse("1/1000d"), 1, {})).allowed
+
+
+async def test_a_state_that_must_outlive_memcached_is_refused_not_written(
+    backends: BackendFactory, raw: RawMemcached
+) -> None:
+    # A bucket of a million tokens refilling one a day: spending 5,000 at once leaves a
+    # state to keep for 5,000 days, past 2038. The hit raises; nothing is consumed.
+    backend = await backends()
+    bucket, rate = TokenBucket(burst_size=1_000_000), Rate.parse("1/d")
+    with pytest.raises(ConfigurationError, match="2038"):
+        await backend.apply("deep", bucket, rate, 5_000, {})
+    assert raw.get(await backend.storage_key("deep")) is None
+    assert (await backend.peek("deep", bucket, rate, 1, {})).remaining == 999_999  # full
+
+
+def test_an_expiry_past_2038_is_refused() -> None:
+    server_now = LATEST_EXPTIME - 10 * DAY
+    assert exptime(9 * DAY * 1000, server_now) <= LATEST_EXPTIME
+    with pytest.raises(ConfigurationError, match="2038"):
+        exptime(11 * DAY * 1000 + 40 * DAY * 1000, server_now)

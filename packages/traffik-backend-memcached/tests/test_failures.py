@@ -187,3 +187,22 @@ async def test_checks_abandoned_during_a_freeze_send_nothing_when_it_ends(
         server.resume()
         assert (await bounded(backend.apply("thawed", WINDOW, RATE, 1, {}))).allowed
         assert backend.cas_stats.rounds <= 1 + 4 + 1  # warm, those on the wire, thawed
+
+
+async def test_errors_that_are_not_memcacheds_propagate_unchanged(
+    server_and_backend: tuple[Server, MemcachedBackend],
+) -> None:
+    _, backend = server_and_backend
+
+    class Unreadable(FixedWindow):  # decides, then cannot encode its state: a bug
+        def encode(self, state: Any) -> bytes:
+            raise ZeroDivisionError("a strategy's bug")
+
+    class Deciding(FixedWindow):
+        def decide(self, *args: Any) -> Any:
+            raise ZeroDivisionError("a strategy's own error")
+
+    for strategy in (Unreadable(), Deciding()):
+        with pytest.raises(ZeroDivisionError):
+            await bounded(backend.apply(f"k-{strategy.name}", strategy, RATE, 1, {}))
+    assert (await bounded(backend.apply("fine", WINDOW, RATE, 1, {}))).allowed

@@ -47,9 +47,9 @@ class Cluster(Protocol):
 
 @pytest.fixture
 async def backend(redis_cluster: Cluster, namespace: str) -> AsyncIterator[RedisBackend]:
-    # A budget CPU starvation of six redis-servers cannot trip (see conftest.py).
-    backend = RedisBackend(redis_cluster.url, cluster=True, namespace=namespace,
-                           clock=ManualClock(NOW), timeout=5.0)  # fmt: skip
+    backend = RedisBackend(
+        redis_cluster.url, cluster=True, namespace=namespace, clock=ManualClock(NOW)
+    )
     async with backend:
         yield backend
 

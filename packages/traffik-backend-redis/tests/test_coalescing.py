@@ -37,7 +37,7 @@ class SentLog(Protocol):
 async def test_a_burst_shares_a_few_round_trips_and_stays_exact(
     counting_redis: redis.Redis, sent_log: SentLog, namespace: str
 ) -> None:
-    backend = RedisBackend(counting_redis, namespace=namespace, clock=ManualClock(NOW), timeout=5.0)
+    backend = RedisBackend(counting_redis, namespace=namespace, clock=ManualClock(NOW))
     async with backend:
         sent_log.clear()
         decisions = await asyncio.gather(
@@ -53,7 +53,7 @@ async def test_a_burst_shares_a_few_round_trips_and_stays_exact(
 async def test_calls_one_at_a_time_are_one_round_trip_each(
     counting_redis: redis.Redis, sent_log: SentLog, namespace: str
 ) -> None:
-    backend = RedisBackend(counting_redis, namespace=namespace, timeout=5.0)
+    backend = RedisBackend(counting_redis, namespace=namespace)
     async with backend:
         sent_log.clear()
         for _ in range(10):
@@ -65,7 +65,7 @@ async def test_without_coalescing_every_call_is_a_round_trip_of_its_own(
     counting_redis: redis.Redis, sent_log: SentLog, namespace: str
 ) -> None:
     backend = RedisBackend(
-        counting_redis, namespace=namespace, clock=ManualClock(NOW), timeout=5.0, coalesce=False
+        counting_redis, namespace=namespace, clock=ManualClock(NOW), coalesce=False
     )
     async with backend:
         sent_log.clear()
@@ -85,7 +85,7 @@ async def test_a_batch_mixing_outcomes_gives_each_caller_its_own(
     # One connection: the first call goes out alone, the others queue behind it and then
     # share one round trip.
     backend = RedisBackend(counting_redis, namespace=namespace, clock=ManualClock(NOW),
-                           timeout=5.0, max_connections=1)  # fmt: skip
+                           max_connections=1)  # fmt: skip
     window, bucket, two = FixedWindow(), TokenBucket(), Rate.parse("2/hour")
     async with backend:
         for _ in range(2):
@@ -167,7 +167,7 @@ async def test_closing_fails_queued_calls_and_returns_the_connections(
 ) -> None:
     pool = redis.ConnectionPool.from_url(redis_url)
     client = redis.Redis.from_pool(pool)
-    backend = RedisBackend(client, namespace=namespace, timeout=5.0)
+    backend = RedisBackend(client, namespace=namespace)
     await backend.initialize()
     await asyncio.gather(
         *(backend.apply("k", FixedWindow(), HOURLY, 1, NO_PARAMS) for _ in range(100))

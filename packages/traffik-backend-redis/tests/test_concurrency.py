@@ -49,8 +49,7 @@ NOW = 1_700_001_800.0
 async def test_five_thousand_simultaneous_checks_wait_for_connections_and_stay_exact(
     make_redis_backend: BackendFactory, coalesce: bool
 ) -> None:
-    # The default settings but the budget (see conftest.py); that a busy event loop never
-    # reads as a silent store is tested on the watchdog itself, in traffik-core.
+    # The shipped defaults: a burst queued behind the pool is never the store's silence.
     backend = await make_redis_backend(clock=ManualClock(NOW), coalesce=coalesce)
     rate = Rate.parse("100/hour")
     for strategy in (FixedWindow(), TokenBucket()):
@@ -74,7 +73,7 @@ def fire_from_four_processes(
 ) -> dict[str, list[Report]]:
     """Each of 4 processes fires 1,250 simultaneous checks per strategy, all at once.
 
-    Each process's backend has the default settings (coalescing on) but the time budget.
+    Each process's backend has the shipped defaults (coalescing on, the time budget).
 
     The processes start once for every strategy (starting Python is the slow part); for
     each strategy in turn, every process is told to fire at the same moment.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 import redis.asyncio as redis
@@ -135,3 +135,28 @@ async def test_any_other_redis_error_is_a_backend_error_with_its_cause(
     assert isinstance(caught.value.cause, redis.ResponseError)
     assert "WRONGTYPE" in str(caught.value)
     await raw_redis.delete(f"{namespace}:k")
+
+
+async def test_invalid_input_is_a_bug_of_the_caller_never_a_backend_error(
+    make_redis_backend: BackendFactory,
+) -> None:
+    # redis-py refuses a bool argument (DataError): not Redis's failure, so not on_error's.
+    backend = await make_redis_backend()
+    runner = backend._connect()
+    with pytest.raises(redis.DataError):
+        await runner.command("SET", "k", True)  # coalesced: packed in the caller's task
+    with pytest.raises(redis.DataError):
+        await runner.command("SET", "k", True, get=True)  # with options: redis-py sends it
+    assert (await backend.apply("k", FixedWindow(), RATE, 1, NO_PARAMS)).allowed
+
+
+async def test_a_strategys_own_error_propagates_unchanged(
+    make_redis_backend: BackendFactory,
+) -> None:
+    class Faulty(FixedWindow):  # not native: decided in Python by the generic path
+        def decide(self, *args: object) -> Any:
+            raise ZeroDivisionError("a strategy's bug")
+
+    backend = await make_redis_backend()
+    with pytest.raises(ZeroDivisionError):
+        await backend.apply("k", Faulty(), RATE, 1, NO_PARAMS)

@@ -14,7 +14,6 @@ from traffik.strategies import NO_PARAMS
 
 BackendFactory = Callable[..., Awaitable[RedisBackend]]
 START = 1_700_000_000.0 + 1_800  # half-way through an hour
-DECISION_TEST_TIMEOUT = 5.0  # see conftest.py
 
 
 class Server(Protocol):
@@ -33,9 +32,7 @@ async def test_a_sliding_window_log_costs_the_same_per_hit_however_long_it_is(
     """
     server = server_factory("redis")
     clock = ManualClock(START)
-    backend = RedisBackend(
-        server.url, namespace=namespace, clock=clock, timeout=DECISION_TEST_TIMEOUT
-    )
+    backend = RedisBackend(server.url, namespace=namespace, clock=clock)
     observer = redis.Redis.from_url(server.url)
     rate = Rate.parse("1000/min")
     key = f"{namespace}:log"

@@ -60,7 +60,9 @@ def test_bad_queue_size_is_refused(size: object) -> None:
 def test_refund_drains_the_bucket() -> None:
     state, _, _ = LeakyBucket().decide(None, 0, RATE, 4, NO_PARAMS)
     refunded, ttl = LeakyBucket().refund(state, 100, RATE, 2, NO_PARAMS)
-    assert refunded == (1_000, 100)  # 4 - 1 leaked - 2 refunded = 1 unit
+    # 4 - 1 leaked - 2 refunded = 1 unit: "10/s" is 1 unit per 100 ms in lowest terms,
+    # so a unit is stored as 100.
+    assert refunded == (100, 100)
     assert ttl == 100
 
 

@@ -30,6 +30,7 @@ from traffik.strategies import (
     TokenBucket,
     TokenBucketWithDebt,
 )
+from traffik.strategies.base import check_rate
 
 STRATEGY_CLASSES: list[type[Any]] = [
     FixedWindow,
@@ -238,11 +239,25 @@ def test_a_lagging_clock_never_reopens_spent_budget(strategy: Strategy[Any]) -> 
 
 @by_strategy
 def test_rates_too_large_for_exact_arithmetic_are_refused(strategy: Strategy[Any]) -> None:
-    huge = Rate(limit=2**53 + 1, days=1)
-    with pytest.raises(ConfigurationError, match="2\\*\\*53"):
+    huge = Rate(limit=2**61 - 1, days=1)  # a prime: no smaller terms to take it in
+    with pytest.raises(ConfigurationError, match="2\\*\\*53") as refused:
         strategy.decide(None, START, huge, 1, NO_PARAMS)
-    Rate.parse("1000000/d")  # a large practical rate is fine everywhere
-    strategy.decide(None, START, Rate.parse("1000000/d"), 1, NO_PARAMS)
+    assert type(strategy).__name__ in str(refused.value)
+    assert str(huge) in str(refused.value)
+    with pytest.raises(ConfigurationError, match=str(huge)):
+        check_rate(strategy, huge)
+    # Large practical quotas are fine everywhere: a million a day, ten million a month.
+    for rate in (Rate.parse("1000000/d"), Rate.parse("10000000/30d")):
+        check_rate(strategy, rate)
+        assert strategy.decide(None, START, rate, 1, NO_PARAMS)[1].allowed
+
+
+@by_strategy
+def test_a_period_too_long_for_exact_times_is_refused(strategy: Strategy[Any]) -> None:
+    endless = Rate.parse("10/100000000000d")  # 8.6e18 ms: beyond 2**53 ms from now
+    with pytest.raises(ConfigurationError, match=r"10/100000000000d") as refused:
+        check_rate(strategy, endless)
+    assert "beyond" in str(refused.value)
 
 
 @pytest.mark.parametrize("cls", STRATEGY_CLASSES)

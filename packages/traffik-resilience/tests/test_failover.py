@@ -24,7 +24,7 @@ from traffik.resilience import (
     ResilientBackend,
     Retry,
 )
-from traffik.strategies import Params, Strategy
+from traffik.strategies import Params, Strategy, TokenBucket
 
 RATE = "3/min"
 
@@ -205,3 +205,31 @@ def test_the_retry_budget_is_the_primarys_time_budget(store: Store, clock: Manua
     assert ResilientBackend(Budgeted(clock=clock)).retry_budget == 0.2
     assert ResilientBackend(Budgeted(clock=clock), timeout=1.5).retry_budget == 1.5
     assert ResilientBackend(store).retry_budget == 0.05  # no budget of its own: the default
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConfigurationError("TokenBucket cannot decide rate 9999991/30d exactly"),
+        ValueError("a strategy's own error"),
+        KeyError("a bug"),
+    ],
+    ids=["configuration", "strategy", "bug"],
+)
+async def test_only_store_failures_fall_back_anything_else_propagates_unchanged(
+    clock: ManualClock, error: Exception
+) -> None:
+    class Faulty(InMemoryBackend):
+        async def apply(self, *hit: Any) -> Decision:
+            raise error
+
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=60)
+    backend = FailoverBackend(
+        Faulty("primary", clock=clock), InMemoryBackend("local", clock=clock), breaker=breaker
+    )
+    for _ in range(3):
+        with pytest.raises(type(error)) as raised:
+            await backend.apply("k", TokenBucket(), Rate.parse(RATE), 1, {})
+        assert raised.value is error  # not wrapped, not decided by the fallback
+    assert breaker.is_closed  # the store did not fail
+    assert backend.fallbacks == 0

@@ -38,7 +38,7 @@ from traffik.multi_limit import hit_all
 from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
 from traffik.refusals import RefusalCache, apply_hit, cached_refusal
-from traffik.strategies.base import NO_PARAMS, Params, Strategy
+from traffik.strategies.base import NO_PARAMS, Params, Strategy, check_rate
 from traffik.strategies.fixed_window import FixedWindow
 
 __all__ = [
@@ -139,6 +139,7 @@ class Throttle(Generic[C]):
         elif not callable(getattr(strategy, "decide", None)):
             raise ConfigurationError(f"strategy must have a decide() method, got {strategy!r}")
         self.strategy: Strategy[Any] = strategy
+        check_rate(strategy, self.rate)  # a fixed rate the strategy cannot decide: refused now
 
         if backend is not None and not isinstance(backend, ThrottleBackend):
             raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")

@@ -9,13 +9,26 @@ still computes with small integers (below 2**53, as a Lua script needs).
 
 Time never runs backwards for a bucket: when ``now`` is before ``last`` (a client whose
 clock lags), nothing moves and ``last`` stays.
+
+The buckets take the rate in lowest terms (`lowest_terms`): ``"10000000/30d"`` is 5
+tokens per 1,296 ms, so a level counts 1/1,296 tokens rather than 1/2,592,000,000, and a
+bucket of 10 million tokens stays far below 2**53. The decisions are the same.
 """
 
 from __future__ import annotations
 
+import math
+
+from traffik.rates import Rate
 from traffik.strategies.base import ceil_div
 
-__all__ = ["drain", "keep_for", "refill"]
+__all__ = ["drain", "keep_for", "lowest_terms", "refill"]
+
+
+def lowest_terms(rate: Rate) -> tuple[int, int]:
+    """``(l, p)``: the rate as ``l`` units per ``p`` ms, in lowest terms."""
+    divisor = math.gcd(rate.limit, rate.period_ms)
+    return rate.limit // divisor, rate.period_ms // divisor
 
 
 def refill(level: int, last: int, now: int, per_ms: int, full: int) -> tuple[int, int]:

@@ -123,11 +123,21 @@ class AdaptiveThrottle(IntTupleCodec):
         effective = self._rollover(effective, state[1], rate) + idle * self.recovery_step(rate)
         return window, now, 0, min(limit, effective)
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this window cannot decide exactly (see `require_exact`)."""
+        limit, step = rate.limit, self.recovery_step(rate)
+        threshold, reduction = self._ratios[0], self._ratios[1]
+        # used * td, effective * tn, effective * rn. (Idle windows * step may pass 2**53:
+        # the sum is then capped at the limit, below 2**53, however it rounds.)
+        largest = limit * max(threshold.numerator, threshold.denominator, reduction.numerator)
+        # The state is kept until the limit has recovered: ceil(L / step) more periods.
+        require_exact(self, rate, largest, (2 + ceil_div(limit, step)) * rate.period_ms)
+
     def decide(
         self, state: AdaptiveState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[AdaptiveState]:
+        self.check_rate(rate)
         period, limit = rate.period_ms, rate.limit
-        require_exact(self.name, rate, max(limit * 10**6, limit * period + period))
         window, now, used, effective = self._standing(state, now, rate)
         reset_ms = (window + 1) * period - now
         step = self.recovery_step(rate)

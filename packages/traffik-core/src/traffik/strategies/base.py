@@ -31,7 +31,12 @@ end sooner as time passes (buckets, sliding windows) or depend on ``params`` do 
 
 Arithmetic is done in integers wherever a boundary is at stake (windows, refills), so
 that every backend — including a Lua script in Redis, where numbers are doubles — reaches
-the same decision. Keep intermediate integers below 2**53.
+the same decision. Keep intermediate integers below 2**53, and times below
+`MAX_SPAN_MS` ahead of now. A strategy states what that means for a rate in a
+``check_rate(rate)`` method (optional): it raises `ConfigurationError`, naming the rate
+and the strategy, for a rate it cannot decide exactly. Throttles call it (`check_rate`)
+when they are built with a fixed rate; built-in strategies also call it when they decide,
+so that a rate a function returns is refused when first used.
 """
 
 from __future__ import annotations
@@ -46,13 +51,16 @@ from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
 
 __all__ = [
+    "LATEST_MS",
     "MAX_EXACT",
+    "MAX_SPAN_MS",
     "NO_PARAMS",
     "IntTupleCodec",
     "Params",
     "Step",
     "Strategy",
     "ceil_div",
+    "check_rate",
     "require_exact",
 ]
 
@@ -97,6 +105,13 @@ class Strategy(Protocol[StateT]):
 MAX_EXACT: Final = 2**53
 """Integers a decision may compute must stay below this (exact in a double, as in Lua)."""
 
+LATEST_MS: Final = 2**44
+"""The latest ``now`` the bounds leave room for: milliseconds since 1970, in the year 2527."""
+
+MAX_SPAN_MS: Final = MAX_EXACT - LATEST_MS
+"""The farthest ahead of ``now`` a decision may compute a time (a window's end, a TTL, a
+retry): about 285,000 years."""
+
 _INTEGER = re.compile(rb"-?[0-9]+")
 
 
@@ -129,15 +144,37 @@ def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
-def require_exact(strategy: str, rate: object, largest: int) -> None:
-    """Refuse a rate whose arithmetic would reach ``largest`` >= 2**53 (inexact in Lua).
+def require_exact(strategy: object, rate: object, largest: int, span_ms: int = 0) -> None:
+    """Refuse a rate whose arithmetic would reach ``largest`` >= 2**53 (inexact in Lua),
+    or compute a time ``span_ms`` ahead of now beyond `MAX_SPAN_MS`.
 
-    Each strategy calls this with the largest integer its decision can compute for the
-    rate (say ``capacity * period_ms`` for a token bucket). Such rates are far beyond
-    practical use (about 10**8 units per day for a token bucket).
+    Each strategy's ``check_rate`` calls this with the largest integer its decision can
+    compute for the rate (say ``capacity * period`` for a token bucket, the rate in
+    lowest terms) and the farthest time ahead (a window's end, a bucket's refill).
     """
+    what = strategy if isinstance(strategy, str) else type(strategy).__name__
     if largest >= MAX_EXACT:
         raise ConfigurationError(
-            f"{strategy}: rate {rate} is too large to decide exactly (it needs integers up "
-            f"to {largest}, beyond 2**53); use a smaller limit or a shorter period"
+            f"{what} cannot decide rate {rate} exactly: it needs integers up to {largest}, "
+            "beyond 2**53 (what every backend, a Redis script included, computes exactly); "
+            "use a smaller limit, a shorter period, or a limit sharing more factors with "
+            "the period"
         )
+    if span_ms > MAX_SPAN_MS:
+        raise ConfigurationError(
+            f"{what} cannot decide rate {rate} exactly: it needs times {span_ms} ms ahead, "
+            f"beyond {MAX_SPAN_MS} ms; use a shorter period"
+        )
+
+
+def check_rate(strategy: object, rate: Rate | None) -> None:
+    """Raise `ConfigurationError` when ``strategy`` cannot decide ``rate`` exactly.
+
+    Calls the strategy's own ``check_rate(rate)``; a strategy without one (a user's own)
+    and an unlimited or absent rate (a rate function, checked when first used) pass.
+    """
+    if rate is None or rate.limit == 0:
+        return
+    check = getattr(strategy, "check_rate", None)
+    if check is not None:
+        check(rate)

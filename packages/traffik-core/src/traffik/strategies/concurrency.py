@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies.base import IntTupleCodec, Params, Step
+from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
 
 __all__ = ["Concurrency"]
 
@@ -52,9 +52,14 @@ class Concurrency(IntTupleCodec):
                 f"Concurrency retry_after_ms must be a whole number >= 1, got {hint!r}"
             )
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate these leases cannot be decided exactly for (see `require_exact`)."""
+        require_exact(self, rate, rate.limit, rate.period_ms)
+
     def decide(
         self, state: LeaseState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[LeaseState]:
+        self.check_rate(rate)
         limit = rate.limit
         leases = _live(state, now)
         held = len(leases)

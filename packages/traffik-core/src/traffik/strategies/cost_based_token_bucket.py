@@ -48,7 +48,7 @@ from typing import ClassVar, Final
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies._bucket import keep_for, refill
+from traffik.strategies._bucket import keep_for, lowest_terms, refill
 from traffik.strategies._support import exact_ratio, scaled, whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
@@ -58,12 +58,6 @@ SCALE: Final = 1000
 """Multipliers are in thousandths; average costs in thousandths of a unit."""
 
 CostBucketState = tuple[int, int, int, int]
-
-
-def _lowest_terms(rate: Rate) -> tuple[int, int]:
-    """``(l, p)``: the rate as ``l`` tokens per ``p`` ms, in lowest terms."""
-    divisor = math.gcd(rate.limit, rate.period_ms)
-    return rate.limit // divisor, rate.period_ms // divisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +102,21 @@ class CostBasedTokenBucket(IntTupleCodec):
             return full, last, 0, 0
         return level, last, average, count
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this bucket cannot decide exactly (see `require_exact`)."""
+        tokens_per, period = lowest_terms(rate)
+        largest = self.capacity(rate) * period * SCALE + tokens_per * SCALE
+        # The slowest refill, from empty to full, at the floor multiplier.
+        require_exact(self, rate, largest, ceil_div(largest, tokens_per * self._floor))
+
     def decide(
         self, state: CostBucketState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[CostBucketState]:
-        tokens_per, period = _lowest_terms(rate)
+        self.check_rate(rate)
+        tokens_per, period = lowest_terms(rate)
         capacity = self.capacity(rate)
         unit = period * SCALE
         full = capacity * unit
-        require_exact(self.name, rate, full + tokens_per * SCALE)
         if state is None:
             level, last, average, count = full, now, 0, 0
         else:
@@ -142,7 +143,7 @@ class CostBasedTokenBucket(IntTupleCodec):
     ) -> tuple[CostBucketState | None, int]:
         if state is None:
             return None, 1
-        tokens_per, period = _lowest_terms(rate)
+        tokens_per, period = lowest_terms(rate)
         unit = period * SCALE
         full = self.capacity(rate) * unit
         level, last, average, count = self._refilled(state, now, tokens_per, full)

@@ -34,7 +34,14 @@ from typing import ClassVar
 from traffik.decision import Decision, new_decision
 from traffik.rates import Rate
 from traffik.strategies._support import aligned_window
-from traffik.strategies.base import MAX_EXACT, IntTupleCodec, Params, Step, require_exact
+from traffik.strategies.base import (
+    MAX_EXACT,
+    MAX_SPAN_MS,
+    IntTupleCodec,
+    Params,
+    Step,
+    require_exact,
+)
 
 __all__ = ["FixedWindow", "decide_window", "refund_window"]
 
@@ -106,12 +113,16 @@ class FixedWindow(IntTupleCodec):
     #: A refusal lasts, unchanged, until the window ends (see `traffik.refusals`).
     steady_refusals: ClassVar[bool] = True
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this window cannot decide exactly (see `require_exact`)."""
+        require_exact(self, rate, rate.limit, rate.period_ms)
+
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
         limit = rate.limit
-        if limit >= MAX_EXACT:
-            require_exact(self.name, rate, limit)
+        if limit >= MAX_EXACT or rate.period_ms > MAX_SPAN_MS:
+            self.check_rate(rate)
         # `decide_window`, inlined for the common case (a hit in the current window):
         # this is the default strategy's every check.
         if state is not None and cost > 0:

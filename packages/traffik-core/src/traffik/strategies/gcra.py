@@ -14,9 +14,10 @@ request changes nothing; a refund moves the schedule back by ``c * T``.
 Decisions report ``limit = 1 + floor(tolerance / T)`` (the largest burst) and
 ``remaining`` = how many more units fit now.
 
-Integer algorithm (``P = period_ms``, ``L = limit``, ``tau = burst_tolerance_ms``;
-state ``(level, last)``, 2 integers, where ``level = (TAT - last) * L``: the schedule in
-``1/L`` ms, so one unit is exactly ``P`` and one ms drains exactly ``L``)::
+Integer algorithm (the rate in lowest terms, ``L`` units per ``P`` ms, see
+`traffik.strategies._bucket`; ``tau = burst_tolerance_ms``; state ``(level, last)``, 2
+integers, where ``level = (TAT - last) * L``: the schedule in ``1/L`` ms, so one unit is
+exactly ``P`` and one ms drains exactly ``L``)::
 
     cap = tau * L + P;  need = cost * P;  burst = cap // P   (require cap + L < 2**53)
     state is None:  level = 0, last = now
@@ -43,7 +44,7 @@ from typing import ClassVar
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
-from traffik.strategies._bucket import drain, keep_for
+from traffik.strategies._bucket import drain, keep_for, lowest_terms
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
 __all__ = ["GCRA"]
@@ -75,12 +76,18 @@ class GCRA(IntTupleCodec):
         """The most units admitted at once: ``1 + floor(tolerance / T)``."""
         return (self.burst_tolerance_ms * rate.limit + rate.period_ms) // rate.period_ms
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this schedule cannot decide exactly (see `require_exact`)."""
+        limit, period = lowest_terms(rate)
+        largest = self.burst_tolerance_ms * limit + period + limit
+        require_exact(self, rate, largest, ceil_div(largest, limit))  # the schedule's end
+
     def decide(
         self, state: ScheduleState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[ScheduleState]:
-        period, limit = rate.period_ms, rate.limit
+        self.check_rate(rate)
+        limit, period = lowest_terms(rate)
         cap = self.burst_tolerance_ms * limit + period
-        require_exact(self.name, rate, cap + limit)
         burst = cap // period
         if state is None:
             level, last = 0, now
@@ -103,6 +110,7 @@ class GCRA(IntTupleCodec):
     ) -> tuple[ScheduleState | None, int]:
         if state is None:
             return None, 1
-        level, last = drain(state[0], state[1], now, rate.limit)
-        level = max(0, level - cost * rate.period_ms)
-        return (level, last), keep_for(ceil_div(level, rate.limit), last, now)
+        limit, period = lowest_terms(rate)
+        level, last = drain(state[0], state[1], now, limit)
+        level = max(0, level - cost * period)
+        return (level, last), keep_for(ceil_div(level, limit), last, now)

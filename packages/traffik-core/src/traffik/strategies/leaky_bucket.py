@@ -16,9 +16,10 @@ refused, with a retry time of 0.1 s (when the first slot frees). The longest wai
 therefore about ``queue_size * period / limit`` (one period by default). A cost above the
 queue size never fits.
 
-Integer algorithm (``P = period_ms``, ``L = limit``, capacity ``Q = limit`` for the
-meter, ``queue_size or limit`` for the queue; state ``(level, last)``, 2 integers,
-``level`` in ``1/P`` units so one ms drains exactly ``L``)::
+Integer algorithm (the rate in lowest terms, ``L`` units per ``P`` ms, see
+`traffik.strategies._bucket`; capacity ``Q = limit`` for the meter, ``queue_size or
+limit`` for the queue; state ``(level, last)``, 2 integers, ``level`` in ``1/P`` units so
+one ms drains exactly ``L``)::
 
     cap = Q * P;  need = cost * P                          (require Q * P + L < 2**53)
     state is None:  level = 0, last = now
@@ -47,7 +48,7 @@ from typing import ClassVar
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies._bucket import drain, keep_for
+from traffik.strategies._bucket import drain, keep_for, lowest_terms
 from traffik.strategies._support import whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
@@ -56,8 +57,13 @@ __all__ = ["LeakyBucket", "LeakyBucketWithQueue"]
 LevelState = tuple[int, int]
 
 
+def _check(strategy: object, rate: Rate, capacity: int) -> None:
+    limit, period = lowest_terms(rate)
+    largest = capacity * period + limit
+    require_exact(strategy, rate, largest, ceil_div(largest, limit))  # full to empty
+
+
 def _decide(
-    name: str,
     state: LevelState | None,
     now: int,
     rate: Rate,
@@ -65,8 +71,7 @@ def _decide(
     capacity: int,
     queue: bool,
 ) -> Step[LevelState]:
-    period, limit = rate.period_ms, rate.limit
-    require_exact(name, rate, capacity * period + limit)
+    limit, period = lowest_terms(rate)
     cap = capacity * period
     if state is None:
         level, last = 0, now
@@ -96,9 +101,10 @@ def _refund(
 ) -> tuple[LevelState | None, int]:
     if state is None:
         return None, 1  # a missing bucket is already empty
-    level, last = drain(state[0], state[1], now, rate.limit)
-    level = max(0, level - cost * rate.period_ms)
-    return (level, last), keep_for(ceil_div(level, rate.limit), last, now)
+    limit, period = lowest_terms(rate)
+    level, last = drain(state[0], state[1], now, limit)
+    level = max(0, level - cost * period)
+    return (level, last), keep_for(ceil_div(level, limit), last, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +114,15 @@ class LeakyBucket(IntTupleCodec):
     name: ClassVar[str] = "leaky_bucket"
     state_fields: ClassVar[int] = 2
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this bucket cannot decide exactly (see `require_exact`)."""
+        _check(self, rate, rate.limit)
+
     def decide(
         self, state: LevelState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[LevelState]:
-        return _decide(self.name, state, now, rate, cost, rate.limit, queue=False)
+        self.check_rate(rate)
+        return _decide(state, now, rate, cost, rate.limit, queue=False)
 
     def refund(
         self, state: LevelState | None, now: int, rate: Rate, cost: int, params: Params
@@ -139,10 +150,15 @@ class LeakyBucketWithQueue(IntTupleCodec):
     def capacity(self, rate: Rate) -> int:
         return self.queue_size or rate.limit
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this bucket cannot decide exactly (see `require_exact`)."""
+        _check(self, rate, self.capacity(rate))
+
     def decide(
         self, state: LevelState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[LevelState]:
-        return _decide(self.name, state, now, rate, cost, self.capacity(rate), queue=True)
+        self.check_rate(rate)
+        return _decide(state, now, rate, cost, self.capacity(rate), queue=True)
 
     def refund(
         self, state: LevelState | None, now: int, rate: Rate, cost: int, params: Params

@@ -91,11 +91,15 @@ class PriorityQueue(IntTupleCodec):
         """``params["priority"]`` when it names a priority, else the default one."""
         return _as_priority(params.get("priority")) or self.default_priority
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this window cannot decide exactly (see `require_exact`)."""
+        require_exact(self, rate, rate.limit + self.max_queue_size, rate.period_ms)
+
     def decide(
         self, state: PriorityState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[PriorityState]:
+        self.check_rate(rate)
         period, limit, queue = rate.period_ms, rate.limit, self.max_queue_size
-        require_exact(self.name, rate, limit + queue)
         priority = self.priority_of(params)
         window, now = aligned_window(now, period, None if state is None else state[0])
         usage = list(state[1:]) if state is not None and state[0] == window else [0, 0, 0, 0]

@@ -95,11 +95,16 @@ class QuotaWithRollover(IntTupleCodec):
             return window, now, 0, self.carry(state[1], rate)
         return window, now, 0, 0
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this quota cannot decide exactly (see `require_exact`)."""
+        largest = max(rate.limit * self._percentage.numerator, rate.limit + self.max_rollover)
+        require_exact(self, rate, largest, 2 * rate.period_ms)  # kept a period past its own
+
     def decide(
         self, state: QuotaState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[QuotaState]:
+        self.check_rate(rate)
         period, limit = rate.period_ms, rate.limit
-        require_exact(self.name, rate, limit * self._percentage.numerator)
         window, now, used, rollover = self._standing(state, now, period, rate)
         quota = limit + rollover
         reset_ms = (window + 1) * period - now

@@ -13,18 +13,19 @@ in the next one or the one after. A cost above the limit never passes (infinite)
 counts have faded (the end of the next window while the current one has usage).
 
 Integer algorithm (``P = period_ms``, ``L = limit``; state ``(w, previous, current)``,
-3 integers; every comparison multiplied through by ``P``)::
+3 integers)::
 
     window = now // P; if state.w > window: window = state.w; now = window * P
     (prev, cur) = state.w == window     -> (state.previous, state.current)
                   state.w == window - 1 -> (state.current, 0)
                   otherwise / no state  -> (0, 0)
-    elapsed = now - window * P;  weight = P - elapsed          (require 2 * L * P < 2**53)
+    elapsed = now - window * P;  weight = P - elapsed     (require L < 2**52 and P < 2**52)
+    faded = ceil(prev * weight / P)     (the previous window's part of the estimate, rounded up)
     cost == 0:   allowed, state unchanged
     cost > L:    refused, retry_after = inf
-    prev * weight + (cur + cost) * P <= L * P:
+    cur + cost + faded <= L   (prev * weight / P + cur + cost <= L, exactly):
                  cur += cost; store (window, prev, cur)
-                 allowed, remaining = max(0, (L * P - prev * weight - cur * P) // P)
+                 allowed, remaining = max(0, L - cur - faded)
     otherwise:   refused, remaining as above, retry_ms =
                    slack = L - cur - cost
                    if slack >= 0 and (e = P - slack * P // prev) < P: e - elapsed
@@ -33,6 +34,10 @@ Integer algorithm (``P = period_ms``, ``L = limit``; state ``(w, previous, curre
     reset_ms = 2 * P - elapsed if cur > 0 else P - elapsed if prev > 0 else 0
     ttl = max(reset_ms, 1)
     refund(c): take c from cur, then from prev (in the current window's terms)
+
+A count times a time (``prev * weight``, ``slack * P``) can pass 2**53 (10 million per
+30 days: 2.6e16); Python computes it exactly, and the Redis script does too, in parts
+(its ``muldiv``), so only the counts and times themselves must stay below 2**52.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from typing import ClassVar
 from traffik.decision import Decision
 from traffik.rates import Rate
 from traffik.strategies._support import aligned_window
-from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
+from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
 __all__ = ["SlidingWindowCounter"]
 
@@ -76,23 +81,26 @@ class SlidingWindowCounter(IntTupleCodec):
     name: ClassVar[str] = "sliding_window_counter"
     state_fields: ClassVar[int] = 3
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this counter cannot decide exactly (see `require_exact`)."""
+        require_exact(self, rate, 2 * max(rate.limit, rate.period_ms), 2 * rate.period_ms)
+
     def decide(
         self, state: CounterState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[CounterState]:
+        self.check_rate(rate)
         period, limit = rate.period_ms, rate.limit
-        require_exact(self.name, rate, 2 * limit * period)
         window, now, previous, current = _counts(state, now, period)
         elapsed = now - window * period
-        weight = period - elapsed
-        budget = limit * period
-        fits = 0 < cost <= limit and previous * weight + (current + cost) * period <= budget
+        faded = ceil_div(previous * (period - elapsed), period)
+        fits = 0 < cost <= limit and current + cost + faded <= limit
         if fits:
             current += cost
             new_state: CounterState | None = (window, previous, current)
         else:
             new_state = state
         admitted = fits or cost == 0
-        remaining = max(0, (budget - previous * weight - current * period) // period)
+        remaining = max(0, limit - current - faded)
         reset_ms = _reset_ms(previous, current, elapsed, period)
         if admitted:
             decision = Decision(True, limit, remaining, reset_ms / 1000, 0.0)

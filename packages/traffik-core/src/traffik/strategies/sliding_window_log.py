@@ -199,11 +199,15 @@ class SlidingWindowLog:
 
     name: ClassVar[str] = "sliding_window_log"
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this log cannot decide exactly (see `require_exact`)."""
+        require_exact(self, rate, rate.limit, rate.period_ms)
+
     def decide(
         self, state: LogState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[LogState]:
+        self.check_rate(rate)
         period, limit = rate.period_ms, rate.limit
-        require_exact(self.name, rate, limit)
         if state is None:
             buffer, start, end = _Buffer(), 0, 0
         else:

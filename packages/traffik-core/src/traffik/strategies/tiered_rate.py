@@ -14,7 +14,7 @@ refused for ever.
 Integer algorithm (``P = period_ms``, ``L = limit``; multiplier ``m = n / d`` in lowest
 terms; state ``(w, used)``, 2 integers)::
 
-    limit' = max(1, L * n // d)                              (require L * n < 2**53)
+    limit' = max(1, L * n // d)   (computed in Python, exactly; require limit' < 2**53)
     then exactly `FixedWindow` with limit' (see fixed_window.py)
 """
 
@@ -85,12 +85,17 @@ class TieredRate(IntTupleCodec):
         """``max(1, floor(limit * multiplier))`` for the request's tier."""
         tier = self.tier_of(params)
         ratio = next(ratio for name, ratio in self._ratios if name == tier)
-        require_exact(self.name, rate, rate.limit * ratio.numerator)
         return scaled(rate.limit, ratio)
+
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this window cannot decide exactly for some tier (`require_exact`)."""
+        largest = max(scaled(rate.limit, ratio) for _, ratio in self._ratios)
+        require_exact(self, rate, largest, rate.period_ms)
 
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
+        self.check_rate(rate)
         return decide_window(state, now, rate.period_ms, self.effective_limit(rate, params), cost)
 
     def refund(

@@ -66,7 +66,6 @@ class TimeOfDay(IntTupleCodec):
     timezone_offset: float = 0
     _hours: tuple[Fraction, ...] = field(init=False, repr=False, compare=False)
     _offset_ms: int = field(init=False, repr=False, compare=False)
-    _largest_numerator: int = field(init=False, repr=False, compare=False)
 
     name: ClassVar[str] = "time_of_day"
     state_fields: ClassVar[int] = 2
@@ -116,7 +115,6 @@ class TimeOfDay(IntTupleCodec):
             self, "_hours", tuple(Fraction(1) if ratio is None else ratio for ratio in hours)
         )
         object.__setattr__(self, "_offset_ms", int(offset_ms))
-        object.__setattr__(self, "_largest_numerator", max(r.numerator for r in self._hours))
 
     @property
     def offset_ms(self) -> int:
@@ -138,10 +136,15 @@ class TimeOfDay(IntTupleCodec):
     def _next_hour(self, now: int) -> int:
         return ((now + self._offset_ms) // HOUR_MS + 1) * HOUR_MS - self._offset_ms
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this window cannot decide exactly (see `require_exact`)."""
+        # The hourly limits are computed in Python; a retry may look a day past the window.
+        require_exact(self, rate, max(self.hourly_limits(rate)), rate.period_ms + 25 * HOUR_MS)
+
     def decide(
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[WindowState]:
-        require_exact(self.name, rate, rate.limit * self._largest_numerator)
+        self.check_rate(rate)
         period = rate.period_ms
         window, now = aligned_window(now, period, None if state is None else state[0])
         new_state, decision, ttl = decide_window(state, now, period, self.limit_at(now, rate), cost)

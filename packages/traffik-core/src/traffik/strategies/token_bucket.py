@@ -16,9 +16,10 @@ a pause of 1 s repays the debt, 1.5 s refills it). Its decisions report ``limit 
 max_debt`` (the most a full bucket can spend at once) and ``remaining = tokens +
 max_debt``; a cost above ``capacity + max_debt`` is refused for ever.
 
-Integer algorithm (``P = period_ms``, ``L = limit``, ``C`` capacity, ``D`` max_debt,
-0 for `TokenBucket`; state ``(level, last)``, 2 integers, ``level`` in ``1/P`` tokens,
-so one ms of refill adds exactly ``L`` units)::
+Integer algorithm (the rate in lowest terms, ``L`` tokens per ``P`` ms, see
+`traffik.strategies._bucket`; ``C`` capacity, ``D`` max_debt, 0 for `TokenBucket`; state
+``(level, last)``, 2 integers, ``level`` in ``1/P`` tokens, so one ms of refill adds
+exactly ``L`` units)::
 
     full = C * P;  floor = -D * P;  need = cost * P        (require (C + D) * P + L < 2**53)
     state is None:  level = full, last = now
@@ -47,7 +48,7 @@ from typing import ClassVar
 
 from traffik.decision import Decision
 from traffik.rates import Rate
-from traffik.strategies._bucket import keep_for, refill
+from traffik.strategies._bucket import keep_for, lowest_terms, refill
 from traffik.strategies._support import whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, ceil_div, require_exact
 
@@ -56,8 +57,14 @@ __all__ = ["TokenBucket", "TokenBucketWithDebt"]
 BucketState = tuple[int, int]
 
 
+def _check(strategy: object, rate: Rate, capacity: int, debt: int) -> None:
+    limit, period = lowest_terms(rate)
+    # From empty to full: the longest wait, ceil(((C + D) * P) / L) ms.
+    largest = (capacity + debt) * period + limit
+    require_exact(strategy, rate, largest, ceil_div(largest, limit))
+
+
 def _decide(
-    name: str,
     state: BucketState | None,
     now: int,
     rate: Rate,
@@ -65,8 +72,7 @@ def _decide(
     capacity: int,
     debt: int,
 ) -> Step[BucketState]:
-    period, limit = rate.period_ms, rate.limit
-    require_exact(name, rate, (capacity + debt) * period + limit)
+    limit, period = lowest_terms(rate)
     full = capacity * period
     floor = -debt * period
     if state is None:
@@ -94,7 +100,7 @@ def _refund(
 ) -> tuple[BucketState | None, int]:
     if state is None:
         return None, 1  # a missing bucket is already full
-    period, limit = rate.period_ms, rate.limit
+    limit, period = lowest_terms(rate)
     full = capacity * period
     level, last = refill(state[0], state[1], now, limit, full)
     level = min(full, level + cost * period)
@@ -117,10 +123,15 @@ class TokenBucket(IntTupleCodec):
     def capacity(self, rate: Rate) -> int:
         return self.burst_size or rate.limit
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this bucket cannot decide exactly (see `require_exact`)."""
+        _check(self, rate, self.capacity(rate), 0)
+
     def decide(
         self, state: BucketState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[BucketState]:
-        return _decide(self.name, state, now, rate, cost, self.capacity(rate), 0)
+        self.check_rate(rate)
+        return _decide(state, now, rate, cost, self.capacity(rate), 0)
 
     def refund(
         self, state: BucketState | None, now: int, rate: Rate, cost: int, params: Params
@@ -146,10 +157,15 @@ class TokenBucketWithDebt(IntTupleCodec):
     def capacity(self, rate: Rate) -> int:
         return self.burst_size or rate.limit
 
+    def check_rate(self, rate: Rate) -> None:
+        """Refuse a rate this bucket cannot decide exactly (see `require_exact`)."""
+        _check(self, rate, self.capacity(rate), self.max_debt)
+
     def decide(
         self, state: BucketState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> Step[BucketState]:
-        return _decide(self.name, state, now, rate, cost, self.capacity(rate), self.max_debt)
+        self.check_rate(rate)
+        return _decide(state, now, rate, cost, self.capacity(rate), self.max_debt)
 
     def refund(
         self, state: BucketState | None, now: int, rate: Rate, cost: int, params: Params

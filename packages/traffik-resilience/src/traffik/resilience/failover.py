@@ -13,10 +13,15 @@ cannot hold a request while a busy one is never mistaken for a dead one (see
 budget. For a primary without a budget of its own, ``timeout`` sets a plain deadline per
 check instead.
 
-Without a fallback, a failed call raises (`CircuitOpenError`, `BackendTimeoutError`, ...),
-and the throttle's ``on_error`` decides what the request gets. `FailoverBackend` is the
-same with a fallback required: typically an `InMemoryBackend` per instance, so limits are
-still enforced (per instance) during an outage. When the breaker's probe finds the
+Only store failures count (`STORE_FAILURES`: `traffik.exceptions.BackendError` and its
+subclasses, and the ``OSError`` / ``TimeoutError`` of a backend that does not translate
+them): they open the breaker, are retried and fall back. Anything else — a
+`ConfigurationError`, a strategy's own error, a bug — propagates unchanged, and the
+breaker does not count it. Without a fallback, a failed call raises (`CircuitOpenError`,
+`BackendTimeoutError`, ...), and the throttle's ``on_error`` decides what the request
+gets. `FailoverBackend` is the same with a fallback required: typically an
+`InMemoryBackend` per instance, so limits are still enforced (per instance) during an
+outage. When the breaker's probe finds the
 primary answering again, decisions return to it by themselves — no restart.
 
 State decided by the fallback during an outage stays there: when the primary returns,
@@ -33,19 +38,22 @@ from typing import Any
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
-from traffik.exceptions import ConfigurationError
+from traffik.exceptions import BackendError, ConfigurationError
 from traffik.rates import Rate
 from traffik.resilience.breaker import CircuitBreaker, CircuitOpenError
 from traffik.resilience.retry import Retry
 from traffik.strategies.base import Params, Strategy
 from traffik.timeouts import within
 
-__all__ = ["DEFAULT_TIMEOUT", "FailoverBackend", "ResilientBackend"]
+__all__ = ["DEFAULT_TIMEOUT", "STORE_FAILURES", "FailoverBackend", "ResilientBackend"]
 
 logger = logging.getLogger("traffik.resilience")
 
 DEFAULT_TIMEOUT = 0.05
 """Seconds: the retry budget of a check when neither ``timeout`` nor the primary says."""
+
+STORE_FAILURES: tuple[type[Exception], ...] = (BackendError, OSError, TimeoutError)
+"""What a failed store raises; anything else is not the store's failure and propagates."""
 
 
 class ResilientBackend(ThrottleBackend):
@@ -186,11 +194,11 @@ class ResilientBackend(ThrottleBackend):
                 result = await within(
                     self._attempts(operation, args), self.timeout, repr(self.primary)
                 )
-        except Exception as exc:
+        except STORE_FAILURES as exc:
             if breaker is not None:
                 breaker.record_failure()
             return await self._fall_back(operation, args, exc)
-        except BaseException:
+        except BaseException:  # not the store's failure (or a cancellation): as it is
             if breaker is not None:
                 breaker.record_abandoned()
             raise

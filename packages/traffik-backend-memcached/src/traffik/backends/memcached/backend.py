@@ -21,10 +21,10 @@ from traffik.backends.base import Hit, ThrottleBackend
 from traffik.backends.memcached import envelope
 from traffik.backends.memcached.connection import (
     MemcachedClient,
-    as_backend_error,
+    WatchedClient,
     parse_address,
 )
-from traffik.backends.memcached.expiry import ServerClock, exptime
+from traffik.backends.memcached.expiry import Horizon, ServerClock, exptime
 from traffik.backends.memcached.generation import Generation
 from traffik.backends.memcached.keys import storage_key
 from traffik.backends.memcached.updates import CasStatistics, Updater
@@ -58,17 +58,19 @@ class MemcachedBackend(ThrottleBackend):
     :param host: instead of ``url``; ``127.0.0.1`` when neither is given.
     :param port: with ``host``; 11211 by default.
     :param namespace: prefixes every key, so several applications can share a server.
-    :param pool_size: the most connections to memcached this backend opens.
+    :param pool_size: the most connections to memcached this backend opens (with
+        ``client``: the most commands it sends at once, at most that client's pool size).
     :param client: an ``aiomcache.Client`` to use instead of creating one; it is never
         closed by the backend. A client the backend creates also survives a server that
         dies mid-reply (aio-libs/aiomcache#502), which a plain aiomcache client does not.
     :param clock: where ``now`` comes from (seconds since the epoch). Memcached has no
         clock to offer inside an update, so every process must agree on this one: see the
         README for what skew between hosts does.
-    :param timeout: the time budget: seconds memcached may stay silent while calls wait on
-        it (50 ms by default); beyond it they fail with
-        `traffik.exceptions.BackendTimeoutError`. A busy event loop or a queue of checks
-        behind a hot key does not count against it; only a server that stops answering.
+    :param timeout: the time budget: seconds a connection to memcached may go without a
+        reply to a command written on it (50 ms by default); beyond it the calls waiting
+        on memcached fail with `traffik.exceptions.BackendTimeoutError`. Waiting for a
+        connection, for a hot key's round or for a busy event loop does not count against
+        it; only a server that stops answering.
     :param max_retries: refused compare-and-swap writes one operation may go through
         before it fails with `ContentionError`.
     :param generation_refresh: seconds this process trusts its copy of the namespace's
@@ -79,7 +81,7 @@ class MemcachedBackend(ThrottleBackend):
     distributed = True
 
     #: The time budget: seconds of silence from memcached before waiting calls fail.
-    DEFAULT_TIMEOUT = 0.05
+    DEFAULT_TIMEOUT = 0.4
 
     def __init__(
         self,
@@ -116,13 +118,14 @@ class MemcachedBackend(ThrottleBackend):
         self.pool_size = pool_size
         self.clock = clock
         self.timeout = float(timeout)
-        self._client: aiomcache.Client | None = client
         self._owns_client = client is None
         self._watchdog = SilenceWatchdog(self.timeout, what=f"memcached at {self.address}")
+        self._client: WatchedClient | None = None if client is None else self._watch(client)
         self._updater = Updater(self, max_retries=max_retries, concurrency=pool_size)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._generation = Generation(namespace, refresh=generation_refresh, spawn=self.spawn)
         self._server_clock = ServerClock()
+        self._horizon = Horizon(self._server_clock)
         self.undecodable_values = 0
         """How many stored values could not be decoded (treated as absent)."""
 
@@ -195,7 +198,7 @@ class MemcachedBackend(ThrottleBackend):
         async def peek() -> Decision:
             memcached_key = await self._storage_key(key)
             read = self.read(memcached_key, strategy, self.now_ms())
-            state, _, now = await self._command(read)
+            state, _, now = await self._in_own_task(read)
             return strategy.decide(state, now, rate, cost, params)[1]
 
         return await self._within(peek())
@@ -217,7 +220,7 @@ class MemcachedBackend(ThrottleBackend):
     async def delete(self, key: str) -> None:
         async def delete() -> None:
             memcached_key = await self._storage_key(key)
-            await self._command(self._connected().delete(memcached_key))
+            await self._in_own_task(self._connected().delete(memcached_key))
 
         await self._within(delete())
 
@@ -231,13 +234,14 @@ class MemcachedBackend(ThrottleBackend):
         """
 
         async def clear() -> None:
-            await self._command(self._generation.start_afresh(self._connected()))
+            await self._in_own_task(self._generation.start_afresh(self._connected()))
 
         await self._within(clear())
 
     async def _decide(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
+        await self._horizon.check(strategy, rate, self._connected())
         memcached_key = await self._storage_key(key)
 
         def decide(state: Any, now: int) -> tuple[Any, object, int]:
@@ -251,7 +255,7 @@ class MemcachedBackend(ThrottleBackend):
         for hit in reversed(hits):
             try:
                 await self.refund(*hit)
-            except Exception as exc:  # the units stay consumed: under-admission, never over
+            except BackendError as exc:  # the units stay consumed: under-admission, never over
                 logger.warning("Could not refund %r after a refusal: %s", hit.key, exc)
 
     # -- what the updater needs (`traffik.backends.memcached.updates.Store`) ----------
@@ -305,9 +309,6 @@ class MemcachedBackend(ThrottleBackend):
         task.add_done_callback(self._forget_task)
         return task
 
-    def translate(self, exc: Exception) -> BackendError:
-        return as_backend_error(exc, self.address)
-
     # -- lifecycle -------------------------------------------------------------------
 
     async def initialize(self) -> None:
@@ -317,7 +318,7 @@ class MemcachedBackend(ThrottleBackend):
 
     async def ready(self) -> bool:
         try:
-            await self._within(self._command(self._connected().version()))
+            await self._within(self._in_own_task(self._connected().version()))
         except BackendError:
             return False
         return True
@@ -339,44 +340,41 @@ class MemcachedBackend(ThrottleBackend):
         self._generation.forget()
         client, self._client = self._client, None
         if client is not None and self._owns_client:
-            await client.close()
+            await client.client.close()
         elif not self._owns_client:
             self._client = client  # not ours: keep using it if we are entered again
 
     # -- internals -------------------------------------------------------------------
 
-    def _connected(self) -> aiomcache.Client:
+    def _connected(self) -> WatchedClient:
         if self._client is None:
             # aiomcache's pool never grows past its minimum size: keep them equal.
-            self._client = MemcachedClient(
+            client = MemcachedClient(
                 self.host, self.port, pool_size=self.pool_size, pool_minsize=self.pool_size
             )
+            self._client = self._watch(client)
         return self._client
 
+    def _watch(self, client: aiomcache.Client) -> WatchedClient:
+        return WatchedClient(
+            client, self._watchdog, connections=self.pool_size, address=self.address
+        )
+
     async def _within(self, awaitable: Awaitable[T]) -> T:
-        """Wait for ``awaitable`` under the time budget (memcached's silence, see
-        `traffik.timeouts.SilenceWatchdog`; the answers are noted in `_command`)."""
+        """Wait for ``awaitable`` under the time budget: memcached's silence on the wire
+        (`traffik.timeouts.SilenceWatchdog`; each command is timed by `WatchedClient`)."""
         return await self._watchdog.wait(awaitable)
 
-    async def _command(self, coroutine: Awaitable[T]) -> T:
-        """Run one memcached exchange in a task a caller's deadline never interrupts."""
+    async def _in_own_task(self, coroutine: Awaitable[T]) -> T:
+        """Run commands in a task a caller's cancellation never interrupts (see connection.py)."""
 
-        async def guarded() -> T:
-            try:
-                result = await coroutine
-            except Exception as exc:
-                self._watchdog.answered()  # failing fast is not silence
-                raise self.translate(exc) from exc
-            self._watchdog.answered()
-            return result
+        async def run() -> T:
+            return await coroutine
 
-        return await asyncio.shield(self.spawn(guarded()))
+        return await asyncio.shield(self.spawn(run()))
 
     async def _storage_key(self, key: str) -> bytes:
-        try:
-            generation = await self._generation.current(self._connected())
-        except Exception as exc:
-            raise self.translate(exc) from exc
+        generation = await self._generation.current(self._connected())
         return storage_key(self.namespace, generation, key)
 
     def _report_undecodable(self, key: bytes, strategy: Strategy[Any], exc: Exception) -> None:

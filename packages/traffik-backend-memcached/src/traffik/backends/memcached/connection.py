@@ -1,5 +1,10 @@
 """Reaching memcached: addresses, the aiomcache client, and what its failures mean.
 
+Every command goes through `WatchedClient`: it waits for one of the pool's connections,
+then runs as one exchange of the backend's silence budget (`traffik.timeouts`), from its
+write to its reply, so waiting for a connection is never counted as memcached's silence.
+Memcached's failures become `BackendError` subclasses; anything else propagates as it is.
+
 Two properties of aiomcache 0.8 shape how the backend talks to it:
 
 * A command cancelled while it waits for its reply (a timeout, a cancelled request)
@@ -7,6 +12,8 @@ Two properties of aiomcache 0.8 shape how the backend talks to it:
   command on it reads the stale reply — a ``cas`` could read another's ``STORED``. So the
   backend never cancels a command in flight: every command runs in a task of the
   backend's own, and a caller that gives up stops waiting for it instead.
+  A connection found silent is not cancelled but closed (`MemcachedClient` hands each
+  command's exchange the means): its command then fails, and the pool discards it.
 * When the server closes a connection after reading a command but before replying,
   aiomcache's reply loop spins forever without yielding, freezing the event loop
   (aio-libs/aiomcache#502). `MemcachedClient` fixes that one method: the connection's end
@@ -16,11 +23,14 @@ Two properties of aiomcache 0.8 shape how the backend talks to it:
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiomcache
-from aiomcache.pool import Connection
+from aiomcache.exceptions import ClientException, ValidationException
+from aiomcache.pool import Connection, MemcachePool
 
 from traffik.exceptions import (
     BackendConnectionError,
@@ -29,15 +39,56 @@ from traffik.exceptions import (
     ConfigurationError,
 )
 from traffik.redaction import redact_url, safe_repr
+from traffik.timeouts import Exchange, SilenceWatchdog
 
-__all__ = ["DEFAULT_PORT", "MemcachedClient", "as_backend_error", "parse_address"]
+__all__ = [
+    "DEFAULT_PORT",
+    "MemcachedClient",
+    "WatchedClient",
+    "as_backend_error",
+    "parse_address",
+]
+
 
 DEFAULT_PORT: Final = 11211
 SCHEMES: Final = ("memcached",)
 
 
+_exchange: ContextVar[Exchange | None] = ContextVar("traffik_memcached_exchange", default=None)
+"""The exchange of the command being sent in this context (see `WatchedClient`)."""
+
+
+class _Pool(MemcachePool):
+    """aiomcache's pool, telling the exchange in progress how to drop the connection it
+    hands out: closing it fails the command on it, and the pool then discards it."""
+
+    async def acquire(self) -> Connection:
+        connection = await super().acquire()
+        exchange = _exchange.get()
+        if exchange is not None:
+            exchange.abort = connection.writer.transport.abort
+        return connection
+
+
 class MemcachedClient(aiomcache.Client):
-    """aiomcache's client, raising instead of spinning when a reply never comes."""
+    """aiomcache's client, raising instead of spinning when a reply never comes, whose
+    connections can be dropped when found silent."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        pool_size: int = 2,
+        pool_minsize: int | None = None,
+        conn_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            host, port, pool_size=pool_size, pool_minsize=pool_minsize, conn_args=conn_args
+        )
+        self._pool = _Pool(
+            host, port, minsize=pool_minsize or pool_size, maxsize=pool_size, conn_args=conn_args
+        )
 
     async def _execute_simple_command(self, conn: Connection, raw_command: bytes) -> bytes:
         conn.writer.write(raw_command)
@@ -107,8 +158,14 @@ def _checked_port(port: object, source: str) -> int:
     return port
 
 
+STORE_FAILURES: Final = (OSError, EOFError, asyncio.TimeoutError, TimeoutError, ClientException)
+"""What memcached's failures raise: unreachable, closed mid-reply, or an answer that is an
+error (``SERVER_ERROR ...``), which aiomcache raises as `ClientException`. Its subclass
+`ValidationException` is not among them: it refuses an argument before anything is sent."""
+
+
 def as_backend_error(exc: Exception, address: str) -> BackendError:
-    """Translate what aiomcache and the socket raise into Traffik's backend errors."""
+    """Translate what aiomcache and the socket raise (`STORE_FAILURES`) into backend errors."""
     if isinstance(exc, BackendError):
         return exc
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
@@ -118,3 +175,67 @@ def as_backend_error(exc: Exception, address: str) -> BackendError:
             f"memcached at {address} is unreachable: {type(exc).__name__}: {exc}", cause=exc
         )
     return BackendError(f"memcached at {address} failed: {type(exc).__name__}: {exc}", cause=exc)
+
+
+class WatchedClient:
+    """The memcached commands of one backend, each timed on the wire.
+
+    A command first takes one of ``connections`` slots (the size of the client's pool), so
+    the pool never makes it wait; then it is one `traffik.timeouts.Exchange` of the
+    backend's watchdog, connecting included, until its reply is in. Memcached's failures
+    (`STORE_FAILURES`) raise as `BackendError` subclasses; anything else, unchanged.
+    """
+
+    def __init__(
+        self,
+        client: aiomcache.Client,
+        watchdog: SilenceWatchdog,
+        *,
+        connections: int,
+        address: str,
+    ) -> None:
+        self.client = client
+        self.address = address
+        self._watchdog = watchdog
+        self._slots = asyncio.Semaphore(connections)
+
+    async def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = await self._run(self.client.get, key)
+        return value
+
+    async def gets(self, key: bytes) -> tuple[bytes | None, int | None]:
+        found: tuple[bytes | None, int | None] = await self._run(self.client.gets, key)
+        return found
+
+    async def add(self, key: bytes, value: bytes, exptime: int = 0) -> bool:
+        return bool(await self._run(self.client.add, key, value, exptime))
+
+    async def cas(self, key: bytes, value: bytes, token: int, exptime: int = 0) -> bool:
+        return bool(await self._run(self.client.cas, key, value, token, exptime))
+
+    async def set(self, key: bytes, value: bytes, exptime: int = 0) -> bool:
+        return bool(await self._run(self.client.set, key, value, exptime))
+
+    async def delete(self, key: bytes) -> bool:
+        return bool(await self._run(self.client.delete, key))
+
+    async def stats(self) -> dict[bytes, bytes | None]:
+        found: dict[bytes, bytes | None] = await self._run(self.client.stats)
+        return found
+
+    async def version(self) -> bytes:
+        found: bytes = await self._run(self.client.version)
+        return found
+
+    async def _run(self, command: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        async with self._slots:
+            with self._watchdog.exchange() as exchange:
+                context = _exchange.set(exchange)
+                try:
+                    return await exchange.watch(command(*args))  # connecting included
+                except ValidationException:  # refused before sending: a bug, not memcached's
+                    raise
+                except STORE_FAILURES as exc:
+                    raise as_backend_error(exc, self.address) from exc
+                finally:
+                    _exchange.reset(context)

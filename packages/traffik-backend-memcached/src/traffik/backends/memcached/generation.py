@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-import aiomcache
-
+from traffik.backends.memcached.connection import WatchedClient
 from traffik.backends.memcached.keys import generation_key
 from traffik.exceptions import BackendError
 
@@ -51,7 +50,7 @@ class Generation:
         self._read_at = -math.inf
         self._reading: asyncio.Task[str] | None = None
 
-    async def current(self, client: aiomcache.Client) -> str:
+    async def current(self, client: WatchedClient) -> str:
         """The generation to use now; one read at a time is shared by every caller."""
         value = self._value
         if value is not None and time.monotonic() - self._read_at < self.refresh:
@@ -60,7 +59,7 @@ class Generation:
             self._reading = self._spawn(self._read(client))
         return await asyncio.shield(self._reading)
 
-    async def start_afresh(self, client: aiomcache.Client) -> None:
+    async def start_afresh(self, client: WatchedClient) -> None:
         """Move the namespace to a new generation (``clear()``)."""
         fresh = secrets.token_hex(6)
         await client.set(self.key, fresh.encode(), 0)
@@ -69,7 +68,7 @@ class Generation:
     def forget(self) -> None:
         self._value, self._read_at = None, -math.inf
 
-    async def _read(self, client: aiomcache.Client) -> str:
+    async def _read(self, client: WatchedClient) -> str:
         try:
             for _ in range(3):
                 value = await client.get(self.key)

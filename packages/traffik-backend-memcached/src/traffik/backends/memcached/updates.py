@@ -71,8 +71,6 @@ class Store(Protocol):
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]: ...
 
-    def translate(self, exc: Exception) -> BackendError: ...
-
 
 @dataclass
 class CasStatistics:
@@ -179,10 +177,9 @@ class Updater:
                         if not batch:
                             break
                         stored = await self._round(lane, batch)
-                except Exception as exc:
-                    error = self.store.translate(exc)
+                except Exception as exc:  # memcached's failure (a BackendError), or a bug
                     for operation in batch:
-                        self._settle(lane, operation, _Failed(error))
+                        self._settle(lane, operation, _Failed(exc))
                     conflicts_in_a_row = 0
                     continue
                 if stored:

@@ -81,7 +81,7 @@ class RedisBackend(ThrottleBackend):
     distributed = True
 
     #: The time budget: seconds of silence from Redis before waiting calls fail.
-    DEFAULT_TIMEOUT = 0.05
+    DEFAULT_TIMEOUT = 0.4
 
     def __init__(
         self,

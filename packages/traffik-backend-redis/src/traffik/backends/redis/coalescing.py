@@ -20,10 +20,16 @@ trips a burst takes, never what is decided.
   A connection that fails is retried as the client's own commands are (its ``retry``:
   for clients the backend creates, once, on a connection error), re-sending only the
   calls not yet answered; a call whose caller gave up while queued is never sent.
-* **The silence budget.** Each round trip runs under the runner's
-  `traffik.timeouts.SilenceWatchdog`: when Redis stays silent for the budget, the calls
-  of every round trip in flight fail with `BackendTimeoutError`, and so does every call
-  queued behind them, at once, instead of trying the same silent server in turn.
+* **The silence budget.** Each round trip is an exchange of the runner's
+  `traffik.timeouts.SilenceWatchdog`, timed from its write and restarted by each reply:
+  waiting in the queue is never Redis's time. When a connection stays silent for the
+  budget, the calls of every round trip in flight fail with `BackendTimeoutError`, and so
+  does every call queued behind them, at once, instead of trying the same silent server
+  in turn.
+* **Each caller's own errors.** A command is packed in its caller's task when it is
+  queued, so a command that cannot be encoded fails its own caller, unchanged, and is
+  never sent. An error that is not Redis's (a bug) reaches the callers unchanged, never
+  as a `BackendError`.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from traffik.backends.redis.errors import TRANSLATED, timed_out, translate
 from traffik.backends.redis.scripts import Script
-from traffik.exceptions import BackendConnectionError, BackendError
+from traffik.exceptions import BackendConnectionError
 from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["MAX_BATCH", "PIPELINES", "Coalescer", "pack"]
@@ -85,14 +91,20 @@ def pack(commands: Iterable[tuple[Any, ...]], encoder: Encoder) -> bytes:
 
 
 class _Call:
-    """One caller's command, its script (for ``NOSCRIPT``) and where its outcome goes."""
+    """One caller's command (as given, and packed for the wire), its script (for
+    ``NOSCRIPT``) and where its outcome goes."""
 
-    __slots__ = ("command", "future", "script")
+    __slots__ = ("command", "future", "packed", "script")
 
     def __init__(
-        self, command: tuple[Any, ...], script: Script | None, future: asyncio.Future[Any]
+        self,
+        command: tuple[Any, ...],
+        packed: bytes,
+        script: Script | None,
+        future: asyncio.Future[Any],
     ) -> None:
         self.command = command
+        self.packed = packed
         self.script = script
         self.future = future
 
@@ -124,6 +136,7 @@ class Coalescer:
         self.pipelines = pipelines
         self.max_batch = max_batch
         self._watchdog = watchdog
+        self._encoder: Encoder = pool.get_encoder()  # type: ignore[no-untyped-call]
         self._queue: collections.deque[_Call] = collections.deque()
         self._busy = 0  # round trips in flight
         self._in_flight = 0  # calls in those round trips
@@ -135,10 +148,11 @@ class Coalescer:
     async def run(self, command: tuple[Any, ...], script: Script | None = None) -> Any:
         """Send ``command`` (with ``script`` when it is that script's ``EVALSHA``); its reply.
 
-        Raises `BackendError` (or a subclass) for this call's own failure.
+        Raises `BackendError` (or a subclass) for this call's own failure at Redis, and
+        whatever encoding ``command`` raises (a bug of the caller's), unchanged.
         """
         loop = asyncio.get_running_loop()
-        call = _Call(command, script, loop.create_future())
+        call = _Call(command, pack((command,), self._encoder), script, loop.create_future())
         if self._busy == 0 and not self._queue:
             # Nothing in flight: this call goes out at once, from its caller's task.
             self._busy = 1
@@ -187,11 +201,9 @@ class Coalescer:
             for call in calls:
                 call.fail(self._closed_error())
             raise
-        except Exception as exc:  # not Redis's doing: still each caller's own error
+        except Exception as exc:  # not Redis's doing (a bug): the callers get it unchanged
             for call in calls:
-                call.fail(
-                    BackendError(f"Sending to Redis at {self.target} failed: {exc!r}", cause=exc)
-                )
+                call.fail(exc)
         finally:
             self._busy -= 1
             self._in_flight -= len(calls)
@@ -202,7 +214,7 @@ class Coalescer:
         connection = self._idle.pop() if self._idle else None
         try:
             if connection is None:
-                connection = await self._watchdog.wait(self._connect())
+                connection = await self._watchdog.call(self._connect)  # connecting is on the wire
             await self._watchdog.wait(self._round_trips(connection, calls))
         except TRANSLATED as exc:
             for call in calls:
@@ -227,26 +239,28 @@ class Coalescer:
             call.fail(timed_out(self.target, self.timeout, cause, waiting=True))
 
     async def _round_trips(self, connection: AbstractConnection, calls: list[_Call]) -> None:
-        lost = await self._send(connection, calls, [call.command for call in calls])
+        lost = await self._send(connection, calls, [call.packed for call in calls])
         while lost:  # NOSCRIPT: each script is cached again by its first EVAL
             loaded: set[str] = set()
             commands = []
             for call in lost:
                 assert call.script is not None
                 if call.script.sha in loaded:
-                    commands.append(call.command)
+                    commands.append(call.packed)
                 else:
                     loaded.add(call.script.sha)
-                    commands.append(("EVAL", call.script.source, *call.command[2:]))
+                    command = ("EVAL", call.script.source, *call.command[2:])
+                    commands.append(pack((command,), self._encoder))
             lost = await self._send(connection, lost, commands)
 
     async def _send(
         self,
         connection: AbstractConnection,
         calls: Sequence[_Call],
-        commands: Sequence[tuple[Any, ...]],
+        commands: Sequence[bytes],
     ) -> list[_Call]:
-        """Send ``commands`` in one write, settle each call from its reply, in order.
+        """Send the packed ``commands`` in one write, settle each call from its reply, in
+        order: one exchange of the silence budget, restarted by each reply.
 
         Returns the calls whose script the server did not know. A connection error
         retries (as the client's ``retry`` allows) the calls not yet answered.
@@ -256,20 +270,21 @@ class Coalescer:
 
         async def attempt() -> None:
             nonlocal answered
-            pending = commands[answered:]
-            await connection.send_packed_command(pack(pending, connection.encoder))
-            read = connection.read_response
-            for call in calls[answered:]:
-                try:
-                    reply = await read()
-                except ResponseError as exc:  # this call's own error: the others go on
-                    if isinstance(exc, NoScriptError) and call.script is not None:
-                        lost.append(call)
+            with self._watchdog.exchange() as exchange:
+                await connection.send_packed_command(b"".join(commands[answered:]))
+                read = connection.read_response
+                for call in calls[answered:]:
+                    try:
+                        reply = await read()
+                    except ResponseError as exc:  # this call's own error: the others go on
+                        if isinstance(exc, NoScriptError) and call.script is not None:
+                            lost.append(call)
+                        else:
+                            call.fail(translate(exc, self.target, self.timeout))
                     else:
-                        call.fail(translate(exc, self.target, self.timeout))
-                else:
-                    call.settle(reply)
-                answered += 1
+                        call.settle(reply)
+                    exchange.heard()
+                    answered += 1
 
         async def reset(error: Exception) -> None:
             await connection.disconnect()

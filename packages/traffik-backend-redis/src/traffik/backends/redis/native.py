@@ -15,7 +15,6 @@ one, which may override ``decide`` — goes through the generic optimistic path
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -39,6 +38,7 @@ from traffik.strategies import (
     TokenBucket,
     TokenBucketWithDebt,
 )
+from traffik.strategies._bucket import lowest_terms
 from traffik.strategies.base import Params
 
 __all__ = ["NATIVE_STRATEGIES", "NativeStrategy", "SpecCache", "native_form"]
@@ -99,28 +99,31 @@ def _time_of_day_spec(strategy: TimeOfDay, rate: Rate, params: Params) -> tuple[
     return (rate.period_ms, strategy.offset_ms, width, table)
 
 
+# The buckets take the rate in lowest terms, as their Python twins do (strategies/_bucket.py).
+
+
 def _token_bucket_spec(strategy: TokenBucket, rate: Rate, params: Params) -> tuple[int, ...]:
-    return (rate.limit, rate.period_ms, strategy.capacity(rate), 0)
+    return (*lowest_terms(rate), strategy.capacity(rate), 0)
 
 
 def _token_bucket_with_debt_spec(
     strategy: TokenBucketWithDebt, rate: Rate, params: Params
 ) -> tuple[int, ...]:
-    return (rate.limit, rate.period_ms, strategy.capacity(rate), strategy.max_debt)
+    return (*lowest_terms(rate), strategy.capacity(rate), strategy.max_debt)
 
 
 def _leaky_bucket_spec(strategy: LeakyBucket, rate: Rate, params: Params) -> tuple[int, ...]:
-    return (rate.limit, rate.period_ms, rate.limit, 0)
+    return (*lowest_terms(rate), rate.limit, 0)
 
 
 def _leaky_queue_spec(
     strategy: LeakyBucketWithQueue, rate: Rate, params: Params
 ) -> tuple[int, ...]:
-    return (rate.limit, rate.period_ms, strategy.capacity(rate), 1)
+    return (*lowest_terms(rate), strategy.capacity(rate), 1)
 
 
 def _gcra_spec(strategy: GCRA, rate: Rate, params: Params) -> tuple[int, ...]:
-    return (rate.limit, rate.period_ms, strategy.burst_tolerance_ms)
+    return (*lowest_terms(rate), strategy.burst_tolerance_ms)
 
 
 def _adaptive_spec(strategy: AdaptiveThrottle, rate: Rate, params: Params) -> tuple[int, ...]:
@@ -150,10 +153,8 @@ def _quota_spec(strategy: QuotaWithRollover, rate: Rate, params: Params) -> tupl
 def _cost_bucket_spec(
     strategy: CostBasedTokenBucket, rate: Rate, params: Params
 ) -> tuple[int, ...]:
-    divisor = math.gcd(rate.limit, rate.period_ms)  # the rate in lowest terms
     return (
-        rate.limit // divisor,
-        rate.period_ms // divisor,
+        *lowest_terms(rate),
         strategy.capacity(rate),
         strategy.cost_window,
         strategy.floor_multiplier,
@@ -211,8 +212,9 @@ class SpecCache:
     """Spec arguments per (strategy, rate, variant), encoded once.
 
     The first time a combination is seen, the strategy decides a cost of 0 on no state
-    (pure, no I/O): a rate too large to decide exactly raises the same
-    `ConfigurationError` as on any other backend. At most ``size`` entries are kept;
+    (pure, no I/O, and checking the rate as every built-in strategy does when it
+    decides): a rate too large to decide exactly raises the same `ConfigurationError` as
+    on any other backend, before anything is sent. At most ``size`` entries are kept;
     beyond that the cache starts afresh (strategies and rates are few in practice).
     """
 

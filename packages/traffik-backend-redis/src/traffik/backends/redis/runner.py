@@ -4,16 +4,19 @@ Every call — scripts and plain commands alike — gets the same treatment here
 
 * a **bound on calls in flight** (``max_in_flight``): beyond it, calls wait their turn
   instead of failing, whatever the client's own pool would do;
-* a **liveness budget** (`traffik.timeouts.SilenceWatchdog`): calls fail with
-  `BackendTimeoutError` once Redis has given no answer at all for ``timeout`` seconds
-  while calls were waiting on it. A busy event loop is not a dead Redis: a burst of
-  thousands of checks against a healthy server queues and stays exact instead of failing
-  open. Waiting for a turn has no deadline of its own, but when Redis goes silent every
-  call waiting at that moment fails at once rather than try the same hung server in
-  turn. So a hung Redis holds no request much longer than ``timeout`` (about twice it,
-  for a request queued just behind the calls that were already on the wire);
+* a **silence budget** (`traffik.timeouts.SilenceWatchdog`): calls fail with
+  `BackendTimeoutError` once a connection has had commands written and unanswered, and
+  nothing back, for ``timeout`` seconds. The clock starts at the write: waiting for a
+  turn, a connection, a shared round trip or a busy event loop is never Redis's time, so
+  a burst of thousands of checks against a healthy server queues and stays exact instead
+  of failing open. When Redis goes silent every call waiting at that moment fails at
+  once rather than try the same hung server in turn. So a hung Redis holds no request
+  much longer than ``timeout`` (about twice it, for a request queued just behind the
+  calls that were already on the wire);
 * **errors translated** into `BackendTimeoutError`, `BackendConnectionError` or
-  `BackendError`, each with ``.cause``, so ``on_error`` can act on them;
+  `BackendError`, each with ``.cause``, so ``on_error`` can act on them: Redis
+  unreachable, silent, or answering with an error. Anything else (invalid input, a bug)
+  propagates unchanged;
 * **scripts by SHA**: ``EVALSHA``, and ``EVAL`` when the server answers ``NOSCRIPT``
   (after a restart, a failover or ``SCRIPT FLUSH``), which also caches the script again;
 * **coalescing** (`coalescing.Coalescer`, on by default, not on a Cluster): concurrent
@@ -30,7 +33,7 @@ from typing import Any
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.connection import ConnectionPool
-from redis.exceptions import NoScriptError
+from redis.exceptions import DataError, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from traffik.backends.redis.coalescing import PIPELINES, Coalescer
 from traffik.backends.redis.connection import RedisClient
@@ -114,6 +117,8 @@ class CommandRunner:
                 raise timed_out(self.target, self.timeout, self._last_timeout, waiting=True)
             try:
                 return await self._watchdog.call(operation, *args, **kwargs)
+            except DataError:  # input redis-py cannot encode: a bug, not Redis's failure
+                raise
             except BackendTimeoutError as exc:
                 self._timeouts += 1
                 self._last_timeout = exc

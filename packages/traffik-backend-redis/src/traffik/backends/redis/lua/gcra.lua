@@ -1,4 +1,5 @@
--- GCRA (traffik.strategies.gcra), line by line. Spec "limit,period,burst_tolerance_ms".
+-- GCRA (traffik.strategies.gcra), line by line. Spec "limit,period,burst_tolerance_ms",
+-- the rate in lowest terms.
 -- State "level,last" where level = (TAT - last) * limit.
 local function gcra_spec(spec)
   local limit, period, tolerance = match(spec, "^(%d+),(%d+),(%d+)$")

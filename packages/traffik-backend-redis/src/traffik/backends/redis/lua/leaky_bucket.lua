@@ -1,6 +1,7 @@
 -- LeakyBucket (a meter) and LeakyBucketWithQueue (traffik.strategies.leaky_bucket), line
--- by line. Spec "limit,period,capacity,queue" (queue 1: admitted requests are told to
--- wait their turn). State "level,last" with level in 1/period units.
+-- by line. Spec "limit,period,capacity,queue": the rate in lowest terms (queue 1:
+-- admitted requests are told to wait their turn). State "level,last" with level in
+-- 1/period units.
 local function leaky_bucket_spec(spec)
   local limit, period, capacity, queue = match(spec, "^(%d+),(%d+),(%d+),(%d)$")
   return tonumber(limit), tonumber(period), tonumber(capacity), queue == "1"

@@ -44,6 +44,38 @@ local function ceil_div(a, b)
   return -floor(-a / b)
 end
 
+-- floor(a * b / c) and (a * b) mod c, exact for whole a, b >= 0 and 0 < c < 2^52 whenever
+-- the quotient is below 2^53, even where a * b itself is not (10 million units times a
+-- 30-day period is 2.6e16): b's bits are taken one at a time, the remainder kept below c.
+local function muldiv(a, b, c)
+  if a * b < 9007199254740992 then -- 2^53: the product is exact
+    local quotient = floor(a * b / c)
+    return quotient, a * b - quotient * c
+  end
+  local whole, part = floor(a / c), a % c -- a * b = whole * b * c + part * b
+  local high, low = 0, 0 -- part * (b's bits so far) = high * c + low, low < c
+  local bit = 1
+  while bit * 2 <= b do
+    bit = bit * 2
+  end
+  local rest = b
+  while bit >= 1 do
+    high, low = high * 2, low * 2
+    if low >= c then
+      high, low = high + 1, low - c
+    end
+    if rest >= bit then
+      rest = rest - bit
+      low = low + part
+      if low >= c then
+        high, low = high + 1, low - c
+      end
+    end
+    bit = bit / 2
+  end
+  return whole * b + high, low
+end
+
 -- Decoders of "a,b[,c...]" states: the integers, or nil for a missing or unreadable
 -- state (another version's format: decided as no state, as the generic path does).
 local function decode2(state)

@@ -1,5 +1,6 @@
 -- SlidingWindowCounter (traffik.strategies.sliding_window_counter), line by line.
--- Spec "limit,period". State "window,previous,current".
+-- Spec "limit,period". State "window,previous,current". A count times a time may pass
+-- 2^53: those products go through muldiv, exactly.
 
 -- (window, now, previous, current) as seen from now.
 local function counter_counts(state, now, period)
@@ -29,15 +30,15 @@ end
 local function counter_retry(previous, current, cost, elapsed, limit, period)
   local slack = limit - current - cost
   if slack >= 0 then -- passes later in this window, as the previous one fades?
-    local admitted_at = period - idiv(slack * period, previous)
+    local admitted_at = period - muldiv(slack, period, previous) -- slack < previous here
     if admitted_at < period then
       return admitted_at - elapsed
     end
   end
   -- In the next window, ours becomes the previous one.
   local admitted_at = 0
-  if current ~= 0 then
-    admitted_at = max(0, period - idiv((limit - cost) * period, current))
+  if current ~= 0 and limit - cost < current then -- (else the quotient is >= period)
+    admitted_at = max(0, period - muldiv(limit - cost, period, current))
   end
   if admitted_at < period then
     return period - elapsed + admitted_at
@@ -52,16 +53,17 @@ STRATEGIES.sliding_window_counter = {
     local window, previous, current
     window, now, previous, current = counter_counts(state, now, period)
     local elapsed = now - window * period
-    local weight = period - elapsed
-    local budget = limit * period
-    local fits = cost > 0 and cost <= limit
-      and previous * weight + (current + cost) * period <= budget
+    local faded, rest = muldiv(previous, period - elapsed, period)
+    if rest > 0 then
+      faded = faded + 1 -- rounded up
+    end
+    local fits = cost > 0 and cost <= limit and current + cost + faded <= limit
     local new_state = nil
     if fits then
       current = current + cost
       new_state = format("%d,%d,%d", window, previous, current)
     end
-    local remaining = max(0, idiv(budget - previous * weight - current * period, period))
+    local remaining = max(0, limit - current - faded)
     local reset = counter_reset(previous, current, elapsed, period)
     if fits or cost == 0 then
       return new_state, max(reset, 1), true, limit, remaining, reset, 0, 0

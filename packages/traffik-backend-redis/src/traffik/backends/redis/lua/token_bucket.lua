@@ -1,6 +1,6 @@
 -- TokenBucket and TokenBucketWithDebt (traffik.strategies.token_bucket), line by line.
--- Spec "limit,period,capacity,max_debt" (max_debt 0 for TokenBucket). State
--- "level,last" with level in 1/period tokens.
+-- Spec "limit,period,capacity,max_debt": the rate in lowest terms (max_debt 0 for
+-- TokenBucket). State "level,last" with level in 1/period tokens.
 local function token_bucket_spec(spec)
   local limit, period, capacity, debt = match(spec, "^(%d+),(%d+),(%d+),(%d+)$")
   return tonumber(limit), tonumber(period), tonumber(capacity), tonumber(debt)
