@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from traffik import ConfigurationError, ManualClock, Rate
+from traffik import ConfigurationError, Limiter, ManualClock, Rate
 from traffik.backends.memcached.expiry import (
     LATEST_EXPTIME,
     MAX_RELATIVE_EXPTIME,
@@ -102,6 +102,17 @@ async def test_a_period_memcached_cannot_keep_is_refused_the_first_time_loudly(
     # Inside memcached's horizon, a long period is kept and decided as usual.
     assert (await backend.apply("long", FixedWindow(), Rate.parse("1/1000d"), 1, {})).allowed
     assert not (await backend.apply("long", FixedWindow(), Rate.parse("1/1000d"), 1, {})).allowed
+
+
+async def test_a_limiter_memcached_cannot_keep_raises_with_the_default_on_error(
+    backends: BackendFactory,
+) -> None:
+    # on_error="allow" (the default) decides outages only: the refusal reaches the caller
+    # every time, and nothing is admitted.
+    limiter = Limiter("forever", rate="1/5000d", backend=await backends())
+    for _ in range(3):
+        with pytest.raises(ConfigurationError, match="1/5000d"):
+            await limiter.hit("client")
 
 
 async def test_a_state_that_must_outlive_memcached_is_refused_not_written(

@@ -1,5 +1,11 @@
 """What a throttle does when deciding fails (``on_error``).
 
+``on_error`` decides two kinds of failure only: the store's (`STORE_FAILURES`: it is
+unreachable, silent, or answers with an error) and the user's own functions (identifier,
+rate, cost, params) raising at run time. Anything else — a `ConfigurationError`, an error
+raised by a strategy, a bug — propagates: turning it into "allowed" would open the limit
+for as long as the bug lasts.
+
 * ``"allow"`` (the default): let the request through; the API stays up.
 * ``"throttle"``: refuse it, asking the client to retry after a second.
 * ``"raise"``: raise `BackendError` (or the original `TraffikError`).
@@ -11,6 +17,7 @@ A throttle's own setting overrides its backend's.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +36,7 @@ __all__ = [
     "ERROR_RETRY_AFTER",
     "LET_THROUGH",
     "ON_ERROR_POLICIES",
+    "STORE_FAILURES",
     "ErrorContext",
     "ErrorHandler",
     "FailureWarnings",
@@ -59,6 +67,14 @@ ErrorHandler = Callable[[ErrorContext], Awaitable[float | Decision]]
 OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
 
 ON_ERROR_POLICIES: Final = ("allow", "throttle", "raise")
+
+STORE_FAILURES: Final[tuple[type[Exception], ...]] = (
+    BackendError,
+    OSError,  # a backend that does not translate its socket's errors
+    TimeoutError,
+    asyncio.TimeoutError,  # not TimeoutError before Python 3.11
+)
+"""What a backend raises when its store fails: the only backend errors ``on_error`` decides."""
 
 
 def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | None:

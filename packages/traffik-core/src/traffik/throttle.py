@@ -25,6 +25,7 @@ from typing import Any, Final, Generic, TypeVar
 from traffik.backends.base import Hit, ThrottleBackend, get_default_backend
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import (
+    STORE_FAILURES,
     ErrorContext,
     FailureWarnings,
     OnError,
@@ -564,6 +565,8 @@ class Throttle(Generic[C]):
         cost: int | None,
         rate: Rate | None,
     ) -> Decision:
+        if hit is not None and not isinstance(exc, STORE_FAILURES):
+            raise exc  # the store did not fail: a strategy's error or a bug never admits
         policy = self.on_error
         if policy is None:
             if backend is None:
