@@ -10,6 +10,7 @@ function raising at run time go to ``on_error``; a strategy's error, a
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from traffik import (
     ManualClock,
     hit_all,
 )
+from traffik.error_policy import FailureWarnings
 from traffik.strategies import FixedWindow
 
 POLICIES: list[Any] = ["allow", "throttle"]
@@ -177,3 +179,37 @@ async def test_several_limits_decide_a_store_failure_by_on_error() -> None:
     second = Limiter("two", rate="5/min", backend=backend, on_error="throttle")
     decisions = await hit_all([(first, "k"), (second, "k")])
     assert [decision.allowed for decision in decisions] == [True, False]
+
+
+# -- failing open is said where operators look -------------------------------------------
+
+
+def test_failure_warnings_carry_the_count_since_the_last_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    warnings = FailureWarnings(30.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="traffik"):
+        for second in (0.0, 1.0, 2.0, 29.9):
+            now[0] = second
+            warnings.warn("api", BackendError("down"), "allow")
+        now[0] = 30.0
+        warnings.warn("api", BackendError("down"), "allow")
+        now[0] = 60.0
+        warnings.warn("api", BackendError("down"), "allow")
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 3
+    assert "on_error='allow' applies" in messages[0]
+    assert "since the last" not in messages[0]
+    assert messages[1].endswith("(3 similar failures since the last warning)")
+    assert "since the last" not in messages[2]  # none in between
+
+
+async def test_an_outage_under_allow_logs_one_warning_not_one_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = Limiter("api", rate="1/min", backend=FailingBackend(BackendError("down")))
+    with caplog.at_level(logging.WARNING, logger="traffik"):
+        assert all([(await limiter.hit("k")).allowed for _ in range(50)])
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "'api' could not decide (BackendError: down); on_error='allow'" in warning.getMessage()

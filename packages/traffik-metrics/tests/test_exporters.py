@@ -35,11 +35,15 @@ DECISIONS = {
     ("trial", "allowed"): 2,
     ("trial", "throttled"): 1,  # a shadow throttle: what it would have refused
     ("down", "error"): 1,
+    ("refusing", "error"): 1,
 }
+# Requests let through unlimited because deciding failed: "down" allowed one, "refusing"
+# refused its failure (on_error="throttle"), which is no failed-open admission.
+FAILED_OPEN = {"api": 0, "trial": 0, "down": 1, "refusing": 0}
 # Admissions that left >= 80% of the limit in use: api's 4th and 5th of 5, trial's 2nd of 2.
-NEAR_LIMIT = {"api": 2, "trial": 1, "down": 0}
+NEAR_LIMIT = {"api": 2, "trial": 1, "down": 0, "refusing": 0}
 # Backend calls per throttle (the peek and the exemption made none that count).
-LATENCY_COUNTS = {"api": 7, "trial": 3, "down": 1}
+LATENCY_COUNTS = {"api": 7, "trial": 3, "down": 1, "refusing": 1}
 
 
 async def run_known_sequence(backend: InMemoryBackend, broken: InMemoryBackend) -> None:
@@ -53,6 +57,8 @@ async def run_known_sequence(backend: InMemoryBackend, broken: InMemoryBackend) 
     for _ in range(3):
         await trial.acquire("alice")  # shadow mode: the third is let through
     await down.hit("alice")  # the store is down; on_error="allow"
+    refusing = Limiter("refusing", rate="5/min", backend=broken, on_error="throttle")
+    await refusing.hit("alice")
 
 
 class Readout(Protocol):
@@ -60,6 +66,7 @@ class Readout(Protocol):
 
     def decisions(self, throttle: str, outcome: str) -> float: ...
     def near_limit(self, throttle: str) -> float: ...
+    def failed_open(self, throttle: str) -> float: ...
     def latency(self, throttle: str) -> tuple[int, float]: ...  # (count, sum)
     def latency_bounds(self, throttle: str) -> tuple[float, ...]: ...
     def breaker_state(self, breaker: str) -> dict[str, float]: ...
@@ -78,6 +85,9 @@ class PrometheusReadout:
 
     def near_limit(self, throttle: str) -> float:
         return self._value("traffik_near_limit_total", {"throttle": throttle})
+
+    def failed_open(self, throttle: str) -> float:
+        return self._value("traffik_failed_open_total", {"throttle": throttle})
 
     def latency(self, throttle: str) -> tuple[int, float]:
         labels = {"throttle": throttle}
@@ -144,6 +154,9 @@ class OpenTelemetryReadout:
     def near_limit(self, throttle: str) -> float:
         return self._sum("traffik.near_limit", {"traffik.throttle": throttle})
 
+    def failed_open(self, throttle: str) -> float:
+        return self._sum("traffik.failed_open", {"traffik.throttle": throttle})
+
     def latency(self, throttle: str) -> tuple[int, float]:
         point = self._histogram(throttle)
         return (point.count, point.sum) if point is not None else (0, 0.0)
@@ -202,11 +215,12 @@ async def test_counters_and_histograms_after_a_known_sequence(
     _, read = exporter
     await run_known_sequence(backend, broken)
     readout = read()
-    for throttle in ("api", "trial", "down"):
+    for throttle in ("api", "trial", "down", "refusing"):
         for outcome in OUTCOMES:
             expected = DECISIONS.get((throttle, outcome), 0)
             assert readout.decisions(throttle, outcome) == expected, (throttle, outcome)
         assert readout.near_limit(throttle) == NEAR_LIMIT[throttle], throttle
+        assert readout.failed_open(throttle) == FAILED_OPEN[throttle], throttle
         count, total = readout.latency(throttle)
         assert count == LATENCY_COUNTS[throttle], throttle
         assert 0 <= total < 1.0  # in-memory decisions: seconds, and far below one

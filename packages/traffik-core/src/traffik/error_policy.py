@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -142,15 +143,18 @@ class FailureWarnings:
     """One throttle's failure warnings: at most one per ``interval`` seconds, counting the
     rest, so an outage is a line in the logs now and then, not a line per request."""
 
-    __slots__ = ("_last", "_unreported", "interval")
+    __slots__ = ("_clock", "_last", "_unreported", "interval")
 
-    def __init__(self, interval: float = 30.0) -> None:
+    def __init__(
+        self, interval: float = 30.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.interval = interval
-        self._last = -interval
+        self._clock = clock
+        self._last = -math.inf
         self._unreported = 0
 
     def warn(self, uid: str, exc: BaseException, policy: OnError) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last < self.interval:
             self._unreported += 1
             return

@@ -7,6 +7,9 @@ something — peeks (``Throttle.peek`` / ``check``) are left out — it records:
 * one decision, labelled by throttle uid and outcome (``allowed``, ``throttled``,
   ``exempted``, ``error``); a shadow throttle's ``throttled`` is what it *would* have
   refused;
+* a failed-open admission when deciding failed and ``on_error`` let the request through
+  unlimited (a store outage under ``on_error="allow"``): the number operators watch to
+  know the limit is not holding;
 * a near-limit admission when an admitted request leaves at least ``near_limit`` (80% by
   default) of its limit in use;
 * the backend latency, when the decision took a backend call.
@@ -101,6 +104,8 @@ class MetricsExporter(ABC):
         uid = event.uid
         outcome = event.outcome
         self._record_decision(uid, outcome)
+        if outcome == "error" and event.allowed:
+            self._record_failed_open(uid)
         if event.latency is not None:
             self._record_latency(uid, event.latency)
         if outcome == "allowed" and event.limit > 0 and event.used / event.limit >= self.near_limit:
@@ -123,6 +128,9 @@ class MetricsExporter(ABC):
 
     @abstractmethod
     def _record_decision(self, uid: str, outcome: str) -> None: ...
+
+    @abstractmethod
+    def _record_failed_open(self, uid: str) -> None: ...
 
     @abstractmethod
     def _record_near_limit(self, uid: str) -> None: ...

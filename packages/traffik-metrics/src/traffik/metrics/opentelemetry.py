@@ -75,6 +75,12 @@ class OpenTelemetryExporter(MetricsExporter):
             description="Rate-limit decisions, by throttle and outcome (a shadow throttle's "
             "'throttled' is what it would have refused).",
         )
+        self._failed_open = meter.create_counter(
+            "traffik.failed_open",
+            unit="{request}",
+            description="Requests let through unlimited because deciding failed (on_error "
+            "allowed them).",
+        )
         self._near_limit = meter.create_counter(
             "traffik.near_limit",
             unit="{request}",
@@ -113,6 +119,9 @@ class OpenTelemetryExporter(MetricsExporter):
                 "traffik.outcome": outcome,
             }
         self._decisions.add(1, attributes)
+
+    def _record_failed_open(self, uid: str) -> None:
+        self._failed_open.add(1, self._attributes_of(uid))
 
     def _record_near_limit(self, uid: str) -> None:
         self._near_limit.add(1, self._attributes_of(uid))

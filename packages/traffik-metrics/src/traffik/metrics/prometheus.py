@@ -12,6 +12,8 @@
 With the default namespace ``traffik``:
 
 * ``traffik_decisions_total`` (counter): labels ``throttle`` (the uid) and ``outcome``;
+* ``traffik_failed_open_total`` (counter): ``throttle``; requests let through unlimited
+  because deciding failed (``on_error`` allowed them);
 * ``traffik_near_limit_total`` (counter): ``throttle``;
 * ``traffik_backend_latency_seconds`` (histogram): ``throttle``;
 * ``traffik_circuit_breaker_state`` (enum): ``breaker``, one series per state, 1 for the
@@ -81,6 +83,12 @@ class PrometheusExporter(MetricsExporter):
             ("throttle", "outcome"),
             registry=registry,
         )
+        self._failed_open = prometheus_client.Counter(
+            f"{namespace}_failed_open",
+            "Requests let through unlimited because deciding failed (on_error allowed them).",
+            ("throttle",),
+            registry=registry,
+        )
         self._near_limit = prometheus_client.Counter(
             f"{namespace}_near_limit",
             f"Admitted requests that left at least {self.near_limit:.0%} of their limit in use.",
@@ -109,6 +117,7 @@ class PrometheusExporter(MetricsExporter):
         )
         # Labelled children, looked up once per label set rather than once per request.
         self._decision_children: dict[tuple[str, str], Counter] = {}
+        self._failed_open_children: dict[str, Counter] = {}
         self._near_limit_children: dict[str, Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 
@@ -116,6 +125,12 @@ class PrometheusExporter(MetricsExporter):
         child = self._decision_children.get((uid, outcome))
         if child is None:
             child = self._decision_children[uid, outcome] = self._decisions.labels(uid, outcome)
+        child.inc()
+
+    def _record_failed_open(self, uid: str) -> None:
+        child = self._failed_open_children.get(uid)
+        if child is None:
+            child = self._failed_open_children[uid] = self._failed_open.labels(uid)
         child.inc()
 
     def _record_near_limit(self, uid: str) -> None:
