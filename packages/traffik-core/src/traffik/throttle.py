@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from traffik.backends.base import Hit, ThrottleBackend, get_default_backend
+from traffik.checks import ThrottleStat
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import (
     STORE_FAILURES,
@@ -61,34 +61,6 @@ ParamsFunction = Callable[[C], Awaitable[Params]]
 
 # `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
 _new_hit: Final = tuple.__new__
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleStat:
-    """A client's standing against one throttle, read without consuming anything."""
-
-    @classmethod
-    def from_peek(cls, hit: Hit, decision: Decision) -> ThrottleStat:
-        """The standing that a peek of ``hit`` at cost 1 found."""
-        # A peek at cost 1 reports what would be left after it; add the unit back.
-        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
-        return cls(
-            key=hit.key,
-            rate=hit.rate,
-            strategy=hit.strategy.name,
-            limit=decision.limit,
-            remaining=remaining,
-            reset_after=decision.reset_after,
-            retry_after=decision.retry_after,
-        )
-
-    key: str
-    rate: Rate
-    strategy: str
-    limit: int
-    remaining: int
-    reset_after: float
-    retry_after: float
 
 
 class Throttle(Generic[C]):

@@ -20,20 +20,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import anyio
 from starlette.requests import HTTPConnection
 
 from traffik.backends.base import Hit, ThrottleBackend
+from traffik.checks import Outcome as CoreOutcome
+from traffik.checks import unconsumed
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.exceptions import ConfigurationError
 from traffik.observability import OBSERVERS, report_decision, report_exempted
-from traffik.rates import Rate
 from traffik.refusals import cached_refusal
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
+
+    Outcome: TypeAlias = CoreOutcome[BaseHTTPThrottle]
+else:
+    Outcome = CoreOutcome
 
 __all__ = ["Call", "Outcome", "decide_alone", "decide_together"]
 
@@ -41,63 +46,6 @@ logger = logging.getLogger("traffik.fastapi")
 
 Call = tuple["BaseHTTPThrottle", int | None, str | None]
 """``(throttle, cost, key_suffix)``: one throttle to decide; None means its defaults."""
-
-
-class Outcome:
-    """One throttle's decision on one request, and whether it still holds what it took."""
-
-    __slots__ = ("backend", "consumed", "decision", "handled", "hit", "throttle")
-
-    def __init__(
-        self,
-        throttle: BaseHTTPThrottle,
-        decision: Decision,
-        hit: Hit | None = None,
-        backend: ThrottleBackend | None = None,
-    ) -> None:
-        self.throttle = throttle
-        self.decision = decision
-        self.hit = hit
-        self.backend = backend
-        #: Whether the backend stored this decision (and it has not been given back).
-        self.consumed = False
-        #: Whether the throttle's ``handle_throttled`` has seen this refusal.
-        self.handled = False
-
-    @property
-    def refused(self) -> bool:
-        """Whether this decision refuses the request (a shadow throttle's never does)."""
-        return not self.decision.allowed and not self.throttle.shadow
-
-    @property
-    def rate(self) -> Rate | None:
-        return self.hit.rate if self.hit is not None else self.throttle.rate
-
-    async def give_back(self) -> None:
-        """Refund what this decision consumed, once. Failures are logged, not raised:
-        every stored state expires, so a refund that cannot be made only lasts so long."""
-        if not self.consumed:
-            return
-        self.consumed = False
-        hit, backend = self.hit, self.backend
-        assert hit is not None
-        assert backend is not None
-        self.decision = _unconsumed(self.decision, hit)
-        try:
-            await backend.refund(*hit)
-        except Exception as exc:
-            logger.warning(
-                "Throttle %r could not give back %d unit(s) for %r (%s: %s); they return "
-                "when the stored state expires",
-                self.throttle.uid,
-                hit.cost,
-                hit.key,
-                type(exc).__name__,
-                exc,
-            )
-
-    def __repr__(self) -> str:
-        return f"Outcome({self.throttle.uid!r}, {self.decision!r}, consumed={self.consumed})"
 
 
 async def decide_together(connection: HTTPConnection, calls: Sequence[Call]) -> list[Outcome]:
@@ -180,7 +128,7 @@ async def _apply_group(
     for member, decision in zip(members, decisions, strict=True):
         if not stored and decision.allowed:
             # Decided as if admitted, but nothing was stored: report what is left.
-            decision = _unconsumed(decision, member.hit)
+            decision = unconsumed(decision, member.hit)
         member.decision = decision
         member.consumed = stored
 
@@ -193,12 +141,6 @@ async def _apply_alone(connection: HTTPConnection, outcome: Outcome, *, peek: bo
     decision, decided = await outcome.throttle.decide_prepared(connection, backend, hit, peek=peek)
     outcome.decision = decision
     outcome.consumed = decided and decision.allowed and not peek
-
-
-def _unconsumed(decision: Decision, hit: Hit | None) -> Decision:
-    """``decision`` with the units of ``hit`` back in ``remaining``."""
-    cost = hit.cost if hit is not None else 0
-    return decision._replace(remaining=min(decision.limit, decision.remaining + cost))
 
 
 async def decide_alone(
