@@ -12,7 +12,6 @@ from redis.crc import key_slot
 
 import traffik.strategies
 from traffik import (
-    Decision,
     FixedWindow,
     InMemoryBackend,
     Limiter,
@@ -24,6 +23,7 @@ from traffik import (
 from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
 from traffik.keys import storage_prefix
+from traffik.resolution import resolve
 from traffik.strategies import NO_PARAMS
 
 NOW = 1_700_001_800.0  # half-way through an hour
@@ -84,9 +84,9 @@ async def test_several_limits_of_one_client_share_a_slot_and_one_script(
                     on_error="raise")  # fmt: skip
     slots = set()
     for limiter in (tight, loose):
-        prepared = await limiter.prepare("alice", None, None)
-        assert not isinstance(prepared, Decision)
-        slots.add(key_slot(f"{namespace}:{prepared[1].key}".encode()))
+        hit = (await resolve(limiter, "alice")).hit
+        assert hit is not None
+        slots.add(key_slot(f"{namespace}:{hit.key}".encode()))
     assert len(slots) == 1  # so one script decides both
     for _ in range(2):
         assert all(d.allowed for d in await hit_all([(tight, "alice"), (loose, "alice")]))
@@ -108,9 +108,9 @@ async def test_any_identity_keeps_one_clients_limits_in_one_slot(
     ]
     slots = set()
     for limiter in limiters:
-        prepared = await limiter.prepare(identity, None, None)
-        assert not isinstance(prepared, Decision)
-        slots.add(key_slot((storage_prefix(namespace) + prepared[1].key).encode()))
+        hit = (await resolve(limiter, identity)).hit
+        assert hit is not None
+        slots.add(key_slot((storage_prefix(namespace) + hit.key).encode()))
     assert len(slots) == 1  # one script decides them all: no CROSSSLOT error
     pairs = [(limiter, identity) for limiter in limiters]
     assert all(d.allowed for d in await hit_all(pairs))

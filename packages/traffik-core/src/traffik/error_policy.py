@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from traffik._logging import logger
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.exceptions import BackendError, ConfigurationError, TraffikError
+from traffik.observability import OBSERVERS, report_failure
 
 if TYPE_CHECKING:
-    from traffik.backends.base import ThrottleBackend
+    from traffik.backends.base import Hit, ThrottleBackend
     from traffik.rates import Rate
+    from traffik.throttle import Throttle
 
 __all__ = [
     "ERROR_RETRY_AFTER",
@@ -43,6 +45,7 @@ __all__ = [
     "FailureWarnings",
     "OnError",
     "decide_on_error",
+    "fail",
     "validate_on_error",
 ]
 
@@ -137,6 +140,66 @@ async def decide_on_error(
     if wait <= 0:
         return LET_THROUGH
     return Decision(False, limit, 0, wait, wait)
+
+
+async def fail(
+    throttle: Throttle[Any],
+    connection: Any,
+    exc: Exception,
+    hit: Hit | None = None,
+    backend: ThrottleBackend | None = None,
+    *,
+    key: str | None = None,
+    cost: int | None = None,
+    rate: Rate | None = None,
+    latency: float | None = None,
+    peek: bool = False,
+) -> Decision:
+    """What ``throttle``'s ``on_error`` makes of a failure; observers hear of it either way.
+
+    ``hit`` is what ``backend`` failed to decide; None when the user's own function
+    (identifier, rate, cost, params) failed before there was one. A backend's failure
+    that is not the store's (`STORE_FAILURES`) is raised again: a strategy's error or a
+    bug never admits. ``latency`` (seconds the failed call took) and ``peek`` go to
+    observers.
+    """
+    if hit is not None:
+        key, cost, rate = hit.key, hit.cost, hit.rate
+    if not OBSERVERS:
+        return await _on_error(throttle, connection, exc, hit, backend, key, cost, rate)
+    try:
+        decision = await _on_error(throttle, connection, exc, hit, backend, key, cost, rate)
+    except Exception:
+        report_failure(throttle, exc, None, key=key, cost=cost, latency=latency, peek=peek)
+        raise
+    report_failure(throttle, exc, decision, key=key, cost=cost, latency=latency, peek=peek)
+    return decision
+
+
+async def _on_error(
+    throttle: Throttle[Any],
+    connection: Any,
+    exc: Exception,
+    hit: Hit | None,
+    backend: ThrottleBackend | None,
+    key: str | None,
+    cost: int | None,
+    rate: Rate | None,
+) -> Decision:
+    if hit is not None and not isinstance(exc, STORE_FAILURES):
+        raise exc  # the store did not fail: a strategy's error or a bug never admits
+    policy = throttle.on_error
+    if policy is None:
+        if backend is None:
+            try:
+                backend = throttle._backend_for(connection)
+            except ConfigurationError:
+                backend = None
+        policy = backend.on_error if backend is not None else "allow"
+    if policy != "raise":  # a raised error speaks for itself
+        throttle._failure_warnings.warn(throttle.uid, exc, policy)
+    context = ErrorContext(exc, connection, key, cost, rate, backend, throttle)
+    return await decide_on_error(policy, context, from_backend=hit is not None)
 
 
 class FailureWarnings:

@@ -8,37 +8,27 @@ whose "connection" is simply the key you choose. Every subclass keeps the meanin
 Checks short-circuit without touching a backend when the throttle is disabled, the cost
 is 0, the rate is unlimited, or the identifier returns `EXEMPTED`.
 
-This module is every check's path from the connection to the backend, and it is long for
-that reason: the common configuration (fixed cost and rate, the default identity) has a
-path without awaits (`prepare_plain`) beside the general one (`prepare`), and keeping them
-side by side is what keeps them in step. What ``on_error`` decides lives in
-`traffik.error_policy`; the framework-free `Limiter` in `traffik.limiter`.
+This module is the throttle's configuration and the verbs users call. Every decision is
+taken by `traffik.pipeline` (from a connection to a `Hit`: `traffik.resolution`); what
+``on_error`` decides lives in `traffik.error_policy`; the framework-free `Limiter` in
+`traffik.limiter`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from traffik.backends.base import Hit, ThrottleBackend, get_default_backend
+from traffik.backends.base import ThrottleBackend, get_default_backend
 from traffik.checks import ThrottleStat
-from traffik.decision import NOT_LIMITED, Decision
-from traffik.error_policy import (
-    STORE_FAILURES,
-    ErrorContext,
-    FailureWarnings,
-    OnError,
-    decide_on_error,
-    validate_on_error,
-)
+from traffik.decision import Decision
+from traffik.error_policy import FailureWarnings, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
-from traffik.identities import EXEMPTED, ExemptedType
-from traffik.keys import throttle_key, validate_key_part
-from traffik.multi_limit import hit_all
-from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
+from traffik.identities import ExemptedType
+from traffik.keys import validate_key_part
+from traffik.pipeline import decide_one, hit_all, stat
 from traffik.rates import Rate, RateLike
-from traffik.refusals import RefusalCache, apply_hit, cached_refusal
+from traffik.resolution import checked_cost, resolve
 from traffik.strategies.base import NO_PARAMS, Params, Strategy, check_rate
 from traffik.strategies.fixed_window import FixedWindow
 
@@ -58,9 +48,6 @@ Identifier = Callable[[C], Awaitable[str | ExemptedType]]
 RateFunction = Callable[[C], Awaitable[RateLike]]
 CostFunction = Callable[[C], Awaitable[int]]
 ParamsFunction = Callable[[C], Awaitable[Params]]
-
-# `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
-_new_hit: Final = tuple.__new__
 
 
 class Throttle(Generic[C]):
@@ -123,7 +110,7 @@ class Throttle(Generic[C]):
         if callable(cost):
             self._cost_function = cost
         else:
-            self.cost = _checked_cost(cost, uid)
+            self.cost = checked_cost(cost, uid)
 
         self._params: Params = NO_PARAMS
         self._params_function: ParamsFunction[C] | None = None
@@ -143,15 +130,8 @@ class Throttle(Generic[C]):
         elif not callable(identifier):
             raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
         self.identifier: Identifier[C] = identifier
-        # Whether `key_suffix` is overridden (the base one adds nothing: no call needed).
-        self._suffixed = type(self).key_suffix is not Throttle.key_suffix
-        #: An async predicate of the connection that `prepare` asks first, when set: False
-        #: means this throttle does not limit the connection (`NOT_LIMITED`). Its errors
-        #: propagate. Subclasses set it (HTTP throttles, to their rules).
-        self.gate: Callable[[C], Awaitable[bool]] | None = None
-
         #: Whether cost, rate and params are fixed (no function), the cost above 0 and the
-        #: rate limited: `prepare` then has nothing to resolve but the identity and key.
+        #: rate limited: only the identity and key are left to resolve per request.
         self._plain = (
             self._cost_function is None
             and self._params_function is None
@@ -159,13 +139,8 @@ class Throttle(Generic[C]):
             and self.rate.limit > 0
             and self.cost > 0
         )
-        #: Whether `prepare_plain` may stand for `prepare` (not overridden by a subclass),
-        #: for calls with the default cost and params.
-        self.plain_prepare = (
-            self._plain
-            and self._read_identity is not None
-            and type(self).prepare is Throttle.prepare
-        )
+        self._resolves_now = False
+        self.gate = None
         self.on_error = validate_on_error(on_error)
         if not isinstance(shadow, bool):
             raise ConfigurationError(f"shadow must be True or False, got {shadow!r}")
@@ -214,104 +189,33 @@ class Throttle(Generic[C]):
     def is_disabled(self) -> bool:
         return self._disabled
 
+    # -- the gate ------------------------------------------------------------------
+
+    @property
+    def gate(self) -> Callable[[C], Awaitable[bool]] | None:
+        """An async predicate of the connection asked before anything else, when set:
+        False means this throttle does not limit the connection (`NOT_LIMITED`). Its
+        errors propagate. Subclasses set it (HTTP throttles, to their rules)."""
+        return self._gate
+
+    @gate.setter
+    def gate(self, gate: Callable[[C], Awaitable[bool]] | None) -> None:
+        self._gate = gate
+        # Whether `traffik.resolution.resolve_now` resolves this throttle's calls (those
+        # with its own cost and params): a plain configuration, nothing to await.
+        self._resolves_now = self._plain and self._read_identity is not None and gate is None
+
     # -- decisions -------------------------------------------------------------------
 
     async def hit(
         self, connection: C, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
         """Consume ``cost`` for this connection's client and return the decision."""
-        if OBSERVERS:
-            return await self._observed(connection, cost, params, peek=False)
-        if self._disabled:
-            return NOT_LIMITED
-        prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
-        if self.plain_prepare and cost is None and params is None:
-            try:
-                prepared = self.prepare_plain(connection)
-            except ConfigurationError:
-                raise
-            except Exception:
-                prepared = None  # `prepare` meets the error again, and gives it to on_error
-        if prepared is None:
-            prepared = await self.prepare(connection, cost, params)
-        if isinstance(prepared, Decision):
-            return prepared
-        backend, hit = prepared
-        try:
-            return await self.apply_to(backend, hit)
-        except Exception as exc:
-            return await self._on_failure(exc, connection, hit, backend)
+        return (await decide_one(self, connection, cost, params)).decision
 
     async def peek(self, connection: C, *, cost: int = 1, params: Params | None = None) -> Decision:
         """The decision a request of ``cost`` would get now, consuming nothing."""
-        if OBSERVERS:
-            return await self._observed(connection, cost, params, peek=True)
-        if self._disabled:
-            return NOT_LIMITED
-        prepared = await self.prepare(connection, cost, params)
-        if isinstance(prepared, Decision):
-            return prepared
-        backend, hit = prepared
-        try:
-            return await backend.peek(*hit)
-        except Exception as exc:
-            return await self._on_failure(exc, connection, hit, backend)
-
-    async def _observed(
-        self, connection: C, cost: int | None, params: Params | None, *, peek: bool
-    ) -> Decision:
-        """`hit` (or `peek`) while observers listen: the same decision, reported."""
-        if self._disabled:
-            report_exempted(self, peek=peek)
-            return NOT_LIMITED
-        prepared = await self.prepare(connection, cost, params)
-        if isinstance(prepared, Decision):
-            if prepared is NOT_LIMITED:  # anything else came from on_error, which reported it
-                report_exempted(self, peek=peek)
-            return prepared
-        backend, hit = prepared
-        return await self.apply_prepared(connection, backend, hit, peek=peek)
-
-    async def apply_prepared(
-        self, connection: C, backend: ThrottleBackend, hit: Hit, *, peek: bool = False
-    ) -> Decision:
-        """Apply (or, with ``peek``, look at) one hit that `prepare` made, on its own.
-
-        What `hit` does after `prepare`: a failure goes to ``on_error``, and observers
-        hear of the decision. For callers that decide prepared hits themselves.
-        """
-        return (await self.decide_prepared(connection, backend, hit, peek=peek))[0]
-
-    async def decide_prepared(
-        self, connection: C, backend: ThrottleBackend, hit: Hit, *, peek: bool = False
-    ) -> tuple[Decision, bool]:
-        """`apply_prepared`, and whether the backend decided: False when ``on_error`` did
-        (the backend failed) or a remembered refusal answered without it."""
-        observed = bool(OBSERVERS)
-        cache = None if peek else self.refusals_on(backend)
-        if cache is not None:
-            refusal = cached_refusal(cache, hit)
-            if refusal is not None:  # decided without the backend: no latency to report
-                if observed:
-                    report_decision(self, hit, refusal, None)
-                return refusal, False
-        started = time.perf_counter() if observed else 0.0
-        try:
-            if peek:
-                decision = await backend.peek(*hit)
-            elif cache is None:
-                decision = await backend.apply(*hit)
-            else:
-                decision = await apply_hit(cache, backend, hit)
-        except Exception as exc:
-            latency = time.perf_counter() - started if observed else None
-            failure = await self._on_failure(
-                exc, connection, hit, backend, latency=latency, peek=peek
-            )
-            return failure, False
-        if observed:
-            report_decision(self, hit, decision, time.perf_counter() - started, peek=peek)
-        return decision, True
+        return (await decide_one(self, connection, cost, params, peek=True)).decision
 
     async def check(self, connection: C, *, cost: int = 1, params: Params | None = None) -> bool:
         """Whether a request of ``cost`` would be allowed now (consumes nothing)."""
@@ -319,13 +223,7 @@ class Throttle(Generic[C]):
 
     async def stat(self, connection: C, *, params: Params | None = None) -> ThrottleStat | None:
         """This client's standing, or None when no limit applies to it."""
-        if self._disabled:
-            return None
-        prepared = await self.prepare(connection, 1, params)
-        if isinstance(prepared, Decision):
-            return None
-        backend, hit = prepared
-        return ThrottleStat.from_peek(hit, await backend.peek(*hit))
+        return await stat(self, connection, params)
 
     async def refund(
         self, connection: C, *, cost: int | None = None, params: Params | None = None
@@ -333,141 +231,15 @@ class Throttle(Generic[C]):
         """Give back what a request of ``cost`` consumed (say, work that was never done)."""
         if self._disabled:
             return
-        prepared = await self.prepare(connection, cost, params)
-        if not isinstance(prepared, Decision):
-            backend, hit = prepared
-            await backend.refund(*hit)
+        outcome = await resolve(self, connection, cost, params)
+        if outcome.hit is not None and outcome.backend is not None:
+            await outcome.backend.refund(*outcome.hit)
 
     async def reset(self, connection: C) -> None:
         """Forget this client's state for this throttle."""
-        prepared = await self.prepare(connection, 1, None)
-        if not isinstance(prepared, Decision):
-            backend, hit = prepared
-            await backend.delete(hit.key)
-
-    async def prepare(
-        self,
-        connection: C,
-        cost: int | None,
-        params: Params | None,
-        *,
-        key_suffix: str | None = None,
-    ) -> Decision | tuple[ThrottleBackend, Hit]:
-        """Resolve cost, rate, identity and key: a `Hit` for the backend, or a final decision.
-
-        The final decision is `NOT_LIMITED` for the short-circuits (``gate`` says no, cost
-        0, unlimited rate, an `EXEMPTED` identity), or what ``on_error``
-        says when a function supplied by the user fails (ConfigurationError propagates:
-        it reports a bug, not an outage). ``key_suffix`` replaces `key_suffix` for this
-        call (a middleware keys a whole path prefix as one budget this way).
-        """
-        gate = self.gate
-        if gate is not None and not await gate(connection):
-            return NOT_LIMITED
-        if self._read_identity is not None and self._plain and cost is None and params is None:
-            try:
-                plain = self._plain_hit(connection, key_suffix)
-            except ConfigurationError:
-                raise
-            except Exception as exc:
-                return await self._on_failure(
-                    exc, connection, None, None, key=None, cost=self.cost, rate=self.rate
-                )
-            if plain is not None:
-                return plain
-        rate = self.rate
-        key: str | None = None
-        try:
-            if cost is None:
-                function = self._cost_function
-                cost = (
-                    self.cost
-                    if function is None
-                    else _checked_cost(await function(connection), self.uid)
-                )
-            elif type(cost) is not int or cost < 0:  # an int >= 0 needs no further check
-                cost = _checked_cost(cost, self.uid)
-            if cost == 0:
-                return NOT_LIMITED
-            if rate is None:
-                assert self._rate_function is not None
-                rate = _checked_rate(await self._rate_function(connection), self.uid)
-            if rate.limit == 0:
-                return NOT_LIMITED
-            read_identity = self._read_identity
-            identity = (
-                read_identity(connection)
-                if read_identity is not None
-                else await self.identifier(connection)
-            )
-            if type(identity) is not str:
-                if identity is EXEMPTED:
-                    return NOT_LIMITED
-                raise ConfigurationError(
-                    f"The identifier of throttle {self.uid!r} returned {identity!r}; "
-                    "it must return a string or EXEMPTED"
-                )
-            if params is None:
-                params_function = self._params_function
-                params = (
-                    self._params if params_function is None else await params_function(connection)
-                )
-            if key_suffix is None:
-                key_suffix = self.key_suffix(connection) if self._suffixed else ""
-            key = throttle_key(self.uid, identity, key_suffix, self.strategy.name)
-        except ConfigurationError:
-            raise
-        except Exception as exc:
-            return await self._on_failure(
-                exc, connection, None, None, key=key, cost=cost, rate=rate
-            )
-        backend = self.backend
-        if backend is None:
-            backend = self._backend_for(connection)
-        return backend, _new_hit(Hit, (key, self.strategy, rate, cost, params))
-
-    def prepare_plain(
-        self, connection: C, key_suffix: str | None = None
-    ) -> tuple[ThrottleBackend, Hit] | None:
-        """`prepare` for the common configuration, with nothing to await: a fixed cost and
-        rate, the default identity, no ``gate``. None when that is not the case here (then
-        `prepare` decides); errors propagate (`prepare` gives them to ``on_error``)."""
-        if self._read_identity is None or not self._plain or self.gate is not None:
-            return None
-        return self._plain_hit(connection, key_suffix)
-
-    def _plain_hit(
-        self, connection: C, key_suffix: str | None
-    ) -> tuple[ThrottleBackend, Hit] | None:
-        """`prepare_plain` once its conditions are checked (and the ``gate`` passed)."""
-        assert self._read_identity is not None
-        identity = self._read_identity(connection)
-        if type(identity) is not str:
-            return None  # EXEMPTED or a wrong type: `prepare` sees to it
-        if key_suffix is None:
-            key_suffix = self.key_suffix(connection) if self._suffixed else ""
-        backend = self.backend
-        if backend is None:
-            backend = self._backend_for(connection)
-        strategy = self.strategy
-        key = throttle_key(self.uid, identity, key_suffix, strategy.name)
-        return backend, _new_hit(Hit, (key, strategy, self.rate, self.cost, self._params))
-
-    async def apply_to(self, backend: ThrottleBackend, hit: Hit) -> Decision:
-        """``backend.apply`` of ``hit``, or a refusal this throttle remembers there (see
-        `refusals_on`). Failures propagate: callers give them to ``on_error``."""
-        cache = self.refusals_on(backend)
-        if cache is None:
-            key, strategy, rate, units, params = hit  # faster than *hit: Hit is no plain tuple
-            return await backend.apply(key, strategy, rate, units, params)
-        return await apply_hit(cache, backend, hit)
-
-    def refusals_on(self, backend: ThrottleBackend) -> RefusalCache | None:
-        """The refusal cache this throttle's hits on ``backend`` go through, if any."""
-        setting = self.cache_refusals
-        if setting is None:
-            return backend.refusal_cache
-        return backend.refusals() if setting else None
+        outcome = await resolve(self, connection, 1, None)
+        if outcome.hit is not None and outcome.backend is not None:
+            await outcome.backend.delete(outcome.hit.key)
 
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend
@@ -482,76 +254,6 @@ class Throttle(Generic[C]):
             )
         return backend
 
-    # -- failures --------------------------------------------------------------------
-
-    async def failure_decision(
-        self,
-        exc: Exception,
-        connection: C,
-        hit: Hit,
-        backend: ThrottleBackend,
-        *,
-        latency: float | None = None,
-        peek: bool = False,
-    ) -> Decision:
-        """What ``on_error`` decides when ``backend`` failed to apply ``hit``.
-
-        For callers that apply prepared hits themselves (several throttles at once).
-        ``latency`` (seconds the failed call took) and ``peek`` go to observers.
-        """
-        return await self._on_failure(exc, connection, hit, backend, latency=latency, peek=peek)
-
-    async def _on_failure(
-        self,
-        exc: Exception,
-        connection: C,
-        hit: Hit | None,
-        backend: ThrottleBackend | None,
-        *,
-        key: str | None = None,
-        cost: int | None = None,
-        rate: Rate | None = None,
-        latency: float | None = None,
-        peek: bool = False,
-    ) -> Decision:
-        """What ``on_error`` makes of a failure; observers hear of it either way."""
-        if hit is not None:
-            key, cost, rate = hit.key, hit.cost, hit.rate
-        if not OBSERVERS:
-            return await self._on_error_decision(exc, connection, hit, backend, key, cost, rate)
-        try:
-            decision = await self._on_error_decision(exc, connection, hit, backend, key, cost, rate)
-        except Exception:
-            report_failure(self, exc, None, key=key, cost=cost, latency=latency, peek=peek)
-            raise
-        report_failure(self, exc, decision, key=key, cost=cost, latency=latency, peek=peek)
-        return decision
-
-    async def _on_error_decision(
-        self,
-        exc: Exception,
-        connection: C,
-        hit: Hit | None,
-        backend: ThrottleBackend | None,
-        key: str | None,
-        cost: int | None,
-        rate: Rate | None,
-    ) -> Decision:
-        if hit is not None and not isinstance(exc, STORE_FAILURES):
-            raise exc  # the store did not fail: a strategy's error or a bug never admits
-        policy = self.on_error
-        if policy is None:
-            if backend is None:
-                try:
-                    backend = self._backend_for(connection)
-                except ConfigurationError:
-                    backend = None
-            policy = backend.on_error if backend is not None else "allow"
-        if policy != "raise":  # a raised error speaks for itself
-            self._failure_warnings.warn(self.uid, exc, policy)
-        context = ErrorContext(exc, connection, key, cost, rate, backend, self)
-        return await decide_on_error(policy, context, from_backend=hit is not None)
-
     def __repr__(self) -> str:
         rate = self.rate if self.rate is not None else self._rate_function
         return f"{type(self).__name__}({self.uid!r}, rate={rate!r}, strategy={self.strategy!r})"
@@ -563,21 +265,3 @@ def _has_sync_default(cls: type) -> bool:
     identity_owner = next(c for c in cls.__mro__ if "default_identity" in vars(c))
     identifier_owner = next(c for c in cls.__mro__ if "default_identifier" in vars(c))
     return identity_owner is not Throttle and issubclass(identity_owner, identifier_owner)
-
-
-def _checked_cost(cost: object, uid: str) -> int:
-    if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
-        raise ConfigurationError(
-            f"Throttle {uid!r}: cost must be a whole number >= 0, got {cost!r}"
-        )
-    return cost
-
-
-def _checked_rate(rate: object, uid: str) -> Rate:
-    if isinstance(rate, Rate):
-        return rate
-    if isinstance(rate, str):
-        return Rate.parse(rate)
-    raise ConfigurationError(
-        f"The rate function of throttle {uid!r} returned {rate!r}; expected a Rate or a string"
-    )

@@ -34,7 +34,7 @@ from traffik.fastapi.exceptions import retry_after_seconds
 from traffik.rates import Rate
 
 if TYPE_CHECKING:
-    from traffik.fastapi.batch import Outcome
+    from traffik.fastapi.ledger import Outcome
 
 __all__ = [
     "HEADER_NAMES",

@@ -16,20 +16,37 @@ from __future__ import annotations
 
 from asyncio import sleep
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Scope
 
-from traffik.fastapi.batch import Call, Outcome, decide_alone, decide_together
+from traffik.checks import Outcome as CoreOutcome
 from traffik.fastapi.headers import RawHeaders, render_headers
+from traffik.pipeline import decide, decide_one
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
-__all__ = ["LEDGER_KEY", "RequestLedger", "get_wait", "is_throttled", "ledger_of", "wait_out"]
+    Outcome: TypeAlias = CoreOutcome[BaseHTTPThrottle]
+else:
+    Outcome = CoreOutcome
+
+Call = tuple["BaseHTTPThrottle", int | None, str | None]
+"""``(throttle, cost, key_suffix)``: one throttle to decide; None means its defaults."""
+
+__all__ = [
+    "LEDGER_KEY",
+    "Call",
+    "Outcome",
+    "RequestLedger",
+    "get_wait",
+    "is_throttled",
+    "ledger_of",
+    "wait_out",
+]
 
 LEDGER_KEY: Final = "traffik.ledger"
 """The ASGI scope key holding a request's `RequestLedger`."""
@@ -80,10 +97,9 @@ class RequestLedger:
         consumes nothing anywhere. Otherwise the request waits out the longest ``delay``
         a queueing strategy asked for. Shadow throttles neither refuse nor delay.
         """
-        if len(calls) == 1:
-            outcomes = [await decide_alone(connection, *calls[0])]
-        else:
-            outcomes = await decide_together(connection, calls)
+        outcomes: list[Outcome] = await decide(
+            [(throttle, connection, cost, key_suffix) for throttle, cost, key_suffix in calls]
+        )
         earlier = self.outcomes
         self.outcomes = [*earlier, *outcomes] if earlier else outcomes[:]
         for outcome in outcomes[claimable_from:]:
@@ -117,7 +133,7 @@ class RequestLedger:
         key_suffix: str | None = None,
     ) -> Outcome:
         """`decide` for one call alone, whose decision nobody else claims."""
-        outcome = await decide_alone(connection, throttle, cost, key_suffix)
+        outcome: Outcome = await decide_one(throttle, connection, cost, None, key_suffix)
         earlier = self.outcomes
         self.outcomes = [*earlier, outcome] if earlier else [outcome]
         if throttle.shadow:

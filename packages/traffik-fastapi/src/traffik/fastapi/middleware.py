@@ -46,6 +46,8 @@ from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.fastapi.methods import key_method
 from traffik.fastapi.rules import PathPattern, Predicate, Rule, route_path
 from traffik.fastapi.throttle import BaseHTTPThrottle
+from traffik.pipeline import stat
+from traffik.resolution import resolve
 from traffik.throttle import ThrottleStat
 
 __all__ = ["MiddlewareThrottle", "ThrottleMiddleware"]
@@ -127,25 +129,14 @@ class MiddlewareThrottle:
 
     async def stat(self, connection: HTTPConnection) -> ThrottleStat | None:
         """This client's standing under this middleware throttle, consuming nothing."""
-        throttle = self.throttle
-        if throttle.is_disabled:
-            return None
-        prepared = await throttle.prepare(
-            connection, 1, None, key_suffix=self.key_suffix(connection)
-        )
-        if isinstance(prepared, Decision):
-            return None
-        backend, hit = prepared
-        return ThrottleStat.from_peek(hit, await backend.peek(*hit))
+        return await stat(self.throttle, connection, None, self.key_suffix(connection))
 
     async def _peek(self, connection: HTTPConnection, cost: int) -> Decision:
         throttle = self.throttle
-        prepared = await throttle.prepare(
-            connection, cost, None, key_suffix=self.key_suffix(connection)
-        )
-        if isinstance(prepared, Decision):
-            return prepared
-        backend, hit = prepared
+        outcome = await resolve(throttle, connection, cost, None, self.key_suffix(connection))
+        hit, backend = outcome.hit, outcome.backend
+        if hit is None or backend is None:
+            return outcome.decision
         return await backend.peek(*hit)
 
     def __repr__(self) -> str:

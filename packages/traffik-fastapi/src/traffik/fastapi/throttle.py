@@ -26,11 +26,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from traffik.backends.base import APP_STATE_ATTRIBUTE, Hit, ThrottleBackend
-from traffik.decision import NOT_LIMITED, Decision
+from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
+from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.batch import Call, Outcome
 from traffik.fastapi.handlers import raise_throttled
 from traffik.fastapi.headers import (
     HeaderSpec,
@@ -41,14 +40,14 @@ from traffik.fastapi.headers import (
     policy_name,
     render_headers,
 )
-from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, wait_out
+from traffik.fastapi.ledger import LEDGER_KEY, Call, Outcome, RequestLedger, wait_out
 from traffik.fastapi.methods import key_method
 from traffik.fastapi.proxies import address_identity, get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
 from traffik.fastapi.routes import RouteInfo, route_info, route_throttles
 from traffik.fastapi.rules import Rule, order_rules, rules_allow
 from traffik.identities import ExemptedType
-from traffik.observability import OBSERVERS
+from traffik.pipeline import decide_one
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction, Throttle
@@ -294,41 +293,18 @@ class HTTPThrottle(BaseHTTPThrottle):
         there (unless a `ThrottleMiddleware` adds them to every response itself).
         """
         scope = request.scope
-        if LEDGER_KEY in scope or OBSERVERS:
+        if LEDGER_KEY in scope:
             outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
             return outcomes[0].decision
         route = route_info(scope)
         if route is not None and route.throttles and route.throttles != (self,):
             outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
             return outcomes[0].decision
-        # The first decision on this request, and no other throttle to gather: `enter`,
-        # `RequestLedger.decide_one` and `decide_alone` unrolled, for the common case.
+        # The first decision on this request, and no other throttle to gather: `enter`
+        # and `RequestLedger.decide_one`, for the common case.
         ledger = scope[LEDGER_KEY] = RequestLedger(gathered=True)
-        if self._disabled:
-            outcome = Outcome(self, NOT_LIMITED)
-        else:
-            suffix = self._suffix(scope, route) if self._own_suffix else None
-            prepared: Decision | tuple[ThrottleBackend, Hit] | None = None
-            if self.plain_prepare and cost is None:
-                try:
-                    prepared = self.prepare_plain(request, suffix)
-                except ConfigurationError:
-                    raise
-                except Exception:
-                    prepared = None  # `prepare` meets it again, and gives it to on_error
-            if prepared is None:
-                prepared = await self.prepare(request, cost, None, key_suffix=suffix)
-            if isinstance(prepared, Decision):
-                outcome = Outcome(self, prepared)
-            else:
-                backend, hit = prepared
-                outcome = Outcome(self, NOT_LIMITED, hit, backend)
-                try:
-                    outcome.decision = await self.apply_to(backend, hit)
-                except Exception as exc:
-                    outcome.decision = await self.failure_decision(exc, request, hit, backend)
-                else:
-                    outcome.consumed = outcome.decision.allowed
+        suffix = self._suffix(scope, route) if self._own_suffix else None
+        outcome: Outcome = await decide_one(self, request, cost, None, suffix)
         ledger.outcomes = [outcome]
         decision = outcome.decision
         if self.shadow:

@@ -27,15 +27,16 @@ from typing import Any, ClassVar, Final, Literal, cast
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketState
 
-from traffik.backends.base import Hit, ThrottleBackend
-from traffik.decision import NOT_LIMITED, Decision
+from traffik.backends.base import ThrottleBackend
+from traffik.checks import Outcome
+from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.batch import Outcome, decide_alone
 from traffik.fastapi.headers import HeaderSpec
 from traffik.fastapi.registry import ThrottleRegistry
-from traffik.fastapi.rules import Rule
+from traffik.fastapi.rules import Rule, rules_allow
 from traffik.fastapi.throttle import BaseHTTPThrottle, enter
+from traffik.pipeline import decide_one
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction
@@ -171,6 +172,8 @@ class WebSocketThrottle(BaseHTTPThrottle):
             )
         if identifier is not None and not callable(identifier):
             raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
+        #: Whether each connection has a budget of its own (``key_by="connection"``).
+        self.per_connection = key_by == "connection"
         identify = cast(
             Identifier[HTTPConnection], identifier if identifier is not None else client_address
         )
@@ -192,8 +195,6 @@ class WebSocketThrottle(BaseHTTPThrottle):
             shadow=shadow,
             cache_refusals=cache_refusals,
         )
-        #: Whether each connection has a budget of its own (``key_by="connection"``).
-        self.per_connection = key_by == "connection"
         self.close_code = close_code
         #: The handler called when this throttle refuses (the user's, or the default);
         #: ``handle_throttled`` calls it unless the throttle is in shadow mode.
@@ -233,10 +234,10 @@ class WebSocketThrottle(BaseHTTPThrottle):
         ledger = ledger_for_message(websocket.scope, self, message)
         refusal = ledger.refusal
         if refusal is not None:  # refused by another limit: this one takes nothing
-            ledger.outcomes.append(Outcome(self, NOT_LIMITED))
+            ledger.outcomes.append(Outcome(self))
             return refusal
         if self.shadow:  # decided and recorded; it never refuses nor delays anything
-            outcome = await decide_alone(websocket, self, cost, None)
+            outcome = await decide_one(self, websocket, cost)
             ledger.outcomes.append(outcome)
             return outcome.decision
         # Decided in the message's ledger: a refusal gives back what the message's
@@ -267,22 +268,19 @@ class WebSocketThrottle(BaseHTTPThrottle):
             return ":conn:" + connection_id(connection.scope)
         return super().key_suffix(connection)
 
-    async def prepare(
-        self,
-        connection: HTTPConnection,
-        cost: int | None,
-        params: Params | None,
-        *,
-        key_suffix: str | None = None,
-    ) -> Decision | tuple[ThrottleBackend, Hit]:
-        """As `BaseHTTPThrottle.prepare`; a per-connection budget starts with the
-        connection, so its handshake is not limited."""
+    @BaseHTTPThrottle.rules.setter  # type: ignore[attr-defined,untyped-decorator]
+    def rules(self, rules: tuple[Rule, ...]) -> None:
+        self._rules = rules
+        # A per-connection budget starts with the connection: its handshake is not limited.
+        self.gate = self._admits if rules or self.per_connection else None
+
+    async def _admits(self, connection: HTTPConnection) -> bool:
         if self.per_connection and (
             getattr(connection, "application_state", WebSocketState.CONNECTING)
             is WebSocketState.CONNECTING
         ):
-            return NOT_LIMITED
-        return await super().prepare(connection, cost, params, key_suffix=key_suffix)
+            return False
+        return await rules_allow(self._rules, connection) if self._rules else True
 
 
 def _valid_close_code(code: object) -> bool:
