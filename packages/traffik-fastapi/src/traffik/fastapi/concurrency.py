@@ -30,6 +30,7 @@ from traffik.backends.base import ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.enforcement import enter
 from traffik.fastapi.headers import HeaderSpec
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.fastapi.registry import ThrottleRegistry
@@ -39,7 +40,6 @@ from traffik.fastapi.throttle import (
     DependencySignature,
     KeyBy,
     ThrottledHandler,
-    enter,
 )
 from traffik.rates import Rate
 from traffik.strategies.concurrency import Concurrency

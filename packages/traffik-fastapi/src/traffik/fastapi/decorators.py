@@ -30,11 +30,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.enforcement import enter
 from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.handlers import throttled_response
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.fastapi.routes import THROTTLES_ATTRIBUTE
-from traffik.fastapi.throttle import BaseHTTPThrottle, enter
+from traffik.fastapi.throttle import BaseHTTPThrottle
 
 __all__ = ["throttled"]
 

@@ -12,13 +12,14 @@ from starlette.responses import JSONResponse, Response
 
 from traffik.decision import Decision
 from traffik.fastapi.exceptions import ConnectionThrottled
-from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
+from traffik.fastapi.ledger import LEDGER_KEY, Outcome, RequestLedger
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
 __all__ = [
     "QUOTA_EXCEEDED",
+    "handle_refusals",
     "raise_throttled",
     "throttled_exception_handler",
     "throttled_problem_handler",
@@ -91,3 +92,30 @@ async def throttled_problem_handler(request: Request, exc: Exception) -> Respons
     ``app.add_exception_handler(ConnectionThrottled, throttled_problem_handler)``."""
     assert isinstance(exc, ConnectionThrottled)
     return throttled_response(exc, problem=True)
+
+
+async def handle_refusals(
+    connection: HTTPConnection,
+    ledger: RequestLedger,
+    own: list[Outcome],
+    gathered: list[Outcome],
+    context: Mapping[str, Any] | None,
+) -> None:
+    """Call ``handle_throttled`` for each refusal, the longest wait first (the default
+    handler raises, ending the request). Every handler is told the request's longest
+    wait, so ``Retry-After`` names the time when every limit would admit it."""
+    wait = ledger.wait
+    ordered = [
+        *sorted(own, key=lambda o: o.decision.retry_after, reverse=True),
+        *sorted(gathered, key=lambda o: o.decision.retry_after, reverse=True),
+    ]
+    for outcome in ordered:
+        outcome.handled = True
+        throttle = outcome.throttle
+        decision = outcome.decision
+        if decision.retry_after < wait:
+            decision = decision._replace(retry_after=wait)
+        merged = throttle.context
+        if context and outcome in own:
+            merged = {**merged, **context}
+        await throttle.handle_throttled(connection, decision, throttle, merged)

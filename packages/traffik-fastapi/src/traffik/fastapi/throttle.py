@@ -30,7 +30,8 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.handlers import raise_throttled
+from traffik.fastapi.enforcement import enter
+from traffik.fastapi.handlers import handle_refusals, raise_throttled
 from traffik.fastapi.headers import (
     HeaderSpec,
     HeaderTemplate,
@@ -40,11 +41,11 @@ from traffik.fastapi.headers import (
     policy_name,
     render_headers,
 )
-from traffik.fastapi.ledger import LEDGER_KEY, Call, Outcome, RequestLedger, wait_out
+from traffik.fastapi.ledger import LEDGER_KEY, Outcome, RequestLedger, wait_out
 from traffik.fastapi.methods import key_method
 from traffik.fastapi.proxies import address_identity, get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
-from traffik.fastapi.routes import RouteInfo, route_info, route_throttles
+from traffik.fastapi.routes import RouteInfo, route_info
 from traffik.fastapi.rules import Rule, order_rules, rules_allow
 from traffik.identities import ExemptedType
 from traffik.pipeline import decide_one
@@ -59,7 +60,6 @@ __all__ = [
     "KeyBy",
     "RequestThrottle",
     "ThrottledHandler",
-    "enter",
 ]
 
 KeyBy = Literal["route", "path", "client"]
@@ -312,7 +312,7 @@ class HTTPThrottle(BaseHTTPThrottle):
         elif not decision.allowed:
             if response is not None:
                 ledger.write_headers(response)
-            await _handle_refusals(request, ledger, [outcome], [], context)
+            await handle_refusals(request, ledger, [outcome], [], context)
             return decision
         elif decision.delay > 0:
             await wait_out(decision.delay)
@@ -324,122 +324,3 @@ class HTTPThrottle(BaseHTTPThrottle):
 
 RequestThrottle = HTTPThrottle
 """The traffik 1.x alias of `HTTPThrottle`."""
-
-
-async def enter(
-    connection: HTTPConnection,
-    throttles: Sequence[BaseHTTPThrottle],
-    *,
-    cost: int | None = None,
-    context: Mapping[str, Any] | None = None,
-    response: Response | None = None,
-) -> list[Outcome]:
-    """Decide ``throttles`` for ``connection``, handle refusals, and return the outcomes.
-
-    A throttle whose decision another one's call already took claims it; the rest are
-    decided together with every throttle the route declares that has not run yet, in
-    one all-or-nothing step. Refusals go to the ``handle_throttled`` of the refusing
-    throttles, the ones called here first.
-    """
-    scope = connection.scope
-    ledger: RequestLedger | None = scope.get(LEDGER_KEY)
-    if ledger is None:
-        ledger = scope[LEDGER_KEY] = RequestLedger()
-    if len(throttles) != 1:
-        outcomes, gathered = await _enter_many(connection, ledger, throttles, cost)
-        return await _finish(connection, ledger, outcomes, gathered, context, response)
-    # One throttle, the common case, kept short.
-    throttle = throttles[0]
-    outcome = ledger.pending.pop(throttle, None) if ledger.pending else None
-    if outcome is None:
-        declared: Sequence[BaseHTTPThrottle] = ()
-        if not ledger.gathered:
-            ledger.gathered = True
-            declared = route_throttles(scope)
-        if not declared or (len(declared) == 1 and declared[0] is throttle):
-            outcome = await ledger.decide_one(connection, throttle, cost)
-        else:
-            calls: list[Call] = [(throttle, cost, None)]
-            calls.extend((other, None, None) for other in declared if other is not throttle)
-            decided = await ledger.decide(connection, calls, claimable_from=1)
-            return await _finish(connection, ledger, decided[:1], decided[1:], context, response)
-    if response is not None and not ledger.managed:
-        ledger.write_headers(response)
-    if not outcome.decision.allowed and outcome.refused and not outcome.handled:
-        await _handle_refusals(connection, ledger, [outcome], [], context)
-    return [outcome]
-
-
-async def _finish(
-    connection: HTTPConnection,
-    ledger: RequestLedger,
-    outcomes: list[Outcome],
-    gathered: Sequence[Outcome],
-    context: Mapping[str, Any] | None,
-    response: Response | None,
-) -> list[Outcome]:
-    """What `enter` does once decided: the headers, then the refusals' handlers."""
-    if response is not None and not ledger.managed:
-        ledger.write_headers(response)
-    if gathered or not all(outcome.decision.allowed for outcome in outcomes):
-        refused = [o for o in outcomes if o.refused and not o.handled]
-        refused_elsewhere = [o for o in gathered if o.refused and not o.handled]
-        if refused or refused_elsewhere:
-            await _handle_refusals(connection, ledger, refused, refused_elsewhere, context)
-    return outcomes
-
-
-async def _enter_many(
-    connection: HTTPConnection,
-    ledger: RequestLedger,
-    throttles: Sequence[BaseHTTPThrottle],
-    cost: int | None,
-) -> tuple[list[Outcome], Sequence[Outcome]]:
-    """`enter` for several throttles: their outcomes, and those decided alongside."""
-    claimed = [ledger.claim(throttle) for throttle in throttles]
-    if None not in claimed:
-        return claimed, ()  # type: ignore[return-value]  # no None left
-    calls: list[Call] = [
-        (throttle, cost, None)
-        for throttle, outcome in zip(throttles, claimed, strict=True)
-        if outcome is None
-    ]
-    own = len(calls)
-    if not ledger.gathered:
-        ledger.gathered = True
-        calls.extend(
-            (declared, None, None)
-            for declared in route_throttles(connection.scope)
-            if declared not in throttles
-        )
-    decided = await ledger.decide(connection, calls, claimable_from=own)
-    fresh = iter(decided)
-    outcomes = [outcome if outcome is not None else next(fresh) for outcome in claimed]
-    return outcomes, decided[own:]
-
-
-async def _handle_refusals(
-    connection: HTTPConnection,
-    ledger: RequestLedger,
-    own: list[Outcome],
-    gathered: list[Outcome],
-    context: Mapping[str, Any] | None,
-) -> None:
-    """Call ``handle_throttled`` for each refusal, the longest wait first (the default
-    handler raises, ending the request). Every handler is told the request's longest
-    wait, so ``Retry-After`` names the time when every limit would admit it."""
-    wait = ledger.wait
-    ordered = [
-        *sorted(own, key=lambda o: o.decision.retry_after, reverse=True),
-        *sorted(gathered, key=lambda o: o.decision.retry_after, reverse=True),
-    ]
-    for outcome in ordered:
-        outcome.handled = True
-        throttle = outcome.throttle
-        decision = outcome.decision
-        if decision.retry_after < wait:
-            decision = decision._replace(retry_after=wait)
-        merged = throttle.context
-        if context and outcome in own:
-            merged = {**merged, **context}
-        await throttle.handle_throttled(connection, decision, throttle, merged)

@@ -32,10 +32,11 @@ from traffik.checks import Outcome
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.enforcement import enter
 from traffik.fastapi.headers import HeaderSpec
 from traffik.fastapi.registry import ThrottleRegistry
 from traffik.fastapi.rules import Rule, rules_allow
-from traffik.fastapi.throttle import BaseHTTPThrottle, enter
+from traffik.fastapi.throttle import BaseHTTPThrottle
 from traffik.pipeline import decide_one
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
