@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from traffik.fastapi.handlers import handle_refusals
-from traffik.fastapi.ledger import LEDGER_KEY, Call, Outcome, RequestLedger
+from traffik.fastapi.ledger import LEDGER_KEY, Call, Outcome, RequestLedger, wait_out
 from traffik.fastapi.routes import route_throttles
+from traffik.pipeline import decide as pipeline_decide
+from traffik.pipeline import decide_one
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
 
-__all__ = ["enter"]
+__all__ = ["decide", "enter"]
 
 
 async def enter(
@@ -34,83 +37,78 @@ async def enter(
 ) -> list[Outcome]:
     """Decide ``throttles`` for ``connection``, handle refusals, and return the outcomes.
 
-    A throttle whose decision another one's call already took claims it; the rest are
-    decided together with every throttle the route declares that has not run yet, in
-    one all-or-nothing step. Refusals go to the ``handle_throttled`` of the refusing
-    throttles, the ones called here first.
+    The first call on a request decides the route's plan (every throttle the route
+    declares, `traffik.fastapi.routes`) with its own throttles, in one all-or-nothing
+    step; a later call of a planned throttle finds its decision in the ledger. Refusals
+    go to the ``handle_throttled`` of the refusing throttles, the ones called here first.
     """
     scope = connection.scope
     ledger: RequestLedger | None = scope.get(LEDGER_KEY)
     if ledger is None:
         ledger = scope[LEDGER_KEY] = RequestLedger()
-    if len(throttles) != 1:
-        outcomes, gathered = await _enter_many(connection, ledger, throttles, cost)
-        return await _finish(connection, ledger, outcomes, gathered, context, response)
-    # One throttle, the common case, kept short.
-    throttle = throttles[0]
-    outcome = ledger.pending.pop(throttle, None) if ledger.pending else None
-    if outcome is None:
-        declared: Sequence[BaseHTTPThrottle] = ()
-        if not ledger.gathered:
-            ledger.gathered = True
-            declared = route_throttles(scope)
-        if not declared or (len(declared) == 1 and declared[0] is throttle):
-            outcome = await ledger.decide_one(connection, throttle, cost)
-        else:
-            calls: list[Call] = [(throttle, cost, None)]
-            calls.extend((other, None, None) for other in declared if other is not throttle)
-            decided = await ledger.decide(connection, calls, claimable_from=1)
-            return await _finish(connection, ledger, decided[:1], decided[1:], context, response)
+    outcomes: list[Outcome | None] = [ledger.planned_outcome(throttle) for throttle in throttles]
+    planned: Sequence[Outcome] = ()
+    if None in outcomes:
+        calls: list[Call] = [
+            (throttle, cost, None)
+            for throttle, outcome in zip(throttles, outcomes, strict=True)
+            if outcome is None
+        ]
+        own = len(calls)
+        if not ledger.planned_decided:
+            ledger.planned_decided = True
+            calls.extend((t, None, None) for t in route_throttles(scope) if t not in throttles)
+        decided = await decide(connection, ledger, calls, planned_from=own)
+        fresh = iter(decided)
+        outcomes = [outcome if outcome is not None else next(fresh) for outcome in outcomes]
+        planned = decided[own:]
     if response is not None and not ledger.managed:
         ledger.write_headers(response)
-    if not outcome.decision.allowed and outcome.refused and not outcome.handled:
-        await handle_refusals(connection, ledger, [outcome], [], context)
-    return [outcome]
+    refused = [o for o in outcomes if o is not None and o.refused and not o.handled]
+    refused_elsewhere = [o for o in planned if o.refused and not o.handled]
+    if refused or refused_elsewhere:
+        await handle_refusals(connection, ledger, refused, refused_elsewhere, context)
+    return outcomes  # type: ignore[return-value]  # no None left
 
 
-async def _finish(
+async def decide(
     connection: HTTPConnection,
     ledger: RequestLedger,
-    outcomes: list[Outcome],
-    gathered: Sequence[Outcome],
-    context: Mapping[str, Any] | None,
-    response: Response | None,
+    calls: Sequence[Call],
+    *,
+    planned_from: int,
 ) -> list[Outcome]:
-    """What `enter` does once decided: the headers, then the refusals' handlers."""
-    if response is not None and not ledger.managed:
-        ledger.write_headers(response)
-    if gathered or not all(outcome.decision.allowed for outcome in outcomes):
-        refused = [o for o in outcomes if o.refused and not o.handled]
-        refused_elsewhere = [o for o in gathered if o.refused and not o.handled]
-        if refused or refused_elsewhere:
-            await handle_refusals(connection, ledger, refused, refused_elsewhere, context)
-    return outcomes
+    """Decide ``calls`` all-or-nothing (`traffik.pipeline.decide`) and record them.
 
-
-async def _enter_many(
-    connection: HTTPConnection,
-    ledger: RequestLedger,
-    throttles: Sequence[BaseHTTPThrottle],
-    cost: int | None,
-) -> tuple[list[Outcome], Sequence[Outcome]]:
-    """`enter` for several throttles: their outcomes, and those decided alongside."""
-    claimed = [ledger.claim(throttle) for throttle in throttles]
-    if None not in claimed:
-        return claimed, ()  # type: ignore[return-value]  # no None left
-    calls: list[Call] = [
-        (throttle, cost, None)
-        for throttle, outcome in zip(throttles, claimed, strict=True)
-        if outcome is None
-    ]
-    own = len(calls)
-    if not ledger.gathered:
-        ledger.gathered = True
-        calls.extend(
-            (declared, None, None)
-            for declared in route_throttles(connection.scope)
-            if declared not in throttles
+    The calls from ``planned_from`` on are the plan's throttles that have not run yet:
+    their own calls find these decisions. When any call is refused, everything the
+    request consumed in earlier decisions is given back, so a refused request consumes
+    nothing anywhere. Otherwise the request waits out the longest ``delay`` a queueing
+    strategy asked for. Shadow throttles neither refuse nor delay.
+    """
+    if len(calls) == 1:
+        throttle, cost, key_suffix = calls[0]
+        outcomes: list[Outcome] = [await decide_one(throttle, connection, cost, None, key_suffix)]
+    else:
+        outcomes = await pipeline_decide(
+            [(throttle, connection, cost, key_suffix) for throttle, cost, key_suffix in calls]
         )
-    decided = await ledger.decide(connection, calls, claimable_from=own)
-    fresh = iter(decided)
-    outcomes = [outcome if outcome is not None else next(fresh) for outcome in claimed]
-    return outcomes, decided[own:]
+    earlier = ledger.record(outcomes, planned_from)
+    refused = False
+    delay = 0.0
+    for outcome in outcomes:
+        decision = outcome.decision
+        if outcome.throttle.shadow:
+            continue
+        if not decision.allowed:
+            refused = True
+        elif decision.delay > delay:
+            delay = decision.delay
+    if refused:
+        if earlier:
+            with anyio.CancelScope(shield=True):
+                for outcome in earlier:
+                    await outcome.give_back()
+    elif delay > 0:
+        await wait_out(delay)
+    return outcomes

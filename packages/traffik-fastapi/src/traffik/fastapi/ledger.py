@@ -1,21 +1,19 @@
-"""What throttling decided for one request, kept on the request itself.
+"""What throttling decided for one request, kept on the request itself: a plain record.
 
 Every decision taken for a request — by the middleware, a dependency, a decorator or a
-direct call — is recorded in one `RequestLedger` at ``scope["traffik.ledger"]``. The
-ledger is what makes a request's limits behave as one:
+direct call — is recorded in one `RequestLedger` at ``scope["traffik.ledger"]``
+(`traffik.fastapi.enforcement` decides, the ledger records):
 
-* decisions gathered ahead of time for a throttle are *claimed* by that throttle's own
-  call instead of being taken twice;
-* when a request is refused, whatever it consumed earlier is given back (see
-  `RequestLedger.decide`);
-* slots held until the request ends (concurrency limits) are released from here;
+* the decisions taken ahead for the route's plan, until each throttle's own call reads
+  its own;
+* the outcomes whose units a refusal gives back, and the slots held until the request
+  ends (concurrency limits), released from here;
 * response headers are rendered from it, and `is_throttled` / `get_wait` read it.
 """
 
 from __future__ import annotations
 
 from asyncio import sleep
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio
@@ -25,7 +23,6 @@ from starlette.types import Scope
 
 from traffik.checks import Outcome as CoreOutcome
 from traffik.fastapi.headers import RawHeaders, render_headers
-from traffik.pipeline import decide, decide_one
 
 if TYPE_CHECKING:
     from traffik.fastapi.throttle import BaseHTTPThrottle
@@ -52,7 +49,7 @@ LEDGER_KEY: Final = "traffik.ledger"
 """The ASGI scope key holding a request's `RequestLedger`."""
 
 
-_NO_PENDING: Final[dict[Any, Any]] = {}  # never written to: `decide` makes a dict of its own
+_NO_PLANNED: Final[dict[Any, Any]] = {}  # never written to: `record` makes a dict of its own
 _NOTHING_WRITTEN: Final[RawHeaders] = []  # never written to: `write_headers` replaces it
 
 
@@ -61,92 +58,42 @@ class RequestLedger:
 
     :param managed: whether a `ThrottleMiddleware` writes the headers of this request
         (at ``http.response.start``); dependencies then leave them alone.
+    :param planned_decided: whether the route's plan (the throttles it declares) has
+        been decided.
     """
 
-    __slots__ = ("gathered", "managed", "outcomes", "pending", "written")
+    __slots__ = ("managed", "outcomes", "planned", "planned_decided", "written")
 
     def __init__(
         self,
         *,
         managed: bool = False,
-        gathered: bool = False,
+        planned_decided: bool = False,
         outcomes: list[Outcome] | None = None,
     ) -> None:
         self.managed = managed
         self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
-        #: Decisions taken for a throttle by another one's call, until it claims them
-        #: (a shared empty mapping until there is one: most requests never have any).
-        self.pending: dict[BaseHTTPThrottle, Outcome] = _NO_PENDING
-        #: Whether the route's throttles have been gathered into a decision.
-        self.gathered = gathered
+        #: Decisions taken for the plan's throttles ahead of their own calls, until they
+        #: run (a shared empty mapping until there is one: most requests have none).
+        self.planned: dict[BaseHTTPThrottle, Outcome] = _NO_PLANNED
+        self.planned_decided = planned_decided
         #: The headers last written into a FastAPI sub-response.
         self.written: RawHeaders = _NOTHING_WRITTEN
 
-    def claim(self, throttle: BaseHTTPThrottle) -> Outcome | None:
-        """The decision taken for ``throttle`` by another's call, if any (once)."""
-        return self.pending.pop(throttle, None) if self.pending else None
+    def planned_outcome(self, throttle: BaseHTTPThrottle) -> Outcome | None:
+        """The decision taken ahead for ``throttle``'s call, if any (once)."""
+        return self.planned.pop(throttle, None) if self.planned else None
 
-    async def decide(
-        self, connection: HTTPConnection, calls: Sequence[Call], *, claimable_from: int
-    ) -> list[Outcome]:
-        """Decide ``calls`` all-or-nothing and record them.
-
-        The calls from ``claimable_from`` on were gathered for throttles that have not run
-        yet: their own calls claim these decisions. When any call is refused, everything
-        the request consumed in earlier decisions is given back, so a refused request
-        consumes nothing anywhere. Otherwise the request waits out the longest ``delay``
-        a queueing strategy asked for. Shadow throttles neither refuse nor delay.
-        """
-        outcomes: list[Outcome] = await decide(
-            [(throttle, connection, cost, key_suffix) for throttle, cost, key_suffix in calls]
-        )
+    def record(self, outcomes: list[Outcome], planned_from: int) -> list[Outcome]:
+        """Add ``outcomes``, those from ``planned_from`` on taken ahead for the plan's
+        throttles; return the outcomes recorded before."""
         earlier = self.outcomes
         self.outcomes = [*earlier, *outcomes] if earlier else outcomes[:]
-        for outcome in outcomes[claimable_from:]:
-            if self.pending is _NO_PENDING:
-                self.pending = {}
-            self.pending[outcome.throttle] = outcome
-        refused = False
-        delay = 0.0
-        for outcome in outcomes:
-            decision = outcome.decision
-            if outcome.throttle.shadow:
-                continue
-            if not decision.allowed:
-                refused = True
-            elif decision.delay > delay:
-                delay = decision.delay
-        if refused:
-            if earlier:
-                with anyio.CancelScope(shield=True):
-                    for outcome in earlier:
-                        await outcome.give_back()
-        elif delay > 0:
-            await wait_out(delay)
-        return outcomes
-
-    async def decide_one(
-        self,
-        connection: HTTPConnection,
-        throttle: BaseHTTPThrottle,
-        cost: int | None,
-        key_suffix: str | None = None,
-    ) -> Outcome:
-        """`decide` for one call alone, whose decision nobody else claims."""
-        outcome: Outcome = await decide_one(throttle, connection, cost, None, key_suffix)
-        earlier = self.outcomes
-        self.outcomes = [*earlier, outcome] if earlier else [outcome]
-        if throttle.shadow:
-            return outcome
-        decision = outcome.decision
-        if not decision.allowed:
-            if earlier:
-                with anyio.CancelScope(shield=True):
-                    for previous in earlier:
-                        await previous.give_back()
-        elif decision.delay > 0:
-            await wait_out(decision.delay)
-        return outcome
+        for outcome in outcomes[planned_from:]:
+            if self.planned is _NO_PLANNED:
+                self.planned = {}
+            self.planned[outcome.throttle] = outcome
+        return earlier
 
     def holding(self) -> bool:
         """Whether any decision holds a slot until the request ends (see `release`)."""

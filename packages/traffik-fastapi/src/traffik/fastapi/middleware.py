@@ -39,6 +39,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.enforcement import decide
 from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.handlers import throttled_response
 from traffik.fastapi.headers import RETRY_AFTER_NAME, RawHeaders
@@ -286,15 +287,14 @@ class ThrottleMiddleware:
             return None
         if len(matched) == 1:  # the common case, kept short
             entry = matched[0]
-            outcome = await ledger.decide_one(
-                connection, entry.throttle, entry.cost, entry.key_suffix(connection)
-            )
+            call = (entry.throttle, entry.cost, entry.key_suffix(connection))
+            outcome = (await decide(connection, ledger, [call], planned_from=1))[0]
             if outcome.decision.allowed:
                 return None
             outcomes = [outcome]
         else:
             calls = [(e.throttle, e.cost, e.key_suffix(connection)) for e in matched]
-            outcomes = await ledger.decide(connection, calls, claimable_from=len(calls))
+            outcomes = await decide(connection, ledger, calls, planned_from=len(calls))
             if all(outcome.decision.allowed for outcome in outcomes):
                 return None
         refused = sorted(

@@ -300,9 +300,9 @@ class HTTPThrottle(BaseHTTPThrottle):
         if route is not None and route.throttles and route.throttles != (self,):
             outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
             return outcomes[0].decision
-        # The first decision on this request, and no other throttle to gather: `enter`
-        # and `RequestLedger.decide_one`, for the common case.
-        ledger = scope[LEDGER_KEY] = RequestLedger(gathered=True)
+        # The first decision on this request, and no other throttle in the route's plan:
+        # `enter` and `enforcement.decide` for one throttle, the common case.
+        ledger = scope[LEDGER_KEY] = RequestLedger(planned_decided=True)
         suffix = self._suffix(scope, route) if self._own_suffix else None
         outcome: Outcome = await decide_one(self, request, cost, None, suffix)
         ledger.outcomes = [outcome]

@@ -32,7 +32,7 @@ from traffik.checks import Outcome
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.enforcement import enter
+from traffik.fastapi.enforcement import decide, enter
 from traffik.fastapi.headers import HeaderSpec
 from traffik.fastapi.registry import ThrottleRegistry
 from traffik.fastapi.rules import Rule, rules_allow
@@ -243,7 +243,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
             return outcome.decision
         # Decided in the message's ledger: a refusal gives back what the message's
         # earlier checks took; an admission waits out a queueing strategy's delay.
-        outcome = (await ledger.decide(websocket, [(self, cost, None)], claimable_from=1))[0]
+        outcome = (await decide(websocket, ledger, [(self, cost, None)], planned_from=1))[0]
         decision = outcome.decision
         if not decision.allowed:
             outcome.handled = True
