@@ -9,12 +9,21 @@
 * What clients see: `ConnectionThrottled` (429), rate-limit headers
   (`set_default_headers`), `throttled_exception_handler`, `throttled_problem_handler`.
 * What happened: `is_throttled`, `get_wait`.
+* For other kinds of connection throttle (traffik-websocket): `ConnectionThrottle`,
+  `enforce` / `decide_recorded` (decide and record a connection's throttles),
+  `RequestLedger` at ``scope[LEDGER_KEY]``.
 """
 
 from traffik.fastapi._version import __version__
 from traffik.fastapi.concurrency import ConcurrencyLimit
+from traffik.fastapi.connection_throttle import ConnectionThrottle
 from traffik.fastapi.decorators import throttled
-from traffik.fastapi.exceptions import ConnectionThrottled, retry_after_header
+from traffik.fastapi.enforcement import decide_recorded, enforce
+from traffik.fastapi.exceptions import (
+    ConnectionThrottled,
+    retry_after_header,
+    retry_after_seconds,
+)
 from traffik.fastapi.handlers import (
     QUOTA_EXCEEDED,
     raise_throttled,
@@ -22,9 +31,14 @@ from traffik.fastapi.handlers import (
     throttled_problem_handler,
     throttled_response,
 )
-from traffik.fastapi.headers import HEADER_NAMES, default_headers, set_default_headers
+from traffik.fastapi.headers import (
+    HEADER_NAMES,
+    HeaderSpec,
+    default_headers,
+    set_default_headers,
+)
 from traffik.fastapi.identifiers import HTTPIdentifier, header_identifier, user_identifier
-from traffik.fastapi.ledger import get_wait, is_throttled
+from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, get_wait, is_throttled
 from traffik.fastapi.middleware import MiddlewareThrottle, ThrottleMiddleware
 from traffik.fastapi.proxies import (
     ProxyHeader,
@@ -44,15 +58,19 @@ from traffik.fastapi.throttle import (
 __all__ = [
     "GLOBAL_REGISTRY",
     "HEADER_NAMES",
+    "LEDGER_KEY",
     "QUOTA_EXCEEDED",
     "BaseHTTPThrottle",
     "Bypass",
     "ConcurrencyLimit",
+    "ConnectionThrottle",
     "ConnectionThrottled",
     "HTTPIdentifier",
     "HTTPThrottle",
+    "HeaderSpec",
     "MiddlewareThrottle",
     "ProxyHeader",
+    "RequestLedger",
     "RequestThrottle",
     "Rule",
     "ThrottleMiddleware",
@@ -60,7 +78,9 @@ __all__ = [
     "ThrottledHandler",
     "TrustedProxies",
     "__version__",
+    "decide_recorded",
     "default_headers",
+    "enforce",
     "get_remote_address",
     "get_wait",
     "header_identifier",
@@ -68,6 +88,7 @@ __all__ = [
     "raise_throttled",
     "remote_address",
     "retry_after_header",
+    "retry_after_seconds",
     "set_default_headers",
     "throttled",
     "throttled_exception_handler",

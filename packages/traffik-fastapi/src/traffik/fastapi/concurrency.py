@@ -30,17 +30,18 @@ from traffik.backends.base import ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.enforcement import enter
-from traffik.fastapi.headers import HeaderSpec
-from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
-from traffik.fastapi.registry import ThrottleRegistry
-from traffik.fastapi.rules import Rule
-from traffik.fastapi.throttle import (
-    BaseHTTPThrottle,
+from traffik.fastapi.connection_throttle import (
+    ConnectionThrottle,
     DependencySignature,
     KeyBy,
     ThrottledHandler,
 )
+from traffik.fastapi.enforcement import enforce
+from traffik.fastapi.headers import HeaderSpec
+from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
+from traffik.fastapi.registry import ThrottleRegistry
+from traffik.fastapi.rules import Rule
+from traffik.fastapi.throttle import BaseHTTPThrottle
 from traffik.rates import Rate
 from traffik.strategies.concurrency import Concurrency
 from traffik.throttle import CostFunction, Identifier
@@ -127,7 +128,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         context: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Decision]:
         """A FastAPI dependency with ``yield``: holds the slot while the request runs."""
-        outcomes = await enter(request, (self,), cost=cost, context=context, response=response)
+        outcomes = await enforce(request, (self,), cost=cost, context=context, response=response)
         try:
             yield outcomes[0].decision
         finally:
@@ -142,7 +143,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         context: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Decision]:
         """Hold a slot for the ``async with`` block (refused: ``handle_throttled`` runs)."""
-        outcomes = await enter(connection, (self,), cost=cost, context=context)
+        outcomes = await enforce(connection, (self,), cost=cost, context=context)
         try:
             yield outcomes[0].decision
         finally:
@@ -155,7 +156,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         )
 
 
-async def release(connection: HTTPConnection, throttle: BaseHTTPThrottle | None = None) -> None:
+async def release(connection: HTTPConnection, throttle: ConnectionThrottle | None = None) -> None:
     """Give back the slots this request holds (of ``throttle``, or all). Idempotent."""
     ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
     if ledger is not None:

@@ -30,12 +30,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.enforcement import enter
+from traffik.fastapi.connection_throttle import ConnectionThrottle
+from traffik.fastapi.enforcement import enforce
 from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.handlers import throttled_response
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.fastapi.routes import THROTTLES_ATTRIBUTE
-from traffik.fastapi.throttle import BaseHTTPThrottle
 
 __all__ = ["throttled"]
 
@@ -44,7 +44,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _HIDDEN_PREFIX = "_traffik_throttle_"
 
 
-def throttled(*throttles: BaseHTTPThrottle) -> Callable[[F], F]:
+def throttled(*throttles: ConnectionThrottle) -> Callable[[F], F]:
     """Limit the decorated endpoint with ``throttles`` (decided together, all-or-nothing).
 
     >>> @app.get("/items")  # doctest: +SKIP
@@ -54,7 +54,7 @@ def throttled(*throttles: BaseHTTPThrottle) -> Callable[[F], F]:
     if not throttles:
         raise ConfigurationError("throttled() needs at least one throttle")
     for throttle in throttles:
-        if not isinstance(throttle, BaseHTTPThrottle):
+        if not isinstance(throttle, ConnectionThrottle):
             raise ConfigurationError(
                 "throttled() takes HTTPThrottle, ConcurrencyLimit or WebSocketThrottle "
                 f"instances, got {throttle!r}"
@@ -73,7 +73,7 @@ def throttled(*throttles: BaseHTTPThrottle) -> Callable[[F], F]:
     return decorate
 
 
-def _wrap(endpoint: Callable[..., Any], throttles: tuple[BaseHTTPThrottle, ...]) -> Any:
+def _wrap(endpoint: Callable[..., Any], throttles: tuple[ConnectionThrottle, ...]) -> Any:
     signature, names = _with_dependencies(endpoint, throttles)
     holding = tuple(throttle for throttle in throttles if throttle.holds)
 
@@ -91,7 +91,7 @@ def _wrap(endpoint: Callable[..., Any], throttles: tuple[BaseHTTPThrottle, ...])
             if connection.scope["type"] == "websocket":
                 # A refusal raises: the framework's exception handling refuses the
                 # handshake (a WebSocket endpoint's return value goes nowhere).
-                await enter(connection, throttles)
+                await enforce(connection, throttles)
                 return await endpoint(*args, **kwargs)
             refusal = await _enter(connection, throttles)
             if refusal is not None:
@@ -132,7 +132,7 @@ def _wrap(endpoint: Callable[..., Any], throttles: tuple[BaseHTTPThrottle, ...])
 
 
 def _with_dependencies(
-    endpoint: Callable[..., Any], throttles: Sequence[BaseHTTPThrottle]
+    endpoint: Callable[..., Any], throttles: Sequence[ConnectionThrottle]
 ) -> tuple[inspect.Signature | None, tuple[str, ...]]:
     """The endpoint's signature plus one hidden ``Depends(throttle)`` per throttle (when
     FastAPI is installed), and the names of the hidden parameters."""
@@ -178,12 +178,12 @@ def _connection_in(
 
 
 async def _enter(
-    connection: HTTPConnection, throttles: tuple[BaseHTTPThrottle, ...]
+    connection: HTTPConnection, throttles: tuple[ConnectionThrottle, ...]
 ) -> Response | None:
     """Decide ``throttles``; a response when refused and the application leaves the 429
     to us, else None (a refusal the application renders itself is raised)."""
     try:
-        await enter(connection, throttles)
+        await enforce(connection, throttles)
     except ConnectionThrottled as exc:
         if _renders_itself(connection):
             raise
@@ -198,7 +198,7 @@ def _renders_itself(connection: HTTPConnection) -> bool:
     return any(key in handlers for key in (ConnectionThrottled, HTTPException, 429))
 
 
-async def _release(connection: HTTPConnection, holding: tuple[BaseHTTPThrottle, ...]) -> None:
+async def _release(connection: HTTPConnection, holding: tuple[ConnectionThrottle, ...]) -> None:
     ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
     if ledger is not None:
         for throttle in holding:

@@ -1,4 +1,4 @@
-"""Deciding the throttles of one request: `enter`, every way in's first step.
+"""Deciding the throttles of one request: `enforce`, every way in's first step.
 
 A throttle called on a request (as a dependency, by `throttled`, directly) enters here. The
 first to run decides, in one all-or-nothing step, every throttle the route declares
@@ -22,14 +22,14 @@ from traffik.pipeline import decide as pipeline_decide
 from traffik.pipeline import decide_one
 
 if TYPE_CHECKING:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+    from traffik.fastapi.connection_throttle import ConnectionThrottle
 
-__all__ = ["decide", "enter"]
+__all__ = ["decide_recorded", "enforce"]
 
 
-async def enter(
+async def enforce(
     connection: HTTPConnection,
-    throttles: Sequence[BaseHTTPThrottle],
+    throttles: Sequence[ConnectionThrottle],
     *,
     cost: int | None = None,
     context: Mapping[str, Any] | None = None,
@@ -58,7 +58,7 @@ async def enter(
         if not ledger.planned_decided:
             ledger.planned_decided = True
             calls.extend((t, None, None) for t in route_throttles(scope) if t not in throttles)
-        decided = await decide(connection, ledger, calls, planned_from=own)
+        decided = await decide_recorded(connection, ledger, calls, planned_from=own)
         fresh = iter(decided)
         outcomes = [outcome if outcome is not None else next(fresh) for outcome in outcomes]
         planned = decided[own:]
@@ -71,7 +71,7 @@ async def enter(
     return outcomes  # type: ignore[return-value]  # no None left
 
 
-async def decide(
+async def decide_recorded(
     connection: HTTPConnection,
     ledger: RequestLedger,
     calls: Sequence[Call],

@@ -15,7 +15,7 @@ from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.ledger import LEDGER_KEY, Outcome, RequestLedger
 
 if TYPE_CHECKING:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+    from traffik.fastapi.connection_throttle import ConnectionThrottle
 
 __all__ = [
     "QUOTA_EXCEEDED",
@@ -33,7 +33,7 @@ _QUOTA_EXCEEDED_TITLE: Final = "Request cannot be satisfied as assigned quota ha
 async def raise_throttled(
     connection: HTTPConnection,
     decision: Decision,
-    throttle: BaseHTTPThrottle,
+    throttle: ConnectionThrottle,
     context: Mapping[str, Any],
 ) -> NoReturn:
     """The default ``handle_throttled``: raise `ConnectionThrottled` (HTTP 429).

@@ -25,13 +25,13 @@ from traffik.checks import Outcome as CoreOutcome
 from traffik.fastapi.headers import RawHeaders, render_headers
 
 if TYPE_CHECKING:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+    from traffik.fastapi.connection_throttle import ConnectionThrottle
 
-    Outcome: TypeAlias = CoreOutcome[BaseHTTPThrottle]
+    Outcome: TypeAlias = CoreOutcome[ConnectionThrottle]
 else:
     Outcome = CoreOutcome
 
-Call = tuple["BaseHTTPThrottle", int | None, str | None]
+Call = tuple["ConnectionThrottle", int | None, str | None]
 """``(throttle, cost, key_suffix)``: one throttle to decide; None means its defaults."""
 
 __all__ = [
@@ -75,12 +75,12 @@ class RequestLedger:
         self.outcomes: list[Outcome] = [] if outcomes is None else outcomes
         #: Decisions taken for the plan's throttles ahead of their own calls, until they
         #: run (a shared empty mapping until there is one: most requests have none).
-        self.planned: dict[BaseHTTPThrottle, Outcome] = _NO_PLANNED
+        self.planned: dict[ConnectionThrottle, Outcome] = _NO_PLANNED
         self.planned_decided = planned_decided
         #: The headers last written into a FastAPI sub-response.
         self.written: RawHeaders = _NOTHING_WRITTEN
 
-    def planned_outcome(self, throttle: BaseHTTPThrottle) -> Outcome | None:
+    def planned_outcome(self, throttle: ConnectionThrottle) -> Outcome | None:
         """The decision taken ahead for ``throttle``'s call, if any (once)."""
         return self.planned.pop(throttle, None) if self.planned else None
 
@@ -102,7 +102,7 @@ class RequestLedger:
                 return True
         return False
 
-    async def release(self, throttle: BaseHTTPThrottle | None = None) -> None:
+    async def release(self, throttle: ConnectionThrottle | None = None) -> None:
         """Give back the slots held until the request ends (of ``throttle``, or all).
 
         Safe to call several times and from a cancelled task: the refunds are shielded.

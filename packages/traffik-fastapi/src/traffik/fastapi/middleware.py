@@ -17,10 +17,11 @@
 It also releases concurrency slots when the application sees the client disconnect, and
 when the request ends however it ends.
 
-On WebSocket scopes it applies the matching ``WebSocketThrottle`` s (traffik-websocket) at
-the handshake, before the application runs: a refused client gets an HTTP 429 denial
-response where the server supports the ASGI denial-response extension, and a close
-with code 1008 otherwise. HTTP throttles apply to HTTP requests only, WebSocket
+On WebSocket scopes it hands the matching ``WebSocketThrottle`` s (traffik-websocket) to
+their `ConnectionThrottle.gate_scope`, which gates the handshake before the application
+runs (with this middleware's `refusal` and `render`): a refused client gets an HTTP 429
+denial response where the server supports the ASGI denial-response extension, and a
+close with code 1008 otherwise. HTTP throttles apply to HTTP requests only, WebSocket
 throttles to WebSocket handshakes only.
 """
 
@@ -31,22 +32,21 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from starlette.exceptions import HTTPException, WebSocketException
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
 
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.enforcement import decide
+from traffik.fastapi.connection_throttle import ConnectionThrottle
+from traffik.fastapi.enforcement import decide_recorded
 from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.handlers import throttled_response
 from traffik.fastapi.headers import RETRY_AFTER_NAME, RawHeaders
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.fastapi.methods import key_method
 from traffik.fastapi.rules import PathPattern, Predicate, Rule, route_path
-from traffik.fastapi.throttle import BaseHTTPThrottle
 from traffik.pipeline import stat
 from traffik.resolution import resolve
 from traffik.throttle import ThrottleStat
@@ -73,7 +73,7 @@ class MiddlewareThrottle:
 
     def __init__(
         self,
-        throttle: BaseHTTPThrottle,
+        throttle: ConnectionThrottle,
         path: PathPattern | None = None,
         *,
         methods: Iterable[str] | None = None,
@@ -81,7 +81,7 @@ class MiddlewareThrottle:
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(throttle, BaseHTTPThrottle):
+        if not isinstance(throttle, ConnectionThrottle):
             raise ConfigurationError(
                 "MiddlewareThrottle takes an HTTPThrottle, ConcurrencyLimit or "
                 f"WebSocketThrottle, got {throttle!r}"
@@ -178,7 +178,9 @@ class ThrottleMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket" and self._websocket_throttles:
-                await self._handshake(scope, receive, send)
+                # The kind of throttle knows how its connections are gated (a handshake).
+                entries = self._websocket_throttles
+                await entries[0].throttle.gate_scope(self, entries, scope, receive, send)
             else:
                 await self.app(scope, receive, send)
             return
@@ -207,9 +209,9 @@ class ThrottleMiddleware:
             # `_apply`, inlined: the common case.
             if self._http_throttles:
                 connection = Request(scope, receive_watching)
-                refusal = await self._refusal(connection, ledger, self._http_throttles)
+                refusal = await self.refusal(connection, ledger, self._http_throttles)
                 if refusal is not None:
-                    rendered = await self._render(connection, refusal)
+                    rendered = await self.render(connection, refusal)
                     await rendered(scope, receive_watching, send_with_headers)
                     return
             await self.app(scope, receive_watching, send_with_headers)
@@ -234,28 +236,6 @@ class ThrottleMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Gate a WebSocket handshake: let it through to the application, or refuse it."""
-        ledger: RequestLedger | None = scope.get(LEDGER_KEY)
-        if ledger is None:
-            ledger = scope[LEDGER_KEY] = RequestLedger()
-        connection = WebSocket(scope, receive, send)
-        try:
-            refusal = await self._refusal(connection, ledger, self._websocket_throttles)
-        except WebSocketException as exc:  # the default handler's refusal without a denial
-            if connection.application_state is not WebSocketState.DISCONNECTED:
-                await connection.close(exc.code, exc.reason)
-            return
-        if refusal is None:
-            await self.app(scope, receive, send)
-        elif "websocket.http.response" in (scope.get("extensions") or {}):
-            # Sent as the handshake's denial response.
-            await (await self._render(connection, refusal))(scope, receive, send)
-        else:  # a handler raised an HTTP error the server cannot send: close instead
-            if connection.application_state is WebSocketState.CONNECTING:
-                await connection.accept()
-            await connection.close(1008, _close_reason(refusal.detail))
-
     async def _decide(
         self,
         connection: HTTPConnection,
@@ -263,10 +243,10 @@ class ThrottleMiddleware:
         entries: Sequence[MiddlewareThrottle],
     ) -> Response | None:
         """Decide the matching throttles together; the refusal response, if refused."""
-        refusal = await self._refusal(connection, ledger, entries)
-        return None if refusal is None else await self._render(connection, refusal)
+        refusal = await self.refusal(connection, ledger, entries)
+        return None if refusal is None else await self.render(connection, refusal)
 
-    async def _refusal(
+    async def refusal(
         self,
         connection: HTTPConnection,
         ledger: RequestLedger,
@@ -288,13 +268,13 @@ class ThrottleMiddleware:
         if len(matched) == 1:  # the common case, kept short
             entry = matched[0]
             call = (entry.throttle, entry.cost, entry.key_suffix(connection))
-            outcome = (await decide(connection, ledger, [call], planned_from=1))[0]
+            outcome = (await decide_recorded(connection, ledger, [call], planned_from=1))[0]
             if outcome.decision.allowed:
                 return None
             outcomes = [outcome]
         else:
             calls = [(e.throttle, e.cost, e.key_suffix(connection)) for e in matched]
-            outcomes = await decide(connection, ledger, calls, planned_from=len(calls))
+            outcomes = await decide_recorded(connection, ledger, calls, planned_from=len(calls))
             if all(outcome.decision.allowed for outcome in outcomes):
                 return None
         refused = sorted(
@@ -320,7 +300,7 @@ class ThrottleMiddleware:
             return exc
         return None  # every handler let the request through
 
-    async def _render(self, connection: HTTPConnection, exc: HTTPException) -> Response:
+    async def render(self, connection: HTTPConnection, exc: HTTPException) -> Response:
         """A refusal as the application would render it, else as JSON (or problem+json)."""
         handlers: Mapping[Any, Any] = getattr(connection.scope.get("app"), "exception_handlers", {})
         handler = handlers.get(type(exc))
@@ -340,11 +320,6 @@ class ThrottleMiddleware:
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
-
-
-def _close_reason(detail: str) -> str:
-    """``detail`` cut to the 123 bytes of UTF-8 a close reason may hold (RFC 6455)."""
-    return detail.encode("utf-8")[:123].decode("utf-8", "ignore")
 
 
 def _with_block(message: Message, block: RawHeaders) -> Message:

@@ -19,7 +19,7 @@ from traffik.exceptions import ConfigurationError
 from traffik.fastapi.rules import Rule
 
 if TYPE_CHECKING:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+    from traffik.fastapi.connection_throttle import ConnectionThrottle
 
 __all__ = ["GLOBAL_REGISTRY", "ThrottleRegistry"]
 
@@ -28,31 +28,31 @@ class ThrottleRegistry:
     """Throttles by uid, plus rules added by uid (applied to present and future ones)."""
 
     def __init__(self) -> None:
-        self._throttles: dict[str, weakref.WeakSet[BaseHTTPThrottle]] = {}
+        self._throttles: dict[str, weakref.WeakSet[ConnectionThrottle]] = {}
         self._rules: dict[str, tuple[Rule, ...]] = {}
 
     # -- membership --------------------------------------------------------------------
 
-    def register(self, throttle: BaseHTTPThrottle) -> None:
+    def register(self, throttle: ConnectionThrottle) -> None:
         """Add ``throttle`` (done by its constructor) and give it the rules of its uid."""
         self._throttles.setdefault(throttle.uid, weakref.WeakSet()).add(throttle)
         rules = self._rules.get(throttle.uid)
         if rules:
             throttle.set_extra_rules(rules)
 
-    def unregister(self, throttle: BaseHTTPThrottle) -> None:
+    def unregister(self, throttle: ConnectionThrottle) -> None:
         members = self._throttles.get(throttle.uid)
         if members is not None:
             members.discard(throttle)
             if not members:
                 del self._throttles[throttle.uid]
 
-    def get_throttles(self, uid: str) -> list[BaseHTTPThrottle]:
+    def get_throttles(self, uid: str) -> list[ConnectionThrottle]:
         """Every live throttle registered under ``uid``."""
         members = self._throttles.get(uid)
         return list(members) if members is not None else []
 
-    def get_throttle(self, uid: str) -> BaseHTTPThrottle | None:
+    def get_throttle(self, uid: str) -> ConnectionThrottle | None:
         """A throttle registered under ``uid``, or None."""
         members = self.get_throttles(uid)
         return members[0] if members else None
@@ -126,7 +126,7 @@ class ThrottleRegistry:
         for throttle in self.get_throttles(uid):
             throttle.set_extra_rules(())
 
-    def _require(self, uid: str) -> list[BaseHTTPThrottle]:
+    def _require(self, uid: str) -> list[ConnectionThrottle]:
         members = self.get_throttles(uid)
         if not members:
             raise KeyError(f"No throttle registered under {uid!r}")

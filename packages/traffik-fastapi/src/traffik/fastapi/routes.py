@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Scope
 
 if TYPE_CHECKING:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+    from traffik.fastapi.connection_throttle import ConnectionThrottle
 
 __all__ = ["THROTTLES_ATTRIBUTE", "RouteInfo", "route_info", "route_template", "route_throttles"]
 
@@ -41,7 +41,7 @@ class RouteInfo:
         self.template: str | None = template if isinstance(template, str) and template else None
         self.throttles = _discover(source, route)
 
-    def declared(self) -> tuple[BaseHTTPThrottle, ...]:
+    def declared(self) -> tuple[ConnectionThrottle, ...]:
         """The throttles the route declares, except those the application overrides."""
         throttles = self.throttles
         if throttles:
@@ -93,7 +93,7 @@ def route_template(scope: Scope) -> str | None:
     return root_path + template if root_path else template
 
 
-def route_throttles(scope: Scope) -> tuple[BaseHTTPThrottle, ...]:
+def route_throttles(scope: Scope) -> tuple[ConnectionThrottle, ...]:
     """The throttles the matched route declares, except those holding a slot until the
     request ends (a concurrency limit is decided by its own call, which releases it)."""
     route = scope.get("route")
@@ -102,15 +102,15 @@ def route_throttles(scope: Scope) -> tuple[BaseHTTPThrottle, ...]:
     return _info(scope, route).declared()
 
 
-def _discover(source: Any, route: Any) -> tuple[BaseHTTPThrottle, ...]:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+def _discover(source: Any, route: Any) -> tuple[ConnectionThrottle, ...]:
+    from traffik.fastapi.connection_throttle import ConnectionThrottle
 
-    found: dict[int, BaseHTTPThrottle] = {}
+    found: dict[int, ConnectionThrottle] = {}
 
     def visit(dependant: Any) -> None:
         for sub in getattr(dependant, "dependencies", ()):
             call = getattr(sub, "call", None)
-            if isinstance(call, BaseHTTPThrottle) and not call.holds:
+            if isinstance(call, ConnectionThrottle) and not call.holds:
                 found.setdefault(id(call), call)
             visit(sub)
 

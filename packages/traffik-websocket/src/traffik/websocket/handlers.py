@@ -32,9 +32,12 @@ from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from traffik.decision import Decision
-from traffik.fastapi.exceptions import ConnectionThrottled, retry_after_seconds
-from traffik.fastapi.handlers import raise_throttled
-from traffik.fastapi.throttle import BaseHTTPThrottle
+from traffik.fastapi import (
+    ConnectionThrottle,
+    ConnectionThrottled,
+    raise_throttled,
+    retry_after_seconds,
+)
 
 __all__ = [
     "DEFAULT_ERROR",
@@ -80,7 +83,7 @@ def rate_limit_notice(decision: Decision, context: Mapping[str, Any]) -> dict[st
 async def websocket_throttled(
     connection: HTTPConnection,
     decision: Decision,
-    throttle: BaseHTTPThrottle,
+    throttle: ConnectionThrottle,
     context: Mapping[str, Any],
 ) -> None:
     """The default ``handle_throttled`` of a `WebSocketThrottle` (see the module docstring).
@@ -109,7 +112,7 @@ async def websocket_throttled(
 async def refuse_handshake(
     connection: HTTPConnection,
     decision: Decision,
-    throttle: BaseHTTPThrottle,
+    throttle: ConnectionThrottle,
     context: Mapping[str, Any],
 ) -> None:
     """Refuse a connection before it is accepted: raise the 429, or accept and raise the

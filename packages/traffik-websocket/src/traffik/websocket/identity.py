@@ -16,7 +16,7 @@ from typing import Final
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-from traffik.fastapi.proxies import get_remote_address
+from traffik.fastapi import get_remote_address
 from traffik.identities import ExemptedType
 
 __all__ = [

@@ -26,10 +26,10 @@ from starlette.types import Scope
 
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
+from traffik.fastapi import LEDGER_KEY, RequestLedger
 
 if TYPE_CHECKING:
-    from traffik.fastapi.throttle import BaseHTTPThrottle
+    from traffik.fastapi import ConnectionThrottle
 
 __all__ = ["MessageLedger", "current_message", "ledger_for_message", "message_size"]
 
@@ -46,7 +46,7 @@ class MessageLedger(RequestLedger):
         super().__init__()
         self.message = message
 
-    def takes(self, throttle: BaseHTTPThrottle, message: Any) -> bool:
+    def takes(self, throttle: ConnectionThrottle, message: Any) -> bool:
         """Whether a check by ``throttle`` of ``message`` belongs to this message."""
         if message is not None and self.message is not None and message is not self.message:
             return False
@@ -76,7 +76,7 @@ class MessageLedger(RequestLedger):
         )
 
 
-def ledger_for_message(scope: Scope, throttle: BaseHTTPThrottle, message: Any) -> MessageLedger:
+def ledger_for_message(scope: Scope, throttle: ConnectionThrottle, message: Any) -> MessageLedger:
     """The ledger a check of ``message`` by ``throttle`` goes in (see the module docstring)."""
     ledger = scope.get(LEDGER_KEY)
     if isinstance(ledger, MessageLedger) and ledger.takes(throttle, message):

@@ -21,10 +21,11 @@ for HTTP; no method). ``key_by="connection"`` keeps one budget per connection in
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Literal, cast
 
 from starlette.requests import HTTPConnection
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from traffik.backends.base import ThrottleBackend
@@ -32,16 +33,22 @@ from traffik.checks import Outcome
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.enforcement import decide, enter
-from traffik.fastapi.headers import HeaderSpec
-from traffik.fastapi.registry import ThrottleRegistry
-from traffik.fastapi.rules import Rule, rules_allow
-from traffik.fastapi.throttle import BaseHTTPThrottle
+from traffik.fastapi import (
+    ConnectionThrottle,
+    HeaderSpec,
+    MiddlewareThrottle,
+    Rule,
+    ThrottleMiddleware,
+    ThrottleRegistry,
+    decide_recorded,
+    enforce,
+)
 from traffik.pipeline import decide_one
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction
 from traffik.websocket.handlers import websocket_throttled
+from traffik.websocket.handshake import gate_handshake
 from traffik.websocket.identity import ConnectionIdentifier, client_address, connection_id
 from traffik.websocket.messages import current_message, ledger_for_message
 
@@ -102,7 +109,7 @@ class _CostOfMessage:
         return await self.function(cast(WebSocket, connection), current_message(connection.scope))
 
 
-class WebSocketThrottle(BaseHTTPThrottle):
+class WebSocketThrottle(ConnectionThrottle):
     """Rate-limits WebSocket connections (at the handshake) and messages (after ``accept``).
 
     :param uid: a unique, stable name, part of every key.
@@ -221,7 +228,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
         """
         state = getattr(websocket, "application_state", WebSocketState.CONNECTING)
         if state is WebSocketState.CONNECTING:
-            outcomes = await enter(websocket, (self,), cost=cost, context=context)
+            outcomes = await enforce(websocket, (self,), cost=cost, context=context)
             return outcomes[0].decision
         return await self._check_message(websocket, message, cost, context)
 
@@ -243,7 +250,9 @@ class WebSocketThrottle(BaseHTTPThrottle):
             return outcome.decision
         # Decided in the message's ledger: a refusal gives back what the message's
         # earlier checks took; an admission waits out a queueing strategy's delay.
-        outcome = (await decide(websocket, ledger, [(self, cost, None)], planned_from=1))[0]
+        outcome = (await decide_recorded(websocket, ledger, [(self, cost, None)], planned_from=1))[
+            0
+        ]
         decision = outcome.decision
         if not decision.allowed:
             outcome.handled = True
@@ -255,12 +264,23 @@ class WebSocketThrottle(BaseHTTPThrottle):
         self,
         connection: HTTPConnection,
         decision: Decision,
-        throttle: BaseHTTPThrottle,
+        throttle: ConnectionThrottle,
         context: Mapping[str, Any],
     ) -> None:
         """``handle_throttled`` as the HTTP plumbing calls it (handshakes)."""
         if not self.shadow:
             await self.refusal_handler(cast(WebSocket, connection), decision, self, context)
+
+    async def gate_scope(
+        self,
+        middleware: ThrottleMiddleware,
+        entries: Sequence[MiddlewareThrottle],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """`ThrottleMiddleware` gates the handshake (`traffik.websocket.handshake`)."""
+        await gate_handshake(middleware, entries, scope, receive, send)
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -269,7 +289,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
             return ":conn:" + connection_id(connection.scope)
         return super().key_suffix(connection)
 
-    @BaseHTTPThrottle.rules.setter  # type: ignore[attr-defined,untyped-decorator]
+    @ConnectionThrottle.rules.setter  # type: ignore[attr-defined,untyped-decorator]
     def rules(self, rules: tuple[Rule, ...]) -> None:
         self._rules = rules
         # A per-connection budget starts with the connection: its handshake is not limited.
@@ -281,7 +301,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
             is WebSocketState.CONNECTING
         ):
             return False
-        return await rules_allow(self._rules, connection) if self._rules else True
+        return await self._rules_allow(connection) if self._rules else True
 
 
 def _valid_close_code(code: object) -> bool:
