@@ -281,6 +281,33 @@ def namespace() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
+# -- the observed run --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _observed_run() -> Iterator[None]:
+    """``TRAFFIK_OBSERVED=1`` (``hatch run test-observed``): every test runs with an observer
+    installed, so every decision takes the pipeline's observed branch; the suites must pass
+    the same. The observer counts events: a run that reported none observed nothing."""
+    if not os.environ.get("TRAFFIK_OBSERVED"):
+        yield
+        return
+    from traffik.observability import DecisionEvent, add_observer, remove_observer
+
+    events = 0
+
+    def count(event: DecisionEvent) -> None:
+        nonlocal events
+        events += 1
+
+    add_observer(count)
+    try:
+        yield
+    finally:
+        remove_observer(count)
+    assert events > 0, "TRAFFIK_OBSERVED is set, yet no decision was observed"
+
+
 # -- Redis Cluster and Sentinel --------------------------------------------------------
 
 

@@ -48,9 +48,9 @@ __all__ = ["KEY_BY", "ConnectionThrottle", "DependencySignature", "KeyBy", "Thro
 KeyBy = Literal["route", "path", "client"]
 KEY_BY: Final = ("route", "path", "client")
 
-ThrottledHandler = Callable[
-    [HTTPConnection, Decision, "ConnectionThrottle", Mapping[str, Any]], Awaitable[Any]
-]
+# The throttle is typed Any: a handler written for HTTP throttles (``throttle:
+# BaseHTTPThrottle``) or for any connection throttle fits alike.
+ThrottledHandler = Callable[[HTTPConnection, Decision, Any, Mapping[str, Any]], Awaitable[Any]]
 """``handle_throttled(connection, decision, throttle, context)``, called on refusal."""
 
 _NO_CONTEXT: Final[Mapping[str, Any]] = {}
