@@ -81,3 +81,25 @@ def test_core_imports_no_other_distribution_at_runtime() -> None:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+
+
+MAX_MODULE_LINES = 400
+# Modules over the limit, each with the reason it is still allowed. An entry that is no
+# longer needed fails the test too, so the list only shrinks.
+OVER_THE_LIMIT = {
+    # Under rework on the memcached branch (issue 16 names it; left to that work).
+    "traffik-backend-memcached/src/traffik/backends/memcached/backend.py": 420,
+}
+
+
+def test_no_library_module_is_over_400_lines() -> None:
+    sizes = {
+        str(path.relative_to(PACKAGES)): len(path.read_text().splitlines())
+        for path in LIBRARY_SOURCES
+    }
+    over = {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES}
+    unexplained = {
+        name: lines for name, lines in over.items() if lines > OVER_THE_LIMIT.get(name, 0)
+    }
+    assert unexplained == {}
+    assert set(OVER_THE_LIMIT) <= set(over), "an exception no longer needed: remove it"
