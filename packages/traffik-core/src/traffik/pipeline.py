@@ -60,7 +60,9 @@ async def decide_one(
         if OBSERVERS:
             report_exempted(throttle, peek=peek)
         return Outcome(throttle)
-    outcome = await _resolved(throttle, connection, cost, params, key_suffix, peek)
+    outcome = _resolved_now(throttle, connection, cost, params, key_suffix)
+    if outcome is None:
+        outcome = await _resolved(throttle, connection, cost, params, key_suffix, peek)
     if outcome.hit is not None:
         await _apply(outcome, connection, peek)
     return outcome
@@ -84,7 +86,9 @@ async def decide(calls: Sequence[Call]) -> list[Outcome[Any]]:
                 report_exempted(throttle)
             outcomes.append(Outcome(throttle))
             continue
-        outcome = await _resolved(throttle, connection, cost, None, key_suffix, False)
+        outcome = _resolved_now(throttle, connection, cost, None, key_suffix)
+        if outcome is None:
+            outcome = await _resolved(throttle, connection, cost, None, key_suffix, False)
         outcomes.append(outcome)
         if outcome.hit is None:
             continue
@@ -150,6 +154,25 @@ def refusals_on(throttle: Throttle[Any], backend: ThrottleBackend) -> RefusalCac
     return backend.refusals() if setting else None
 
 
+def _resolved_now(
+    throttle: Throttle[Any],
+    connection: Any,
+    cost: int | None,
+    params: Params | None,
+    key_suffix: str | None,
+) -> Outcome[Any] | None:
+    """`resolve_now`'s outcome where the throttle's configuration is plain and the call
+    changes nothing of it; None when `_resolved` must await `resolve`."""
+    if throttle._resolves_now and cost is None and params is None:
+        try:
+            return resolve_now(throttle, connection, key_suffix)
+        except ConfigurationError:
+            raise
+        except Exception:
+            return None  # `resolve` meets the error again, and gives it to on_error
+    return None
+
+
 async def _resolved(
     throttle: Throttle[Any],
     connection: Any,
@@ -158,20 +181,10 @@ async def _resolved(
     key_suffix: str | None,
     peek: bool,
 ) -> Outcome[Any]:
-    """The outcome `traffik.resolution` makes: `resolve_now` where the throttle's
-    configuration is plain and the call changes nothing of it, else `resolve`."""
-    outcome = None
-    if throttle._resolves_now and cost is None and params is None:
-        try:
-            outcome = resolve_now(throttle, connection, key_suffix)
-        except ConfigurationError:
-            raise
-        except Exception:
-            outcome = None  # `resolve` meets the error again, and gives it to on_error
-    if outcome is None:
-        outcome = await resolve(throttle, connection, cost, params, key_suffix)
-        if OBSERVERS and outcome.decision is NOT_LIMITED and outcome.hit is None:
-            report_exempted(throttle, peek=peek)  # else on_error decided, and reported it
+    """The outcome `traffik.resolution.resolve` makes (after `_resolved_now` made none)."""
+    outcome = await resolve(throttle, connection, cost, params, key_suffix)
+    if OBSERVERS and outcome.decision is NOT_LIMITED and outcome.hit is None:
+        report_exempted(throttle, peek=peek)  # else on_error decided, and reported it
     return outcome
 
 
