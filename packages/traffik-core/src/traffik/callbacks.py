@@ -65,7 +65,7 @@ def describe(function: object) -> str:
 
 
 def arguments_taken(
-    function: Callable[..., Any], counts: Sequence[int], what: str, forms: Sequence[str]
+    function: object, counts: Sequence[int], what: str, forms: Sequence[str]
 ) -> int:
     """How many positional arguments to call ``function`` with: the largest of ``counts``
     it can take (``counts[0]`` when its signature cannot be read).
@@ -104,7 +104,8 @@ def is_async(function: object) -> bool:
     partial of one, or an object whose ``__call__`` is one)."""
     if inspect.iscoroutinefunction(function):
         return True
-    call = getattr(type(function), "__call__", None)
+    # An instance's __call__ is looked up on its class, as a call looks it up.
+    call = inspect.getattr_static(type(function), "__call__", None)
     return call is not None and inspect.iscoroutinefunction(call)
 
 

@@ -87,7 +87,7 @@ def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | No
         )
         if arguments_taken(value, (1, 2), "on_error", forms) == 2:
             return MillisecondErrorHandler(value)
-        return value  # type: ignore[return-value]  # an ErrorHandler by its signature
+        return value
     raise ConfigurationError(
         f"on_error must be one of {', '.join(map(repr, ON_ERROR_POLICIES))} "
         f"or an async callable, got {value!r}"
