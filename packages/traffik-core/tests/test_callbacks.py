@@ -165,7 +165,7 @@ class Opaque:
 async def test_an_unreadable_signature_gets_the_connection(backend: InMemoryBackend) -> None:
     with pytest.raises(TypeError):
         inspect.signature(Opaque())
-    limiter = Limiter("opaque", rate="5/min", cost=Opaque(), backend=backend)
+    limiter = Limiter("opaque", rate="5/min", cost=Opaque(), backend=backend)  # type: ignore[arg-type]
     assert await allowed(limiter, "k", 3) == [True, True, False]
 
 

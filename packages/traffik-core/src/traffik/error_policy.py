@@ -37,7 +37,9 @@ __all__ = [
     "ON_ERROR_POLICIES",
     "ErrorContext",
     "ErrorHandler",
+    "ErrorPolicy",
     "FailureWarnings",
+    "MillisecondErrorFunction",
     "MillisecondErrorHandler",
     "OnError",
     "ThrottleExceptionInfo",
@@ -63,13 +65,32 @@ class ErrorContext:
     throttle: Any
 
 
+class ThrottleExceptionInfo(TypedDict):
+    """What a traffik 1.x ``on_error(connection, exc_info)`` handler receives."""
+
+    exception: BaseException
+    connection: Any
+    key: str | None
+    cost: int | None
+    rate: Rate | None
+    backend: ThrottleBackend | None
+    context: Mapping[str, Any] | None
+    throttle: Any
+
+
 ErrorHandler = Callable[[ErrorContext], Awaitable[float | Decision]]
-OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
+"""``async (context: ErrorContext) -> seconds | Decision``."""
+MillisecondErrorFunction = Callable[[Any, ThrottleExceptionInfo], Awaitable[float]]
+"""``async (connection, exc_info) -> wait_ms``: the traffik 1.x handler."""
+ErrorPolicy = Literal["allow", "throttle", "raise"] | ErrorHandler
+"""An ``on_error`` setting once checked (a 1.x handler adapted)."""
+OnError = ErrorPolicy | MillisecondErrorFunction
+"""What ``on_error=`` accepts."""
 
 ON_ERROR_POLICIES: Final = ("allow", "throttle", "raise")
 
 
-def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | None:
+def validate_on_error(value: object, *, allow_none: bool = True) -> ErrorPolicy | None:
     """Return ``value`` if it is a valid ``on_error`` setting, else raise ConfigurationError."""
     if value is None and allow_none:
         return None
@@ -92,19 +113,6 @@ def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | No
         f"on_error must be one of {', '.join(map(repr, ON_ERROR_POLICIES))} "
         f"or an async callable, got {value!r}"
     )
-
-
-class ThrottleExceptionInfo(TypedDict):
-    """What a traffik 1.x ``on_error(connection, exc_info)`` handler receives."""
-
-    exception: BaseException
-    connection: Any
-    key: str | None
-    cost: int | None
-    rate: Rate | None
-    backend: ThrottleBackend | None
-    context: Mapping[str, Any] | None
-    throttle: Any
 
 
 class MillisecondErrorHandler:
@@ -149,7 +157,7 @@ the code reporting decisions can tell an exemption from a failure."""
 
 
 async def decide_on_error(
-    policy: OnError, context: ErrorContext, *, from_backend: bool
+    policy: ErrorPolicy, context: ErrorContext, *, from_backend: bool
 ) -> Decision:
     """The decision ``policy`` makes of the failure described by ``context``.
 
@@ -192,7 +200,7 @@ class FailureWarnings:
         self._last = -interval
         self._unreported = 0
 
-    def warn(self, uid: str, exc: BaseException, policy: OnError) -> None:
+    def warn(self, uid: str, exc: BaseException, policy: ErrorPolicy) -> None:
         now = time.monotonic()
         if now - self._last < self.interval:
             self._unreported += 1

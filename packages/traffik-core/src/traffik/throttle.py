@@ -54,10 +54,14 @@ __all__ = [
 
 C = TypeVar("C")
 
-Identifier = Callable[[C], Awaitable[str | ExemptedType]]
-RateFunction = Callable[[C], Awaitable[RateLike]]
-CostFunction = Callable[[C], Awaitable[int]]
-ParamsFunction = Callable[[C], Awaitable[Params]]
+# Each function takes the connection, or (traffik 1.x) the connection and the context
+# (a mapping; `Any` here so that 1.x annotations such as `Optional[Dict]` type-check).
+Identifier = (
+    Callable[[C], Awaitable[str | ExemptedType]] | Callable[[C, Any], Awaitable[str | ExemptedType]]
+)
+RateFunction = Callable[[C], Awaitable[RateLike]] | Callable[[C, Any], Awaitable[RateLike]]
+CostFunction = Callable[[C], Awaitable[int]] | Callable[[C, Any], Awaitable[int]]
+ParamsFunction = Callable[[C], Awaitable[Params]] | Callable[[C, Any], Awaitable[Params]]
 
 # `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
 _new_hit: Final = tuple.__new__
@@ -107,7 +111,7 @@ class Throttle(Generic[C]):
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
-        self._rate_function: RateFunction[C] | None = None
+        self._rate_function: Callable[[C], Awaitable[RateLike]] | None = None
         if callable(rate):
             self._rate_function = connection_function(
                 rate, self, f"The rate function of throttle {uid!r}", "rate"
@@ -127,7 +131,7 @@ class Throttle(Generic[C]):
         self.backend = backend
 
         self.cost = 1
-        self._cost_function: CostFunction[C] | None = None
+        self._cost_function: Callable[[C], Awaitable[int]] | None = None
         if callable(cost):
             self._cost_function = connection_function(
                 cost, self, f"The cost function of throttle {uid!r}", "cost"
@@ -136,7 +140,7 @@ class Throttle(Generic[C]):
             self.cost = _checked_cost(cost, uid)
 
         self._params: Params = NO_PARAMS
-        self._params_function: ParamsFunction[C] | None = None
+        self._params_function: Callable[[C], Awaitable[Params]] | None = None
         if callable(params):
             self._params_function = connection_function(
                 params, self, f"The params function of throttle {uid!r}", "params"
@@ -155,7 +159,7 @@ class Throttle(Generic[C]):
         else:
             what = f"The identifier of throttle {uid!r}"
             identifier = connection_function(identifier, self, what, "identifier")
-        self.identifier: Identifier[C] = identifier
+        self.identifier: Callable[[C], Awaitable[str | ExemptedType]] = identifier
         # Whether `key_suffix` is overridden (the base one adds nothing: no call needed).
         self._suffixed = type(self).key_suffix is not Throttle.key_suffix
         #: An async predicate of the connection that `prepare` asks first, when set: False

@@ -42,7 +42,12 @@ from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction
 from traffik.websocket.handlers import websocket_throttled
-from traffik.websocket.identity import ConnectionIdentifier, client_address, connection_id
+from traffik.websocket.identity import (
+    ConnectionIdentifier,
+    Identify,
+    client_address,
+    connection_id,
+)
 from traffik.websocket.messages import MessageCost, current_message, ledger_for_message
 
 __all__ = [
@@ -183,7 +188,7 @@ class WebSocketThrottle(BaseHTTPThrottle):
         refusal_handler = resolve_refusal_handler(
             handle_throttled, on_throttled, websocket_throttled, uid
         )
-        identify: Identifier[HTTPConnection] = client_address
+        identify: Identify = client_address
         if identifier is not None:  # adapted here: the core sees the ConnectionIdentifier
             what = f"The identifier of throttle {uid!r}"
             identify = connection_function(identifier, self, what, "identifier")
