@@ -18,11 +18,11 @@ side by side is what keeps them in step. What ``on_error`` decides lives in
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from traffik.backends.base import Hit, ThrottleBackend, get_default_backend
+from traffik.callbacks import EMPTY_CONTEXT, connection_function
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import (
     STORE_FAILURES,
@@ -39,6 +39,7 @@ from traffik.multi_limit import hit_all
 from traffik.observability import OBSERVERS, report_decision, report_exempted, report_failure
 from traffik.rates import Rate, RateLike
 from traffik.refusals import RefusalCache, apply_hit, cached_refusal
+from traffik.stats import ThrottleStat
 from traffik.strategies.base import NO_PARAMS, Params, Strategy, check_rate
 from traffik.strategies.fixed_window import FixedWindow
 
@@ -54,41 +55,17 @@ __all__ = [
 
 C = TypeVar("C")
 
-Identifier = Callable[[C], Awaitable[str | ExemptedType]]
-RateFunction = Callable[[C], Awaitable[RateLike]]
-CostFunction = Callable[[C], Awaitable[int]]
-ParamsFunction = Callable[[C], Awaitable[Params]]
+# Each function takes the connection, or (traffik 1.x) the connection and the context
+# (a mapping; `Any` here so that 1.x annotations such as `Optional[Dict]` type-check).
+Identifier = (
+    Callable[[C], Awaitable[str | ExemptedType]] | Callable[[C, Any], Awaitable[str | ExemptedType]]
+)
+RateFunction = Callable[[C], Awaitable[RateLike]] | Callable[[C, Any], Awaitable[RateLike]]
+CostFunction = Callable[[C], Awaitable[int]] | Callable[[C, Any], Awaitable[int]]
+ParamsFunction = Callable[[C], Awaitable[Params]] | Callable[[C, Any], Awaitable[Params]]
 
 # `Hit(...)` without the keyword handling of its generated __new__ (the hot path's way).
 _new_hit: Final = tuple.__new__
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleStat:
-    """A client's standing against one throttle, read without consuming anything."""
-
-    @classmethod
-    def from_peek(cls, hit: Hit, decision: Decision) -> ThrottleStat:
-        """The standing that a peek of ``hit`` at cost 1 found."""
-        # A peek at cost 1 reports what would be left after it; add the unit back.
-        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
-        return cls(
-            key=hit.key,
-            rate=hit.rate,
-            strategy=hit.strategy.name,
-            limit=decision.limit,
-            remaining=remaining,
-            reset_after=decision.reset_after,
-            retry_after=decision.retry_after,
-        )
-
-    key: str
-    rate: Rate
-    strategy: str
-    limit: int
-    remaining: int
-    reset_after: float
-    retry_after: float
 
 
 class Throttle(Generic[C]):
@@ -96,7 +73,9 @@ class Throttle(Generic[C]):
 
     :param uid: a unique, stable name; part of every key (no braces).
     :param rate: a `Rate`, a string such as ``"100/min"``, or an async function of the
-        connection returning either.
+        connection returning either. Every function parameter also takes the traffik
+        1.x form ``(connection, context)``, and a wrong signature is refused here
+        (`traffik.callbacks`).
     :param identifier: an async function of the connection returning the client's identity
         (a string) or `EXEMPTED`. Subclasses provide a default.
     :param strategy: the algorithm; `FixedWindow` by default.
@@ -112,6 +91,10 @@ class Throttle(Generic[C]):
         backend, until its retry time (see `traffik.refusals`); None (the default) follows
         the backend's ``cache_refusals``, itself off by default.
     """
+
+    #: What a 1.x-style function ``(connection, context)`` receives as its context
+    #: (`traffik.callbacks`); web throttles set their own.
+    context: Mapping[str, Any] = EMPTY_CONTEXT
 
     def __init__(
         self,
@@ -129,9 +112,11 @@ class Throttle(Generic[C]):
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
-        self._rate_function: RateFunction[C] | None = None
+        self._rate_function: Callable[[C], Awaitable[RateLike]] | None = None
         if callable(rate):
-            self._rate_function = rate
+            self._rate_function = connection_function(
+                rate, self, f"The rate function of throttle {uid!r}", "rate"
+            )
         else:
             self.rate = Rate.of(rate)
 
@@ -147,16 +132,20 @@ class Throttle(Generic[C]):
         self.backend = backend
 
         self.cost = 1
-        self._cost_function: CostFunction[C] | None = None
+        self._cost_function: Callable[[C], Awaitable[int]] | None = None
         if callable(cost):
-            self._cost_function = cost
+            self._cost_function = connection_function(
+                cost, self, f"The cost function of throttle {uid!r}", "cost"
+            )
         else:
             self.cost = _checked_cost(cost, uid)
 
         self._params: Params = NO_PARAMS
-        self._params_function: ParamsFunction[C] | None = None
+        self._params_function: Callable[[C], Awaitable[Params]] | None = None
         if callable(params):
-            self._params_function = params
+            self._params_function = connection_function(
+                params, self, f"The params function of throttle {uid!r}", "params"
+            )
         elif params is not None:
             self._params = params
 
@@ -168,9 +157,10 @@ class Throttle(Generic[C]):
             identifier = self.default_identifier
             if _has_sync_default(type(self)):
                 self._read_identity = self.default_identity
-        elif not callable(identifier):
-            raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
-        self.identifier: Identifier[C] = identifier
+        else:
+            what = f"The identifier of throttle {uid!r}"
+            identifier = connection_function(identifier, self, what, "identifier")
+        self.identifier: Callable[[C], Awaitable[str | ExemptedType]] = identifier
         # Whether `key_suffix` is overridden (the base one adds nothing: no call needed).
         self._suffixed = type(self).key_suffix is not Throttle.key_suffix
         #: An async predicate of the connection that `prepare` asks first, when set: False

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from traffik.error_policy import OnError, validate_on_error
+from traffik.error_policy import ErrorPolicy, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
 from traffik.keys import validate_key_part
 from traffik.refusals import RefusalCache
@@ -85,7 +85,7 @@ class ThrottleBackend(ABC):
         self.namespace = validate_key_part(namespace, "Backend namespace")
         validated = validate_on_error(on_error, allow_none=False)
         assert validated is not None
-        self.on_error: OnError = validated
+        self.on_error: ErrorPolicy = validated
         self._entered = 0
         self._previous_default: list[ThrottleBackend | None] = []
 

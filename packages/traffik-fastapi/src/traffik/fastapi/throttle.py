@@ -31,7 +31,7 @@ from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi.batch import Call, Outcome
-from traffik.fastapi.handlers import raise_throttled
+from traffik.fastapi.handlers import raise_throttled, resolve_refusal_handler
 from traffik.fastapi.headers import (
     HeaderSpec,
     HeaderTemplate,
@@ -58,6 +58,7 @@ __all__ = [
     "BaseHTTPThrottle",
     "HTTPThrottle",
     "KeyBy",
+    "MillisecondHandler",
     "RequestThrottle",
     "ThrottledHandler",
     "enter",
@@ -69,7 +70,12 @@ KEY_BY: Final = ("route", "path", "client")
 ThrottledHandler = Callable[
     [HTTPConnection, Decision, "BaseHTTPThrottle", Mapping[str, Any]], Awaitable[Any]
 ]
-"""``handle_throttled(connection, decision, throttle, context)``, called on refusal."""
+"""``on_throttled(connection, decision, throttle, context)``, called on refusal."""
+
+MillisecondHandler = Callable[
+    [HTTPConnection, float, "BaseHTTPThrottle", Mapping[str, Any]], Awaitable[Any]
+]
+"""``handle_throttled(connection, wait_ms, throttle, context)``: the traffik 1.x form."""
 
 _NO_CONTEXT: Final[Mapping[str, Any]] = {}
 
@@ -120,7 +126,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         cost: int | CostFunction[HTTPConnection] = 1,
         on_error: OnError | None = None,
         params: Params | ParamsFunction[HTTPConnection] | None = None,
-        handle_throttled: ThrottledHandler | None = None,
+        handle_throttled: MillisecondHandler | None = None,
         use_method: bool = True,
         key_by: KeyBy = "route",
         headers: HeaderSpec | None = None,
@@ -129,6 +135,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
         cache_refusals: bool | None = None,
+        on_throttled: ThrottledHandler | None = None,
     ) -> None:
         super().__init__(
             uid,
@@ -142,11 +149,11 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
             shadow=shadow,
             cache_refusals=cache_refusals,
         )
-        if handle_throttled is not None and not callable(handle_throttled):
-            raise ConfigurationError(
-                f"handle_throttled must be an async callable, got {handle_throttled!r}"
-            )
-        self.handle_throttled: ThrottledHandler = handle_throttled or raise_throttled
+        #: What a refusal calls: ``on_throttled``, or ``handle_throttled`` adapted to it
+        #: (`traffik.fastapi.handlers.resolve_refusal_handler`), or `raise_throttled`.
+        self.on_throttled: ThrottledHandler = resolve_refusal_handler(
+            handle_throttled, on_throttled, raise_throttled, uid
+        )
         self.use_method = bool(use_method)
         if key_by not in KEY_BY:
             raise ConfigurationError(
@@ -190,7 +197,7 @@ class BaseHTTPThrottle(Throttle[HTTPConnection]):
         self.gate = self._rules_allow if rules else None
 
     async def _rules_allow(self, connection: HTTPConnection) -> bool:
-        return await rules_allow(self._rules, connection)
+        return await rules_allow(self._rules, connection, self.context)
 
     def set_extra_rules(self, rules: Sequence[Rule]) -> None:
         """Rules added from outside (by a registry), on top of the throttle's own."""
@@ -254,8 +261,11 @@ class HTTPThrottle(BaseHTTPThrottle):
     :param on_error: what to do when deciding fails ("allow", "throttle", "raise" or a
         handler); overrides the backend's setting.
     :param params: per-request strategy inputs: a mapping or an async function.
-    :param handle_throttled: ``async (connection, decision, throttle, context)`` called on
-        refusal; by default raises `ConnectionThrottled` (HTTP 429).
+    :param handle_throttled: ``async (connection, wait_ms, throttle, context)`` called on
+        refusal, as in traffik 1.x: the wait in milliseconds. By default the refusal
+        raises `ConnectionThrottled` (HTTP 429).
+    :param on_throttled: ``async (connection, decision, throttle, context)`` called on
+        refusal, with the `Decision` (seconds); instead of ``handle_throttled``.
     :param use_method: whether the HTTP method is part of the key (True by default).
     :param key_by: ``"route"`` (the route template, default), ``"path"`` (the concrete
         path) or ``"client"`` (no path: one budget per client).
@@ -466,4 +476,4 @@ async def _handle_refusals(
         merged = throttle.context
         if context and outcome in own:
             merged = {**merged, **context}
-        await throttle.handle_throttled(connection, decision, throttle, merged)
+        await throttle.on_throttled(connection, decision, throttle, merged)
