@@ -16,6 +16,7 @@ Nothing is cached in the alias module, so every place that uses a 1.x path is wa
 from __future__ import annotations
 
 import importlib
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,7 +91,8 @@ def forward(
         else:
             module = import_provider(entry.module, entry.extra, f"{old_module}.{name}")
         value = getattr(module, target)
-        warnings.warn(_moved_message(old_module, name, entry), DeprecationWarning, stacklevel=2)
+        if not _probed_by_import():
+            warnings.warn(_moved_message(old_module, name, entry), DeprecationWarning, stacklevel=2)
         return value
 
     def __dir__() -> list[str]:
@@ -105,6 +107,16 @@ def forward(
             for name, entry in names.items()
             if isinstance(entry, Moved) and (entry.extra is None or installed(entry.module))
         ]
+
+
+def _probed_by_import() -> bool:
+    """Whether the import system is only checking that a name exists.
+
+    ``from package import name`` looks the name up twice when the module is a package
+    (importlib's fromlist check, then the import itself); the second one warns.
+    """
+    caller = sys._getframe(2)  # past __getattr__
+    return caller.f_globals.get("__name__") == "importlib._bootstrap"
 
 
 def _moved_message(old_module: str, name: str, entry: Moved) -> str:
