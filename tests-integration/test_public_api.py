@@ -37,6 +37,78 @@ DOCUMENTED_PATHS = {
     "traffik.websocket": ["WebSocketThrottle", "websocket_throttled", "message_size"],
 }
 
+# traffik 1.x's import paths, kept as thin aliases (docs/migrating.md): what each still
+# gives (with a DeprecationWarning naming the 2.x import) and what raises an ImportError
+# naming the 2.x way. A change here is a change to what 1.x code can import.
+ALIAS_PATHS: dict[str, tuple[list[str], list[str]]] = {
+    "traffik.throttles": (
+        ["HTTPThrottle", "RequestThrottle", "MiddlewareThrottle", "is_throttled", "throttled",
+         "Throttle", "WebSocketThrottle", "websocket_throttled"],
+        ["ThrottleExceptionInfo", "ExceptionInfo", "get_wait", "ThrottleStrategy"],
+    ),
+    "traffik.decorators": (["throttled"], []),
+    "traffik.middleware": (["ThrottleMiddleware", "MiddlewareThrottle"], []),
+    "traffik.registry": (
+        ["ThrottleRegistry", "GLOBAL_REGISTRY", "Rule", "Bypass", "ThrottleRule",
+         "BypassThrottleRule"],
+        [],
+    ),
+    "traffik.headers": (
+        [], ["Header", "Headers", "DEFAULT_HEADERS_ALWAYS", "DEFAULT_HEADERS_THROTTLED"]
+    ),
+    "traffik.quotas": (
+        [], ["QuotaContext", "ConstantBackoff", "LinearBackoff", "ExponentialBackoff",
+             "LogarithmicBackoff"],
+    ),
+    "traffik.error_handlers": (
+        ["CircuitBreaker", "CircuitState"],
+        ["failover", "fallback", "backend_fallback", "circuit_breaker_fallback", "retry"],
+    ),
+    "traffik.types": (
+        ["EXEMPTED", "Rate"],
+        ["UNLIMITED", "StrategyStat", "WaitPeriod", "ConnectionIdentifier",
+         "ConnectionThrottledHandler", "ThrottleErrorHandler", "ExceptionHandler", "Dependency",
+         "Stringable", "Matchable", "TrustedProxy", "Network", "HTTPConnectionT",
+         "HTTPConnectionTcon", "LockConfig", "AsyncLock"],
+    ),
+    "traffik.strategies.sliding_window": (
+        ["SlidingWindowLog", "SlidingWindowLogStrategy", "SlidingWindowCounter",
+         "SlidingWindowCounterStrategy"],
+        [],
+    ),
+    "traffik.strategies.custom": (
+        ["Priority", "GCRA", "TieredRate", "AdaptiveThrottle", "PriorityQueue",
+         "QuotaWithRollover", "TimeOfDay", "CostBasedTokenBucket", "GCRAStrategy",
+         "TieredRateStrategy", "AdaptiveThrottleStrategy", "PriorityQueueStrategy",
+         "QuotaWithRolloverStrategy", "TimeOfDayStrategy", "CostBasedTokenBucketStrategy"],
+        [],
+    ),
+    "traffik.backends.redis.aioredis": (["RedisBackend"], []),
+    "traffik.backends.memcached.aiomcache": (["MemcachedBackend"], []),
+}  # fmt: skip
+ALIAS_PATHS["traffik.typing"] = ALIAS_PATHS["traffik.types"]
+
+# 2.x modules that also answer for their 1.x names (outside their __all__).
+STRATEGY_NAMES_1X = {
+    "traffik.strategies": [
+        "FixedWindowStrategy", "SlidingWindowLogStrategy", "SlidingWindowCounterStrategy",
+        "TokenBucketStrategy", "TokenBucketWithDebtStrategy", "LeakyBucketStrategy",
+        "LeakyBucketWithQueueStrategy", "GCRAStrategy", "TieredRateStrategy",
+        "AdaptiveThrottleStrategy", "PriorityQueueStrategy", "QuotaWithRolloverStrategy",
+        "TimeOfDayStrategy", "CostBasedTokenBucketStrategy",
+    ],
+    "traffik.strategies.fixed_window": ["FixedWindowStrategy"],
+    "traffik.strategies.token_bucket": ["TokenBucketStrategy", "TokenBucketWithDebtStrategy"],
+    "traffik.strategies.leaky_bucket": ["LeakyBucketStrategy", "LeakyBucketWithQueueStrategy"],
+}  # fmt: skip
+
+# 1.x modules with nothing left to give: importing them says what to use.
+REMOVED_MODULES = [
+    "traffik.backends.multiprocess",
+    "traffik.backends.redis.coredis",
+    "traffik.backends.memcached.emcache",
+]
+
 # What the HTTP guide (packages/traffik-fastapi/README.md) imports from `traffik`.
 HTTP_NAMES = [
     "HTTPThrottle", "RequestThrottle", "ConcurrencyLimit", "throttled", "ThrottleMiddleware",
@@ -61,6 +133,37 @@ def test_documented_paths_import(module: str, names: list[str]) -> None:
     imported = importlib.import_module(module)
     for name in names:
         assert getattr(imported, name) is not None, f"{module}.{name}"
+
+
+@pytest.mark.parametrize(("module", "names"), sorted(ALIAS_PATHS.items()))
+def test_1x_alias_paths(module: str, names: tuple[list[str], list[str]]) -> None:
+    kept, gone = names
+    imported = importlib.import_module(module)
+    assert sorted(imported.__all__) == sorted(kept)
+    for name in kept:
+        with pytest.warns(DeprecationWarning, match=f"{module}.{name} is the traffik 1.x"):
+            assert getattr(imported, name) is not None
+    for name in gone:
+        with pytest.raises(ImportError, match=f"{module}.{name} .traffik 1.x. is not in"):
+            getattr(imported, name)
+    assert set(dir(imported)) >= set(kept)
+    assert not set(dir(imported)) & set(gone)
+
+
+@pytest.mark.parametrize(("module", "names"), sorted(STRATEGY_NAMES_1X.items()))
+def test_1x_strategy_names(module: str, names: list[str]) -> None:
+    imported = importlib.import_module(module)
+    for name in names:
+        with pytest.warns(DeprecationWarning, match=f"{module}.{name} is the traffik 1.x"):
+            value = getattr(imported, name)
+        assert value is getattr(traffik, name.removesuffix("Strategy"))
+        assert name not in imported.__all__
+
+
+@pytest.mark.parametrize("module", REMOVED_MODULES)
+def test_removed_1x_modules_say_what_to_use(module: str) -> None:
+    with pytest.raises(ImportError, match=f"{module} .traffik 1.x.* is not in traffik 2: use"):
+        importlib.import_module(module)
 
 
 def test_top_level_names_are_the_defining_objects() -> None:

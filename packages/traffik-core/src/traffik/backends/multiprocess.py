@@ -5,7 +5,7 @@ Its shared-memory backend is gone; importing this module says what to use instea
 
 raise ImportError(
     "traffik.backends.multiprocess (traffik 1.x's MultiProcessInMemoryBackend) is not in "
-    "traffik 2: share limits between worker processes with RedisBackend or "
-    "MemcachedBackend; InMemoryBackend limits each process on its own",
+    "traffik 2: use RedisBackend or MemcachedBackend to share limits between worker "
+    "processes (InMemoryBackend limits each process on its own)",
     name=__name__,
 )

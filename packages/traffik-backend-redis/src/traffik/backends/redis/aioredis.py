@@ -25,3 +25,6 @@ else:
             stacklevel=2,
         )
         return _RedisBackend
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), "RedisBackend"})
