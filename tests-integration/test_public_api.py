@@ -83,6 +83,14 @@ ALIAS_PATHS: dict[str, tuple[list[str], list[str]]] = {
          "QuotaWithRolloverStrategy", "TimeOfDayStrategy", "CostBasedTokenBucketStrategy"],
         [],
     ),
+    "traffik.config": (
+        [], ["get_lock_ttl", "set_lock_ttl", "get_lock_blocking", "set_lock_blocking",
+             "get_lock_blocking_timeout", "set_lock_blocking_timeout"],
+    ),
+    "traffik.backoff": (
+        [], ["ConstantBackoff", "LinearBackoff", "ExponentialBackoff", "LogarithmicBackoff",
+             "JitterType", "DEFAULT_BACKOFF"],
+    ),
     "traffik.backends.redis.aioredis": (["RedisBackend"], []),
     "traffik.backends.memcached.aiomcache": (["MemcachedBackend"], []),
 }  # fmt: skip
@@ -101,6 +109,22 @@ STRATEGY_NAMES_1X = {
     "traffik.strategies.token_bucket": ["TokenBucketStrategy", "TokenBucketWithDebtStrategy"],
     "traffik.strategies.leaky_bucket": ["LeakyBucketStrategy", "LeakyBucketWithQueueStrategy"],
 }  # fmt: skip
+
+
+def test_1x_exception_names() -> None:
+    import traffik.exceptions
+    import traffik.fastapi
+
+    with pytest.warns(DeprecationWarning, match="TraffikException is the traffik 1.x spelling"):
+        assert traffik.exceptions.TraffikException is traffik.TraffikError
+    with pytest.warns(DeprecationWarning, match="from traffik.fastapi import ConnectionThrottled"):
+        from traffik.exceptions import ConnectionThrottled
+    assert ConnectionThrottled is traffik.fastapi.ConnectionThrottled
+    for name in ["LockError", "LockTimeoutError", "QuotaError", "QuotaAppliedError"]:
+        with pytest.raises(ImportError, match=f"traffik.exceptions.{name} .traffik 1.x."):
+            getattr(traffik.exceptions, name)
+    assert "TraffikException" not in traffik.exceptions.__all__
+
 
 # 1.x modules with nothing left to give: importing them says what to use.
 REMOVED_MODULES = [

@@ -33,8 +33,8 @@ REMOVED_1X: dict[str, Gone] = {
         "decision, throttle, context), the wait in decision.retry_after (seconds)"
     ),
     "default_identifier": Gone(
-        "the default identity is the client address: traffik.remote_address (trusted "
-        "proxies: traffik.TrustedProxies)"
+        "the default identity is the client address; behind proxies, name them: "
+        "identifier=traffik.remote_address(['10.0.0.0/8'])"
     ),
     "get_throttle_backend": Gone(
         "a throttle finds its backend itself (its own, else the app's, else the default): "
