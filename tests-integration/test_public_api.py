@@ -126,6 +126,24 @@ def test_1x_exception_names() -> None:
     assert "TraffikException" not in traffik.exceptions.__all__
 
 
+# 1.x names that 2.x modules answer with an ImportError naming the 2.x way.
+GONE_FROM_2X_MODULES = {
+    "traffik.backends.base": [
+        "connection_throttled", "default_identifier", "get_throttle_backend", "build_key",
+    ],
+    "traffik.strategies": ["FixedWindowStatMetadata", "TokenBucketStatMetadata"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("module", "names"), sorted(GONE_FROM_2X_MODULES.items()))
+def test_1x_names_of_2x_modules_say_what_to_use(module: str, names: list[str]) -> None:
+    imported = importlib.import_module(module)
+    for name in names:
+        with pytest.raises(ImportError, match=f"{module}.{name} .traffik 1.x. is not in"):
+            getattr(imported, name)
+        assert name not in dir(imported)
+
+
 # 1.x modules with nothing left to give: importing them says what to use.
 REMOVED_MODULES = [
     "traffik.backends.multiprocess",

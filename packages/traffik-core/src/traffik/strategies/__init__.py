@@ -7,7 +7,7 @@ them follows.
 
 from typing import TYPE_CHECKING
 
-from traffik._aliases import Moved, forward
+from traffik._aliases import Gone, Moved, forward
 from traffik.strategies.adaptive_throttle import AdaptiveThrottle
 from traffik.strategies.base import NO_PARAMS, Params, Step, Strategy
 from traffik.strategies.concurrency import Concurrency
@@ -46,7 +46,16 @@ _STRATEGIES_1X = (
 forward(
     __name__,
     globals(),
-    {f"{name}Strategy": Moved(__name__, name=name) for name in _STRATEGIES_1X},
+    {
+        **{f"{name}Strategy": Moved(__name__, name=name) for name in _STRATEGIES_1X},
+        **dict.fromkeys(
+            (f"{name}StatMetadata" for name in _STRATEGIES_1X),
+            Gone(
+                "throttle.stat(connection) returns a traffik.ThrottleStat, the same fields "
+                "for every strategy (its strategy field names the strategy)"
+            ),
+        ),
+    },
     star=False,
 )
 
