@@ -70,13 +70,15 @@ def forward(
     namespace: dict[str, Any],
     names: Mapping[str, Moved | Gone],
     *,
-    star: bool = True,
+    alias_module: bool = True,
 ) -> None:
     """Make ``old_module`` (whose globals are ``namespace``) answer for its 1.x ``names``.
 
-    Installs the module's ``__getattr__`` and ``__dir__``. With ``star``, ``__all__`` too:
-    the kept names whose distribution is installed, so that ``import *`` works with core
-    alone. (A 2.x module that also answers for a few 1.x names keeps its own ``__all__``.)
+    Installs the module's ``__getattr__``. With ``alias_module`` (a module that only answers for
+    1.x), ``__dir__`` and ``__all__`` too, listing the kept names (for ``__all__``, those
+    whose distribution is installed, so that ``import *`` works with core alone). A 2.x
+    module that also answers for a few 1.x names keeps its own ``dir()`` and ``__all__``,
+    so that tools listing its members neither show nor trip over the 1.x ones.
     """
 
     def __getattr__(name: str) -> object:
@@ -100,8 +102,8 @@ def forward(
         return sorted(set(namespace) | set(kept))
 
     namespace["__getattr__"] = __getattr__
-    namespace["__dir__"] = __dir__
-    if star:
+    if alias_module:
+        namespace["__dir__"] = __dir__
         namespace["__all__"] = [
             name
             for name, entry in names.items()

@@ -81,7 +81,7 @@ forward(
         "QuotaAppliedError": _NO_QUOTAS,
         "QuotaCancelledError": _NO_QUOTAS,
     },
-    star=False,
+    alias_module=False,
 )
 
 if TYPE_CHECKING:

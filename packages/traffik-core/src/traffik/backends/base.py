@@ -299,5 +299,5 @@ forward(
             "a throttle builds its keys itself; (await throttle.stat(connection)).key shows one"
         ),
     },
-    star=False,
+    alias_module=False,
 )

@@ -56,7 +56,7 @@ forward(
             ),
         ),
     },
-    star=False,
+    alias_module=False,
 )
 
 if TYPE_CHECKING:  # traffik 1.x's names (`traffik._aliases`): each use warns

@@ -150,5 +150,5 @@ forward(
     __name__,
     globals(),
     {"FixedWindowStrategy": Moved("traffik.strategies", name="FixedWindow")},
-    star=False,
+    alias_module=False,
 )

@@ -178,5 +178,5 @@ forward(
         "LeakyBucketStrategy": Moved("traffik.strategies", name="LeakyBucket"),
         "LeakyBucketWithQueueStrategy": Moved("traffik.strategies", name="LeakyBucketWithQueue"),
     },
-    star=False,
+    alias_module=False,
 )

@@ -185,5 +185,5 @@ forward(
         "TokenBucketStrategy": Moved("traffik.strategies", name="TokenBucket"),
         "TokenBucketWithDebtStrategy": Moved("traffik.strategies", name="TokenBucketWithDebt"),
     },
-    star=False,
+    alias_module=False,
 )
