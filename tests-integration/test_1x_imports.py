@@ -49,26 +49,25 @@ def test_websocket_throttle_and_is_throttled_from_traffik_throttles() -> None:
 
 def test_the_other_throttles_names() -> None:
     with pytest.warns(DeprecationWarning, match="traffik 1.x spelling") as caught:
-        from traffik.throttles import (
-            MiddlewareThrottle,
-            RequestThrottle,
-            Throttle,
-            throttled,
-            websocket_throttled,
-        )
+        from traffik.throttles import MiddlewareThrottle, RequestThrottle, Throttle, throttled
     moved(
         caught,
         "from traffik.fastapi import MiddlewareThrottle",
         "from traffik.fastapi import RequestThrottle",
         "from traffik import Throttle",
         "from traffik.fastapi import throttled",
-        "from traffik.websocket import websocket_throttled",
     )
     assert MiddlewareThrottle is traffik.fastapi.MiddlewareThrottle
     assert RequestThrottle is traffik.fastapi.RequestThrottle
     assert Throttle is traffik.Throttle
     assert throttled is traffik.fastapi.throttled
-    assert websocket_throttled is traffik.websocket.websocket_throttled
+
+
+def test_websocket_throttled_changed_its_arguments() -> None:
+    """1.x's handler took (connection, wait_ms, throttle, context); 2.x's takes a Decision."""
+    with pytest.raises(ImportError, match="takes a Decision") as raised:
+        from traffik.throttles import websocket_throttled  # type: ignore[attr-defined]  # noqa: F401
+    assert "traffik.websocket.websocket_throttled" in str(raised.value)
 
 
 def test_throttled_from_traffik_decorators() -> None:

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from traffik.fastapi import throttled as throttled
     from traffik.throttle import Throttle as Throttle
     from traffik.websocket import WebSocketThrottle as WebSocketThrottle
-    from traffik.websocket import websocket_throttled as websocket_throttled
 
 _ERROR_INFO = Gone(
     "an on_error handler receives one traffik.ErrorContext (attributes exception, "
@@ -34,7 +33,11 @@ forward(
         "throttled": Moved("traffik.fastapi", extra="fastapi"),
         "Throttle": Moved("traffik"),
         "WebSocketThrottle": Moved("traffik.websocket", extra="websocket"),
-        "websocket_throttled": Moved("traffik.websocket", extra="websocket"),
+        "websocket_throttled": Gone(
+            "1.x's websocket_throttled took the wait in milliseconds; traffik 2's "
+            "traffik.websocket.websocket_throttled takes a Decision. It is WebSocketThrottle's "
+            "default handler, so leave the handler unset to get it"
+        ),
         "ThrottleExceptionInfo": _ERROR_INFO,
         "ExceptionInfo": _ERROR_INFO,
         "get_wait": Gone(
