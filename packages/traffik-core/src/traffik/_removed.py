@@ -29,7 +29,7 @@ REMOVED_1X: dict[str, Gone] = {
         "share limits between worker processes with RedisBackend or MemcachedBackend"
     ),
     "connection_throttled": Gone(
-        "the default handle_throttled is traffik.fastapi.raise_throttled(connection, "
+        "the default refusal handler is traffik.fastapi.raise_throttled(connection, "
         "decision, throttle, context), the wait in decision.retry_after (seconds)"
     ),
     "default_identifier": Gone(

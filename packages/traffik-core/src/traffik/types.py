@@ -35,8 +35,8 @@ LEGACY_NAMES: dict[str, Moved | Gone] = {
         "or EXEMPTED"
     ),
     "ConnectionThrottledHandler": Gone(
-        "a handle_throttled is typed traffik.fastapi.ThrottledHandler: (connection, "
-        "decision, throttle, context), with the wait in decision.retry_after (seconds)"
+        "a refusal handler taking a Decision is typed traffik.fastapi.ThrottledHandler: "
+        "(connection, decision, throttle, context), the wait in decision.retry_after (seconds)"
     ),
     "ThrottleErrorHandler": Gone(
         "an on_error handler is typed traffik.ErrorHandler: async (ErrorContext) -> a "

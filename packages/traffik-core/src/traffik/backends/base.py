@@ -284,7 +284,7 @@ forward(
     globals(),
     {
         "connection_throttled": Gone(
-            "the default handle_throttled is traffik.fastapi.raise_throttled(connection, "
+            "the default refusal handler is traffik.fastapi.raise_throttled(connection, "
             "decision, throttle, context), the wait in decision.retry_after (seconds)"
         ),
         "default_identifier": Gone(
