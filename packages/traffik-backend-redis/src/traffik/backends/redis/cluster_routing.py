@@ -42,7 +42,15 @@ from redis.asyncio import ConnectionPool, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError, ResponseError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from traffik.backends.redis.coalescing import PIPELINES, Call, Coalescer
 from traffik.backends.redis.scripts import Script
 from traffik.exceptions import BackendConnectionError
@@ -60,6 +68,28 @@ RETRY_PAUSE: Final = 0.025
 """Seconds before a call answered ``TRYAGAIN`` or ``CLUSTERDOWN`` is sent again."""
 
 _RETRIED: Final = frozenset({"TRYAGAIN", "CLUSTERDOWN"})
+
+
+def _classify(error: ResponseError) -> tuple[str, str]:
+    """``(kind, node)``: ``("MOVED" | "ASK", "host:port")``, ``("TRYAGAIN" | "CLUSTERDOWN",
+    "")``, or ``("", "")`` for any other error.
+
+    redis-py's parsers give some of these their own classes, with the first word taken
+    off the message (which ones differs between versions); the others keep it.
+    """
+    words = str(error).split()
+    if isinstance(error, (MovedError, AskError)):
+        kind = "MOVED" if isinstance(error, MovedError) else "ASK"
+        return kind, words[-1] if words else ""
+    if isinstance(error, TryAgainError):
+        return "TRYAGAIN", ""
+    if isinstance(error, ClusterDownError):
+        return "CLUSTERDOWN", ""
+    if len(words) == 3 and words[0] in ("MOVED", "ASK"):
+        return words[0], words[2]
+    if words and words[0] in _RETRIED:
+        return words[0], ""
+    return "", ""
 
 
 class _Route:
@@ -164,13 +194,11 @@ class ClusterRouter:
         route = call.route
         if not isinstance(route, _Route) or self._closed:
             return False
-        words = str(error).split()
-        kind = words[0] if words else ""
-        if kind in ("MOVED", "ASK") and len(words) == 3:
+        kind, address = _classify(error)
+        if kind in ("MOVED", "ASK"):
             route.redirects += 1
             if route.redirects > MAX_REDIRECTS:
                 return False
-            address = words[2]
             if address.startswith(":"):  # a node that does not know its own address
                 address = node.pool.connection_kwargs["host"] + address
             if kind == "MOVED":
