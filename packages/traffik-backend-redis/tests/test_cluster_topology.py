@@ -14,17 +14,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import pytest
 import redis
 from redis.crc import key_slot
 
-from traffik import Decision, Limiter, ManualClock
+from traffik import Decision, FixedWindow, Limiter, ManualClock, Rate
+from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
 from traffik.error_policy import ErrorContext
 from traffik.exceptions import BackendError
 from traffik.keys import storage_prefix
+from traffik.strategies import NO_PARAMS
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +61,12 @@ def client(node: Node) -> redis.Redis:
     return redis.Redis(node.host, node.port, single_connection_client=True)
 
 
+def command(node: Node, *args: Any, connection: redis.Redis | None = None) -> Any:
+    """Send one command to ``node`` (on ``connection``, when given) and return its reply."""
+    connection = connection or client(node)
+    return connection.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
 def primaries(cluster: Cluster) -> list[Node]:
     return [node for node in cluster.nodes if client(node).info("replication")["role"] == "master"]
 
@@ -78,8 +86,8 @@ def used(node: Node, key: str, *, asking: bool = False) -> int:
     """The count a FixedWindow stored at ``key`` on ``node`` (``"window,used"``)."""
     connection = client(node)
     if asking:  # the slot is being imported: ASKING lets the next command through
-        connection.execute_command("ASKING")
-    value = connection.get(key)
+        command(node, "ASKING", connection=connection)
+    value = command(node, "GET", key, connection=connection)
     return 0 if value is None else int(value.split(b",")[1])
 
 
@@ -118,11 +126,11 @@ def test_a_busy_slot_resharded_under_load_admits_exactly_the_limit(
     slot = key_slot(stored.encode())
     source = owner(cluster, stored)
     target = next(node for node in primaries(cluster) if node is not source)
-    ids = {node.port: client(node).execute_command("CLUSTER MYID").decode() for node in primaries(cluster)}  # fmt: skip
-    command = [sys.executable, str(WORKER), cluster.url, namespace, key, f"{limit}/hour",
-               str(NOW), "20"]  # fmt: skip
+    ids = {node.port: command(node, "CLUSTER MYID").decode() for node in primaries(cluster)}
+    argv = [sys.executable, str(WORKER), cluster.url, namespace, key, f"{limit}/hour",
+            str(NOW), "20"]  # fmt: skip
     workers = [
-        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     counts: dict[str, int] = {}
@@ -132,19 +140,17 @@ def test_a_busy_slot_resharded_under_load_admits_exactly_the_limit(
             assert _stdout(worker).readline().strip() == "ready"
         _tell(workers, "go")
         wait_for(lambda: used(source, stored) >= phase, "the first checks")
-        client(target).execute_command(f"CLUSTER SETSLOT {slot} IMPORTING {ids[source.port]}")
-        client(source).execute_command(f"CLUSTER SETSLOT {slot} MIGRATING {ids[target.port]}")
+        command(target, f"CLUSTER SETSLOT {slot} IMPORTING {ids[source.port]}")
+        command(source, f"CLUSTER SETSLOT {slot} MIGRATING {ids[target.port]}")
         counts["at MIGRATING"] = mark = used(source, stored)
         wait_for(lambda: used(source, stored) >= mark + phase, "checks while MIGRATING")
-        keys = client(source).execute_command(f"CLUSTER GETKEYSINSLOT {slot} 100")
+        keys = command(source, f"CLUSTER GETKEYSINSLOT {slot} 100")
         assert keys == [stored.encode()]
-        client(source).execute_command(
-            "MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys
-        )
+        command(source, "MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
         counts["at MIGRATE"] = mark = used(target, stored, asking=True)
         wait_for(lambda: used(target, stored, asking=True) >= mark + phase, "checks after ASK")
         for node in [target, source, *(n for n in primaries(cluster) if n not in (source, target))]:
-            client(node).execute_command(f"CLUSTER SETSLOT {slot} NODE {ids[target.port]}")
+            command(node, f"CLUSTER SETSLOT {slot} NODE {ids[target.port]}")
         counts["at SETSLOT NODE"] = used(target, stored)
         wait_for(lambda: used(target, stored) >= limit, "the limit")
         _tell(workers, "stop")
@@ -228,7 +234,9 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
         killed = time.monotonic()
         victim.stop()  # SIGKILL
         loop = asyncio.get_running_loop()
-        promoted = await loop.run_in_executor(None, wait_for, lambda: is_primary(heir), "the promotion")  # fmt: skip
+        promoted = await loop.run_in_executor(
+            None, wait_for, lambda: is_primary(heir), "the promotion"
+        )
         settled = await loop.run_in_executor(None, cluster.wait_until_ok)
         recovered_from = len(decided)
         await loop.run_in_executor(None, wait_for, lambda: len(decided) >= recovered_from + 50,
@@ -251,4 +259,48 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
     assert failed, "no check met the failover"
     assert all(isinstance(error, BackendError) for error in errors), errors[:3]
     assert max(failed) <= 3 * budget  # each within about the budget, never stuck
-    assert 0 <= lost  # a failover may lose the newest writes, never invent any
+    assert lost >= 0  # a failover may lose the newest writes, never invent any
+
+
+async def test_redirected_checks_count_once_and_split_keys_retry_within_the_budget(
+    redis_cluster_with_replicas: Cluster, namespace: str
+) -> None:
+    """One client's two limits (one slot, one script) while that slot migrates: with one
+    key moved and the other not, the script's node answers TRYAGAIN until the budget is
+    spent, then `BackendError`; once both keys moved (ASK) and the slot is given away
+    (MOVED), every check counts exactly once."""
+    cluster = redis_cluster_with_replicas
+    backend = RedisBackend(cluster.url, cluster=True, namespace=namespace, clock=ManualClock(NOW))
+    hourly = Rate.parse("100/hour")
+    hits = [Hit(f"{name}:{{alice}}", FixedWindow(), hourly, 1, NO_PARAMS) for name in "ab"]
+    stored = [storage_prefix(namespace) + hit.key for hit in hits]
+    slot = key_slot(stored[0].encode())
+    async with backend:
+        for _ in range(3):
+            assert all(decision.allowed for decision in await backend.apply_many(hits))
+        source = owner(cluster, stored[0])
+        target = next(node for node in primaries(cluster) if node is not source)
+        ids = {node.port: command(node, "CLUSTER MYID").decode()
+               for node in primaries(cluster)}  # fmt: skip
+        command(target, f"CLUSTER SETSLOT {slot} IMPORTING {ids[source.port]}")
+        command(source, f"CLUSTER SETSLOT {slot} MIGRATING {ids[target.port]}")
+        migrate = ["MIGRATE", target.host, target.port, "", 0, 5000, "KEYS"]
+        command(source, *migrate, stored[0])  # the keys now split
+        started = time.monotonic()
+        with pytest.raises(BackendError) as raised:
+            await backend.apply_many(hits)
+        waited = time.monotonic() - started
+        assert "still answered TRYAGAIN after 0.4s" in str(raised.value)
+        assert isinstance(raised.value.cause, redis.ResponseError)
+        command(source, *migrate, stored[1])  # both on the target: ASK
+        remaining = [(await backend.apply(*hits[0])).remaining for _ in range(3)]
+        decisions = await backend.apply_many(hits)
+        for node in primaries(cluster):  # the slot is the target's: MOVED
+            command(node, f"CLUSTER SETSLOT {slot} NODE {ids[target.port]}")
+        remaining += [(await backend.apply(*hits[0])).remaining for _ in range(3)]
+    print(f"\nTRYAGAIN for {waited:.3f} s (budget {backend.timeout} s)")
+    assert waited >= backend.timeout  # retried for the whole budget before giving up
+    assert [decision.remaining for decision in decisions] == [93, 96]
+    assert remaining == [96, 95, 94, 92, 91, 90]
+    assert used(target, stored[0]) == 10
+    assert used(target, stored[1]) == 4

@@ -41,7 +41,6 @@ from typing import Any, Final
 from redis.asyncio import ConnectionPool, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import (
     AskError,
     ClusterDownError,
@@ -51,9 +50,10 @@ from redis.exceptions import (
     ResponseError,
     TryAgainError,
 )
+from redis.exceptions import ConnectionError as RedisConnectionError
 from traffik.backends.redis.coalescing import PIPELINES, Call, Coalescer
 from traffik.backends.redis.scripts import Script
-from traffik.exceptions import BackendConnectionError
+from traffik.exceptions import BackendConnectionError, BackendError
 from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["MAX_REDIRECTS", "REFRESH_PAUSE", "ClusterRouter"]
@@ -154,7 +154,7 @@ class ClusterRouter:
             node = Coalescer(
                 self._pool(address),
                 SilenceWatchdog(self.timeout, what=f"Redis Cluster node {address}"),
-                target=f"{self.target} (node {address})",
+                target=f"{address} (a node of the Cluster at {self.target})",
                 timeout=self.timeout,
                 pipelines=self.pipelines,
                 redirect=self._redirect,
@@ -214,7 +214,14 @@ class ClusterRouter:
             if route.deadline == math.inf:
                 route.deadline = now + self.timeout
             if now >= route.deadline:
-                return False
+                message = (
+                    f"Redis at {node.target} still answered {kind} after {self.timeout:g}s "
+                    f"of retries: {error}"
+                )
+                failure = BackendError(message, cause=error)
+                failure.__cause__ = error
+                call.fail(failure)
+                return True
             if kind == "CLUSTERDOWN":
                 self._request_refresh(paced=True)
             pause = min(RETRY_PAUSE, route.deadline - now)
