@@ -186,13 +186,25 @@ def is_primary(node: Node) -> bool:
         return False
 
 
+async def elsewhere(limiter: Limiter, namespace: str, cluster: Cluster, avoided: Node) -> str:
+    """An identity whose key on ``limiter`` another primary than ``avoided`` serves."""
+    for number in range(100):
+        prepared = await limiter.prepare(f"other-{number}", None, None)
+        assert not isinstance(prepared, Decision)
+        if owner(cluster, storage_prefix(namespace) + prepared[1].key) is not avoided:
+            return f"other-{number}"
+    raise AssertionError("every identity is on one primary")
+
+
 async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restart(
     redis_cluster_with_replicas: Cluster, namespace: str
 ) -> None:
-    """The primary of a busy key is killed (SIGKILL) while 10 callers hit it through a
-    throttle whose ``on_error`` lets requests through. Each check either is decided or
-    goes to ``on_error``, within the time budget; once the replica is promoted, the same
-    backend limits again, exactly, from the state the replica had received."""
+    """The primary of a busy key is killed (SIGKILL) while 10 callers hit it, and 10 more
+    hit a key on another primary, through a throttle whose ``on_error`` lets requests
+    through. Each check either is decided or goes to ``on_error``, within the time budget
+    (the other primary's keys too: the whole Cluster answers CLUSTERDOWN while a slot has
+    no primary); once the replica is promoted, the same backend limits again, exactly,
+    from the state the replica had received."""
     cluster, limit = redis_cluster_with_replicas, 1000
     backend = RedisBackend(cluster.url, cluster=True, namespace=namespace, clock=ManualClock(NOW))
     budget = backend.timeout
@@ -211,26 +223,31 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
         assert sum(decision.allowed for decision in before) == 200
         victim = owner(cluster, stored)
         heir = replica_of(cluster, victim)
+        bystander = await elsewhere(limiter, namespace, cluster, victim)
         decided: list[float] = []  # seconds each decided check took
         failed: list[float] = []  # seconds each check that went to on_error took
+        aside = {"decided": 0, "failed": 0}  # the bystander's checks
         admitted = 0
         stop = asyncio.Event()
 
-        async def caller() -> None:
+        async def caller(identity: str) -> None:
             nonlocal admitted
             while not stop.is_set():
                 started, seen = time.monotonic(), len(errors)
-                decision = await limiter.hit("client")
+                decision = await limiter.hit(identity)
                 took = time.monotonic() - started
                 if decision.limit == 0:  # on_error let it through (limit 0: no limit applied)
                     assert len(errors) > seen
                     failed.append(took)
-                else:
+                elif identity == "client":
                     decided.append(took)
                     admitted += decision.allowed
+                aside[("decided", "failed")[decision.limit == 0]] += identity == bystander
                 await asyncio.sleep(0.002)  # a request's own pace, not a wait for a result
 
-        callers = [asyncio.create_task(caller()) for _ in range(10)]
+        callers = [
+            asyncio.create_task(caller(identity)) for identity in ["client"] * 10 + [bystander] * 10
+        ]
         killed = time.monotonic()
         victim.stop()  # SIGKILL
         loop = asyncio.get_running_loop()
@@ -250,12 +267,15 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
         assert sum(decision.allowed for decision in after) == limit - kept
         assert len(errors) == len(failed)  # every error went to on_error, and only errors
     lost = 200 + admitted - kept
+    causes = sorted({type(getattr(error, "cause", error)).__name__ for error in errors})
     print(
         f"\nfailover: promoted after {promoted:.2f} s, cluster ok {settled:.2f} s later; "
         f"{len(decided)} checks decided ({admitted} admitted), {len(failed)} to on_error "
         f"(slowest {max(failed, default=0):.3f} s, budget {budget} s); state kept {kept} "
-        f"of {200 + admitted} admitted ({lost} lost); {outage:.1f} s under load"
+        f"of {200 + admitted} admitted ({lost} lost); {outage:.1f} s under load; "
+        f"on another primary: {aside}; causes: {causes}"
     )
+    assert aside["decided"] > 0
     assert failed, "no check met the failover"
     assert all(isinstance(error, BackendError) for error in errors), errors[:3]
     assert max(failed) <= 3 * budget  # each within about the budget, never stuck
