@@ -141,6 +141,7 @@ class Coalescer:
         max_batch: int = MAX_BATCH,
         redirect: Callable[[Call, ResponseError, Coalescer], bool] | None = None,
         unreachable: Callable[[Coalescer], None] | None = None,
+        immediate: bool = True,
     ) -> None:
         self.pool = pool
         self.target = target
@@ -152,6 +153,11 @@ class Coalescer:
         # connection (the slot map may be out of date).
         self.redirect = redirect
         self.unreachable = unreachable
+        # Whether a call that finds nothing in flight goes out at once, in its caller's
+        # task. A Cluster router's nodes wait for the end of the loop iteration instead:
+        # with the callers spread over several nodes, each node is often idle when a
+        # call comes, and would otherwise send most calls alone.
+        self.immediate = immediate
         self._watchdog = watchdog
         self._encoder: Encoder = pool.get_encoder()  # type: ignore[no-untyped-call]
         self._queue: collections.deque[Call] = collections.deque()
@@ -177,7 +183,7 @@ class Coalescer:
 
     async def send(self, call: Call) -> Any:
         """Send ``call`` and await its outcome (wherever a redirect takes it meanwhile)."""
-        if self._busy == 0 and not self._queue:
+        if self._busy == 0 and not self._queue and self.immediate:
             # Nothing in flight: this call goes out at once, from its caller's task.
             self._busy = 1
             self._in_flight = 1

@@ -78,9 +78,7 @@ class CommandRunner:
         self.coalescer: Coalescer | None = None
         self.router: ClusterRouter | None = None
         if coalesce and isinstance(client, RedisCluster):
-            self.router = ClusterRouter(
-                client, target=target, timeout=timeout, pipelines=min(PIPELINES, max_in_flight)
-            )
+            self.router = ClusterRouter(client, target=target, timeout=timeout)
         elif coalesce and isinstance(pool, ConnectionPool):
             self.coalescer = Coalescer(
                 pool,
