@@ -26,6 +26,11 @@ trips a burst takes, never what is decided.
   budget, the calls of every round trip in flight fail with `BackendTimeoutError`, and so
   does every call queued behind them, at once, instead of trying the same silent server
   in turn.
+* **On a Cluster** (`cluster_routing`), each primary has a coalescer of its own, given two
+  hooks: ``redirect`` takes over a call whose reply is ``MOVED``, ``ASK``, ``TRYAGAIN``
+  or ``CLUSTERDOWN`` (the call then goes to another coalescer, or again later, and its
+  caller keeps waiting), and ``unreachable`` hears of a failed connection. A call
+  redirected by ``ASK`` goes out behind ``ASKING``, in the same write.
 * **Each caller's own errors.** A command is packed in its caller's task when it is
   queued, so a command that cannot be encoded fails its own caller, unchanged, and is
   never sent. An error that is not Redis's (a bug) reaches the callers unchanged, never
