@@ -53,6 +53,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from traffik.backends.redis.coalescing import Call, Coalescer
+from traffik.backends.redis.errors import translate
 from traffik.backends.redis.scripts import Script
 from traffik.exceptions import BackendConnectionError, BackendError
 from traffik.timeouts import SilenceWatchdog
@@ -252,7 +253,12 @@ class ClusterRouter:
         route = call.route
         assert isinstance(route, _Route)
         call.asking = False
-        self._node(self._address(route.slot)).submit(call)
+        try:
+            address = self._address(route.slot)
+        except (RedisError, RedisClusterException) as exc:  # no primary in the slot map
+            call.fail(translate(exc, self.target, self.timeout))
+            return
+        self._node(address).submit(call)
 
     def _unreachable(self, node: Coalescer) -> None:
         self._request_refresh(paced=True)
