@@ -20,13 +20,16 @@ from benchmarks.harness import Call, Contender, Section, Settings, Target, compa
 from benchmarks.servers import cluster_url
 from traffik.backends.redis import RedisBackend
 
-__all__ = ["CLUSTER_STRATEGIES", "cluster_section"]
+__all__ = ["CLUSTER_STRATEGIES", "UNCOALESCED", "cluster_section"]
 
 CALLERS = 50
 PER_CALLER_PER_ROUND = 20
 CLUSTER_TARGET = Target(2.5, at_least=True)
 CLUSTER_STRATEGIES = ("FixedWindow", "TokenBucket", "GCRA")
 """Strategies measured on the Cluster: one per kind of state (a window, a bucket, a schedule)."""
+
+UNCOALESCED = "FixedWindow, `coalesce=False`"
+PLAIN_NOTE = "every check a round trip of its own through the Cluster client (as before coalescing)"
 
 
 async def cluster_section(settings: Settings) -> Section:
@@ -45,24 +48,37 @@ async def cluster_section(settings: Settings) -> Section:
         backend = RedisBackend(
             url, cluster=True, namespace=namespace, timeout=1.0, max_connections=100
         )
+        plain = RedisBackend(
+            url, cluster=True, namespace=namespace, timeout=1.0, max_connections=100,
+            coalesce=False,
+        )  # fmt: skip
         try:
-            async with backend:
+            async with backend, plain:
                 await client.initialize()
 
                 def incr_for(index: int) -> Call:
                     return partial(client.incr, f"bench:incr:{index}")
 
+                def check_for(index: int, name: str, on: RedisBackend = backend) -> Call:
+                    call, args = check_call(on, name, f"burst:{{c{index}}}:{name}:{id(on)}")
+                    return partial(call, *args)
+
                 floor = Contender(f"{CALLERS} x `INCR` (floor)", concurrent(CALLERS, incr_for))
-                contenders = []
-                for name in CLUSTER_STRATEGIES:
-
-                    def check_for(index: int, name: str = name) -> Call:
-                        call, args = check_call(backend, name, f"burst:{{c{index}}}:{name}")
-                        return partial(call, *args)
-
-                    contenders.append(
-                        Contender(name, concurrent(CALLERS, check_for), CLUSTER_TARGET)
+                contenders = [
+                    Contender(
+                        name,
+                        concurrent(CALLERS, partial(check_for, name=name)),
+                        CLUSTER_TARGET,
                     )
+                    for name in CLUSTER_STRATEGIES
+                ]
+                contenders.append(
+                    Contender(
+                        UNCOALESCED,
+                        concurrent(CALLERS, partial(check_for, name="FixedWindow", on=plain)),
+                        note=PLAIN_NOTE,
+                    )
+                )
                 section.rows = await compare(
                     floor,
                     contenders,
