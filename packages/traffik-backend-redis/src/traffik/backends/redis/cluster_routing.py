@@ -130,6 +130,7 @@ class ClusterRouter:
         self.timeout = timeout
         self.pipelines = pipelines
         self._nodes: dict[str, Coalescer] = {}  # by "host:port"
+        self._by_slot: dict[int, Coalescer] = {}  # the slot map as read so far
         self._moved: dict[int, tuple[str, int]] = {}  # slot -> (node, MOVED number)
         self._moves = 0  # MOVED replies so far
         self._refresh: asyncio.Task[None] | None = None
@@ -153,9 +154,11 @@ class ClusterRouter:
         Call `start` first. Raises `BackendError` (or a subclass) for the call's failure
         at Redis, and ``RedisError`` when the slot map has no node for ``slot``.
         """
-        node = self._node(self._address(slot))
+        node = self._by_slot.get(slot)
+        if node is None:
+            node = self._by_slot[slot] = self._node(self._address(slot))
         call = node.call(command, script)
-        call.route = _Route(slot)
+        call.route = slot  # a `_Route` once the call meets a redirect
         return await node.send(call)
 
     def _address(self, slot: int) -> str:
@@ -163,6 +166,12 @@ class ClusterRouter:
         if moved is not None:
             return moved[0]
         return str(self.client.nodes_manager.get_node_from_slot(slot).name)
+
+    def _route(self, call: Call) -> _Route:
+        route = call.route
+        if not isinstance(route, _Route):
+            route = call.route = _Route(route)
+        return route
 
     def _node(self, address: str) -> Coalescer:
         node = self._nodes.get(address)
@@ -208,22 +217,26 @@ class ClusterRouter:
 
     def _redirect(self, call: Call, error: ResponseError, node: Coalescer) -> bool:
         """Take over ``call`` when ``error`` is a redirect or a retry (True), else False."""
-        route = call.route
-        if not isinstance(route, _Route) or self._closed:
+        if not isinstance(call.route, (int, _Route)) or self._closed:
             return False
         kind, address = _classify(error)
+        if not kind:
+            return False
+        route = self._route(call)
         if kind in ("MOVED", "ASK"):
             route.redirects += 1
             if route.redirects > MAX_REDIRECTS:
                 return False
             if address.startswith(":"):  # a node that does not know its own address
                 address = node.pool.connection_kwargs["host"] + address
+            node = self._node(address)
             if kind == "MOVED":
                 self._moves += 1
                 self._moved[route.slot] = (address, self._moves)
+                self._by_slot[route.slot] = node
                 self._request_refresh(paced=False)
             call.asking = kind == "ASK"
-            self._node(address).submit(call)
+            node.submit(call)
             return True
         if kind in _RETRIED:
             loop = asyncio.get_running_loop()
@@ -253,12 +266,14 @@ class ClusterRouter:
         route = call.route
         assert isinstance(route, _Route)
         call.asking = False
-        try:
-            address = self._address(route.slot)
-        except (RedisError, RedisClusterException) as exc:  # no primary in the slot map
-            call.fail(translate(exc, self.target, self.timeout))
-            return
-        self._node(address).submit(call)
+        node = self._by_slot.get(route.slot)
+        if node is None:
+            try:
+                node = self._by_slot[route.slot] = self._node(self._address(route.slot))
+            except (RedisError, RedisClusterException) as exc:  # no primary in the slot map
+                call.fail(translate(exc, self.target, self.timeout))
+                return
+        node.submit(call)
 
     def _unreachable(self, node: Coalescer) -> None:
         self._request_refresh(paced=True)
@@ -281,6 +296,7 @@ class ClusterRouter:
         else:
             # What MOVED said before this refresh began, the refreshed map knows.
             self._moved = {slot: moved for slot, moved in self._moved.items() if moved[1] > moves}
+            self._by_slot = {}  # read again from the refreshed map, slot by slot
         finally:
             self._refreshed_at = asyncio.get_running_loop().time()
             self._refresh = None
