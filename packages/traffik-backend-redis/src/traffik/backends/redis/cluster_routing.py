@@ -18,9 +18,10 @@ when the topology changes. The replies that say it changed are handled per call:
   that node: the call alone is sent there, behind ``ASKING``, on the same connection in
   the same write. The slot map is not changed.
 * ``TRYAGAIN`` (keys of a migrating slot split between two nodes) and ``CLUSTERDOWN`` (a
-  slot without a primary, during a failover): the call is sent again after a short pause,
-  routed afresh, for at most the time budget (``timeout``) from the first such reply;
-  then it fails with `BackendError`, and ``on_error`` decides.
+  slot without a primary, during a failover; the slot map is refreshed): the call is sent
+  again after a short pause, to the slot's primary as the map then says, for at most the
+  time budget (``timeout``) from the first such reply; then it fails with `BackendError`,
+  and ``on_error`` decides.
 
 A node answers ``MOVED``, ``ASK`` and ``TRYAGAIN`` before running anything: a script that
 got one did not run, so sending it again never counts a request twice. A call is sent
