@@ -249,6 +249,7 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
 SERVER_FIXTURES: dict[str, tuple[str, ...]] = {
     "redis_url": ("redis",),
     "redis_cluster": ("redis",),
+    "redis_cluster_with_replicas": ("redis",),
     "redis_sentinel": ("redis",),
     "memcached_url": ("memcached",),
     "server_factory": ("redis", "memcached"),  # starts either kind
@@ -313,7 +314,7 @@ def _observed_run() -> Iterator[None]:
 
 @dataclass
 class RedisClusterServers:
-    """A Redis Cluster of masters on loopback (no replicas), every slot assigned."""
+    """A Redis Cluster on loopback, every slot assigned: primaries, and replicas if asked."""
 
     nodes: list[ServerProcess]
 
@@ -325,6 +326,20 @@ class RedisClusterServers:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def wait_until_ok(self, timeout: float = _START_TIMEOUT) -> float:
+        """Poll every running node until each reports ``cluster_state:ok``; seconds waited.
+
+        What a failover or a resharding test waits for (a replica promoted, a slot moved),
+        by asking the servers, never by sleeping a fixed time.
+        """
+        started = time.monotonic()
+        running = [node for node in self.nodes if node.process is not None]
+        while not all(_cluster_state_ok(node) for node in running):
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"the cluster did not reach cluster_state:ok in {timeout}s")
+            time.sleep(0.02)  # polling the servers; not a test's timing
+        return time.monotonic() - started
 
 
 def _cluster_state_ok(node: ServerProcess) -> bool:
@@ -340,7 +355,7 @@ def _ask(node: ServerProcess, request: bytes) -> bytes:
         return b""
 
 
-def _start_cluster_node() -> ServerProcess:
+def _start_cluster_node(node_timeout_ms: int = 5000) -> ServerProcess:
     """A cluster-enabled redis-server; its bus port (port + 10000) must be free too."""
     for _ in range(20):
         port = free_port()
@@ -357,7 +372,7 @@ def _start_cluster_node() -> ServerProcess:
             extra_args=(
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "5000",
+                "--cluster-node-timeout", str(node_timeout_ms),
             ),
         )  # fmt: skip
         try:
@@ -368,12 +383,16 @@ def _start_cluster_node() -> ServerProcess:
     raise RuntimeError("could not start a cluster-enabled redis-server on a free port")
 
 
-def start_redis_cluster(masters: int = 3) -> RedisClusterServers:
-    """Start ``masters`` cluster-enabled redis-servers and join them with redis-cli."""
+def start_redis_cluster(
+    masters: int = 3, *, replicas: int = 0, node_timeout_ms: int = 5000
+) -> RedisClusterServers:
+    """Start ``masters`` cluster-enabled redis-servers, ``replicas`` more per master, and
+    join them with redis-cli. ``node_timeout_ms``: how long a node may be unreachable
+    before the others count it failed (a replica takes over soon after)."""
     cluster = RedisClusterServers([])
     try:
-        for _ in range(masters):
-            cluster.nodes.append(_start_cluster_node())
+        for _ in range(masters * (1 + replicas)):
+            cluster.nodes.append(_start_cluster_node(node_timeout_ms))
         subprocess.run(
             [
                 _binary("redis-cli"),
@@ -381,20 +400,20 @@ def start_redis_cluster(masters: int = 3) -> RedisClusterServers:
                 "create",
                 *(f"{node.host}:{node.port}" for node in cluster.nodes),
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             check=True,
             capture_output=True,
             timeout=60,
         )
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not all(_cluster_state_ok(node) for node in cluster.nodes):
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the cluster did not reach cluster_state:ok in {_START_TIMEOUT}s"
-                )
-            time.sleep(0.05)  # waiting for the nodes to agree; not a test's timing
+        cluster.wait_until_ok()
+        if replicas:  # every replica has synced with its primary (redis-cli does not wait)
+            deadline = time.monotonic() + _START_TIMEOUT
+            while not all(_replica_ready(node) for node in cluster.nodes):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the replicas did not sync in {_START_TIMEOUT}s")
+                time.sleep(0.05)  # waiting for the replication links; not a test's timing
     except (RuntimeError, subprocess.SubprocessError) as exc:
         cluster.stop()
         output = getattr(exc, "stdout", b"") or b""
@@ -402,6 +421,27 @@ def start_redis_cluster(masters: int = 3) -> RedisClusterServers:
             f"could not start a Redis Cluster: {exc} {output.decode()[-500:]}"
         ) from exc
     return cluster
+
+
+def _replica_ready(node: ServerProcess) -> bool:
+    """A primary, or a replica whose link to its primary is up."""
+    info = _ask(node, b"INFO replication\r\n")
+    return b"role:master" in info or b"master_link_status:up" in info
+
+
+@pytest.fixture
+def redis_cluster_with_replicas() -> Iterator[RedisClusterServers]:
+    """A Redis Cluster of 3 primaries with a replica each, for one test (it may kill
+    nodes and move slots). A node unreachable for 1 s counts as failed, so a replica
+    takes over within a few seconds."""
+    try:
+        cluster = start_redis_cluster(3, replicas=1, node_timeout_ms=1000)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

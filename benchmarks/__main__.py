@@ -5,7 +5,8 @@
     hatch run bench --only memory,http    # in-process sections only (no servers needed)
 
 Sections: ``memory`` = (a) in-memory checks and (g) memory per key; ``http`` = (b) the
-``Depends`` route and (c) the middleware; ``redis`` = (d) and (e); ``memcached`` = (f).
+``Depends`` route and (c) the middleware; ``redis`` = (d), (e) and (h), on a Cluster;
+``memcached`` = (f).
 The network sections start private servers (redis-server, memcached on the PATH).
 """
 
@@ -32,7 +33,11 @@ _SKELETONS = {
         ("b", "FastAPI route with `Depends(throttle)`"),
         ("c", "FastAPI route behind `ThrottleMiddleware`"),
     ],
-    "redis": [("d", "Redis check per strategy, one at a time"), ("e", "Redis throughput")],
+    "redis": [
+        ("d", "Redis check per strategy, one at a time"),
+        ("e", "Redis throughput"),
+        ("h", "Redis Cluster throughput"),
+    ],
     "memcached": [("f", "Memcached check per strategy, one at a time")],
 }
 
@@ -48,9 +53,10 @@ async def _run_group(group: str, settings: Settings) -> list[Section]:
 
         runners = [dependency_section, middleware_section]
     elif group == "redis":
+        from benchmarks.cluster import cluster_section
         from benchmarks.network import redis_sections
 
-        runners = [redis_sections]
+        runners = [redis_sections, cluster_section]
     else:
         from benchmarks.network import memcached_section
 

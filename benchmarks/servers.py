@@ -2,7 +2,8 @@
 
 They come from the root ``conftest.py``'s `start_server` (the helper the tests use: a free
 loopback port, no persistence). ``TRAFFIK_REDIS_URL`` / ``TRAFFIK_MEMCACHED_URL`` name a
-running server to use instead.
+running server to use instead; ``TRAFFIK_REDIS_CLUSTER_URL``, a node of a running Redis
+Cluster (otherwise a private one of 3 primaries is formed, as the tests' fixture does).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["server_url"]
+__all__ = ["cluster_url", "server_url"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _ENVIRONMENT = {"redis": "TRAFFIK_REDIS_URL", "memcached": "TRAFFIK_MEMCACHED_URL"}
@@ -45,3 +46,17 @@ def server_url(kind: str) -> Iterator[str]:
         yield str(server.url)
     finally:
         server.stop()
+
+
+@contextmanager
+def cluster_url() -> Iterator[str]:
+    """The URL of a node of a 3-primary Redis Cluster for the block's duration."""
+    url = os.environ.get("TRAFFIK_REDIS_CLUSTER_URL")
+    if url:
+        yield url
+        return
+    cluster = _root_conftest().start_redis_cluster(3)
+    try:
+        yield str(cluster.url)
+    finally:
+        cluster.stop()

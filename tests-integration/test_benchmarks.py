@@ -55,7 +55,7 @@ def run_suite(tmp_path: Path, *arguments: str) -> dict[str, dict[str, Any]]:
     sections = {
         section["letter"]: section for section in json.loads(results.read_text())["sections"]
     }
-    assert sorted(sections) == list("abcdefg")
+    assert sorted(sections) == list("abcdefgh")
     for section in sections.values():
         assert f"## ({section['letter']}) " in table
         for row in section["rows"]:
@@ -88,7 +88,7 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
     ]
     assert names(sections["c"])[:2] == ["bare route (floor)", "middleware throttle"]
     assert names(sections["g"])[:2] == ["dict of [window, count] (floor)", "FixedWindow"]
-    for letter in "def":
+    for letter in "defh":
         assert sections[letter]["skipped"] == "not selected (`--only memory,http`)."
         assert sections[letter]["rows"] == []
     # The targets the issue sets are on the rows they concern.
@@ -114,6 +114,10 @@ def test_network_sections_start_their_own_servers(tmp_path: Path) -> None:
     assert names(sections["d"])[0] == "`INCR` (floor)"
     assert names(sections["e"])[0] == "50 x `INCR` (floor)"
     assert names(sections["f"])[0] == "`incr` (floor)"
+    assert names(sections["h"]) == [
+        "50 x `INCR` (floor)", "FixedWindow", "TokenBucket", "GCRA", "FixedWindow, `coalesce=False`"
+    ]  # fmt: skip
+    assert [row["target"] for row in sections["h"]["rows"]] == [None, *["≥ 2.5x"] * 3, None]
     for letter in "def":
         measured = set(names(sections[letter])[1:])
         assert "FixedWindow" in measured

@@ -45,6 +45,39 @@ SCRIPT = textwrap.dedent(
     namespace = {}
     exec("from traffik import *", namespace)
     assert "Limiter" in namespace and "HTTPThrottle" not in namespace
+
+    # traffik 1.x's paths: core forwards them, and names the extra a missing target needs.
+    for statement, extra in [
+        ("from traffik.throttles import HTTPThrottle", "fastapi"),
+        ("from traffik.decorators import throttled", "fastapi"),
+        ("from traffik.registry import GLOBAL_REGISTRY", "fastapi"),
+        ("from traffik.middleware import ThrottleMiddleware", "fastapi"),
+        ("from traffik.throttles import WebSocketThrottle", "websocket"),
+        ("from traffik.error_handlers import CircuitBreaker", "resilience"),
+    ]:
+        try:
+            exec(statement, {})
+        except ImportError as exc:
+            assert f"pip install 'traffik[{extra}]'" in str(exc), (statement, str(exc))
+        else:
+            raise AssertionError(f"{statement} without its distribution")
+
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from traffik.strategies import FixedWindowStrategy
+        namespace = {}
+        exec("from traffik.throttles import *", namespace)
+    assert FixedWindowStrategy is traffik.FixedWindow
+    assert [name for name in namespace if not name.startswith("__")] == [
+        "Throttle", "ThrottleExceptionInfo", "ExceptionInfo"
+    ], namespace
+    assert [str(w.message).rsplit(": ", 1)[1] for w in caught] == [
+        "use `from traffik.strategies import FixedWindow`",
+        "use `from traffik import Throttle`",
+        "use `from traffik import ThrottleExceptionInfo`",
+        "use `from traffik import ThrottleExceptionInfo`",
+    ], [str(w.message) for w in caught]
     print("core-only OK")
     """
 )

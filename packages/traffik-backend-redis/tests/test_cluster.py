@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from traffik import (
 )
 from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
+from traffik.exceptions import BackendTimeoutError
 from traffik.keys import storage_prefix
 from traffik.resolution import resolve
 from traffik.strategies import NO_PARAMS
@@ -33,6 +35,13 @@ MINUTE = Rate.parse("5/min")
 class Node(Protocol):
     @property
     def url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 class Cluster(Protocol):
@@ -196,3 +205,56 @@ async def test_a_cluster_client_you_pass_and_a_script_flush(
         assert (await backend.apply("k:{a}", TokenBucket(), MINUTE, 1, NO_PARAMS)).remaining == 3
     assert await client.ping()  # the caller's client stays open
     await client.aclose()
+
+
+async def test_a_burst_over_every_primary_is_exact(backend: RedisBackend) -> None:
+    """Thousands of simultaneous checks, on keys spread over the primaries: each
+    primary's share goes out in pipelined round trips, and every key admits its limit."""
+    hourly = Rate.parse("20/hour")
+    clients = [f"client-{number}" for number in range(60)]
+    decisions = await asyncio.gather(
+        *(
+            backend.apply(f"burst:{{{client}}}", FixedWindow(), hourly, 1, NO_PARAMS)
+            for client in clients
+            for _ in range(50)
+        )
+    )
+    admitted = [sum(d.allowed for d in decisions[at : at + 50]) for at in range(0, 3000, 50)]
+    assert admitted == [20] * 60
+    slots = {key_slot(f"x:burst:{{{client}}}".encode()) for client in clients}
+    assert len(slots) > 30  # spread, so every primary had its share
+
+
+async def test_a_paused_primary_fails_only_its_own_calls_within_the_budget(
+    redis_cluster: Cluster, namespace: str
+) -> None:
+    """Each primary has its own silence budget: while one is frozen (SIGSTOP), checks on
+    its keys fail with BackendTimeoutError, and checks on the other primaries' keys go on."""
+    backend = RedisBackend(redis_cluster.url, cluster=True, namespace=namespace)
+    probe = RedisCluster.from_url(redis_cluster.url)
+    async with backend:
+        await probe.initialize()
+        by_port: dict[int, str] = {}
+        for number in range(200):
+            key = f"paused:{{client-{number}}}"
+            node = probe.get_node_from_key(storage_prefix(namespace) + key)
+            assert node is not None
+            by_port.setdefault(int(node.port), key)
+        assert len(by_port) == 3
+        frozen = redis_cluster.nodes[0]
+        frozen_key = by_port[frozen.port]
+        others = [key for port, key in by_port.items() if port != frozen.port]
+        frozen.pause()
+        try:
+            outcomes = await asyncio.gather(
+                *(backend.apply(key, FixedWindow(), MINUTE, 1, NO_PARAMS)
+                  for key in [frozen_key, *others]),
+                return_exceptions=True,
+            )  # fmt: skip
+        finally:
+            frozen.resume()
+        assert isinstance(outcomes[0], BackendTimeoutError), outcomes[0]
+        assert all(isinstance(outcome, Decision) and outcome.allowed for outcome in outcomes[1:])
+        # The same backend carries on once the node answers again.
+        assert (await backend.apply(frozen_key, FixedWindow(), MINUTE, 1, NO_PARAMS)).allowed
+    await probe.aclose()

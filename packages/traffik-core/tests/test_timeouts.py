@@ -45,7 +45,7 @@ class ThreadStore:
                 self.answering.wait()
                 try:
                     self.theirs.sendall(b"ok\n")
-                except OSError:  # closed by the test meanwhile
+                except OSError:  # closed by `close` while this reply waited: the test is over
                     return
 
     def close(self) -> None:

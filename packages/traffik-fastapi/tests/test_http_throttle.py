@@ -175,7 +175,7 @@ def test_exempted_clients_pass_untouched(
     assert client.get("/items").status_code == 429
 
 
-def test_custom_handle_throttled_and_context(
+def test_custom_on_throttled_and_context(
     backend: InMemoryBackend, client_for: ClientFactory
 ) -> None:
     seen: list[tuple[Decision, Mapping[str, Any]]] = []
@@ -188,7 +188,7 @@ def test_custom_handle_throttled_and_context(
     ) -> None:
         seen.append((decision, context))  # let the request through, but remember
 
-    throttle = HTTPThrottle("t", rate="1/min", handle_throttled=note, context={"scope": "x"})
+    throttle = HTTPThrottle("t", rate="1/min", on_throttled=note, context={"scope": "x"})
     client = client_for(make_app(backend, throttle))
     assert [client.get("/items").status_code for _ in range(2)] == [200, 200]
     assert len(seen) == 1

@@ -150,7 +150,7 @@ def test_a_custom_handler_receives_the_connection_decision_throttle_and_context(
         await websocket.send_text(f"wait {decision.retry_after:g}")
 
     throttle = WebSocketThrottle(
-        "messages-handler", rate="1/min", backend=backend, handle_throttled=handler,
+        "messages-handler", rate="1/min", backend=backend, on_throttled=handler,
         context={"room": "lobby"},
     )  # fmt: skip
     client = client_for(echo_app(throttle))

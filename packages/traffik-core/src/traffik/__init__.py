@@ -17,7 +17,7 @@ from traffik.backends.base import ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 from traffik.clock import Clock, ManualClock
 from traffik.decision import NOT_LIMITED, Decision
-from traffik.error_policy import ErrorContext, ErrorHandler, OnError
+from traffik.error_policy import ErrorContext, ErrorHandler, OnError, ThrottleExceptionInfo
 from traffik.exceptions import (
     BackendConnectionError,
     BackendError,
@@ -205,6 +205,7 @@ __all__ = [
     "Strategy",
     "Throttle",
     "ThrottleBackend",
+    "ThrottleExceptionInfo",
     "ThrottleMiddleware",
     "ThrottleRegistry",
     "ThrottleStat",
@@ -233,8 +234,7 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:
-    import importlib
-    import importlib.util
+    from traffik._lazy import import_provider, installed
 
     def __getattr__(name: str) -> object:
         if name == "__version__":
@@ -242,19 +242,12 @@ if not TYPE_CHECKING:
         try:
             module_name, extra = _LAZY_EXPORTS[name]
         except KeyError:
+            from traffik._removed import REMOVED_1X  # only on this error path
+
+            if name in REMOVED_1X:  # a 1.x name: say what to use instead
+                raise REMOVED_1X[name].error("traffik", name) from None
             raise AttributeError(f"module 'traffik' has no attribute {name!r}") from None
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # Only the missing distribution itself is translated; a missing dependency
-            # *inside* an installed extra propagates unchanged.
-            if exc.name not in (module_name, *_parents(module_name)):
-                raise
-            raise ImportError(
-                f"{name} needs the {extra!r} extra: pip install 'traffik[{extra}]'",
-                name=module_name,
-            ) from exc
-        value = getattr(module, name)
+        value = getattr(import_provider(module_name, extra, name), name)
         globals()[name] = value
         return value
 
@@ -275,17 +268,7 @@ if not TYPE_CHECKING:
     def __dir__() -> list[str]:
         return sorted(set(globals()) | set(_LAZY_EXPORTS))
 
-    def _parents(module_name: str) -> list[str]:
-        parts = module_name.split(".")
-        return [".".join(parts[:i]) for i in range(2, len(parts))]
-
-    def _installed(module_name: str) -> bool:
-        try:
-            return importlib.util.find_spec(module_name) is not None
-        except ModuleNotFoundError:
-            return False
-
     # `from traffik import *` must work with only some distributions installed.
     __all__ = [
-        name for name in __all__ if name not in _LAZY_EXPORTS or _installed(_LAZY_EXPORTS[name][0])
+        name for name in __all__ if name not in _LAZY_EXPORTS or installed(_LAZY_EXPORTS[name][0])
     ]

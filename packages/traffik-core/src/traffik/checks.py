@@ -1,4 +1,4 @@
-"""One throttle's part in one decision: `Outcome`, and a client's standing: `ThrottleStat`.
+"""One throttle's part in one decision: `Outcome`.
 
 An `Outcome` never holds the connection it was decided for: the connection (a request)
 holds the record of its outcomes in its scope, so an outcome pointing back at it would
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from traffik.rates import Rate
     from traffik.throttle import Throttle
 
-__all__ = ["Outcome", "ThrottleStat", "unconsumed"]
+__all__ = ["Outcome", "unconsumed"]
 
 T = TypeVar("T", bound="Throttle[Any]")
 
@@ -89,31 +89,3 @@ def unconsumed(decision: Decision, hit: Hit | None) -> Decision:
     """``decision`` with the units of ``hit`` back in ``remaining``."""
     cost = hit.cost if hit is not None else 0
     return decision._replace(remaining=min(decision.limit, decision.remaining + cost))
-
-
-@dataclass(frozen=True, slots=True)
-class ThrottleStat:
-    """A client's standing against one throttle, read without consuming anything."""
-
-    @classmethod
-    def from_peek(cls, hit: Hit, decision: Decision) -> ThrottleStat:
-        """The standing that a peek of ``hit`` at cost 1 found."""
-        # A peek at cost 1 reports what would be left after it; add the unit back.
-        remaining = decision.remaining + 1 if decision.allowed else decision.remaining
-        return cls(
-            key=hit.key,
-            rate=hit.rate,
-            strategy=hit.strategy.name,
-            limit=decision.limit,
-            remaining=remaining,
-            reset_after=decision.reset_after,
-            retry_after=decision.retry_after,
-        )
-
-    key: str
-    rate: Rate
-    strategy: str
-    limit: int
-    remaining: int
-    reset_after: float
-    retry_after: float

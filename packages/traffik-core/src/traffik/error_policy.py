@@ -11,6 +11,11 @@ for as long as the bug lasts.
 * ``"raise"``: raise `BackendError` (or the original `TraffikError`).
 * an async handler: receives an `ErrorContext` and returns the seconds to wait
   (0 or less lets the request through) or a `Decision`.
+* a traffik 1.x handler, ``async (connection, exc_info) -> wait_ms``: told apart by its
+  two parameters, it keeps its 1.x meaning: ``exc_info`` is a `ThrottleExceptionInfo`
+  mapping and the wait it returns is in **milliseconds** (1000 means one second).
+
+A handler whose signature fits neither form is refused when it is given.
 
 A throttle's own setting overrides its backend's.
 """
@@ -21,11 +26,12 @@ import asyncio
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 from traffik._logging import logger
+from traffik.callbacks import arguments_taken, describe
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.exceptions import BackendError, ConfigurationError, TraffikError
 from traffik.observability import OBSERVERS, report_failure
@@ -42,8 +48,12 @@ __all__ = [
     "STORE_FAILURES",
     "ErrorContext",
     "ErrorHandler",
+    "ErrorPolicy",
     "FailureWarnings",
+    "MillisecondErrorFunction",
+    "MillisecondErrorHandler",
     "OnError",
+    "ThrottleExceptionInfo",
     "decide_on_error",
     "fail",
     "validate_on_error",
@@ -67,8 +77,27 @@ class ErrorContext:
     throttle: Any
 
 
+class ThrottleExceptionInfo(TypedDict):
+    """What a traffik 1.x ``on_error(connection, exc_info)`` handler receives."""
+
+    exception: BaseException
+    connection: Any
+    key: str | None
+    cost: int | None
+    rate: Rate | None
+    backend: ThrottleBackend | None
+    context: Mapping[str, Any] | None
+    throttle: Any
+
+
 ErrorHandler = Callable[[ErrorContext], Awaitable[float | Decision]]
-OnError = Literal["allow", "throttle", "raise"] | ErrorHandler
+"""``async (context: ErrorContext) -> seconds | Decision``."""
+MillisecondErrorFunction = Callable[[Any, ThrottleExceptionInfo], Awaitable[float]]
+"""``async (connection, exc_info) -> wait_ms``: the traffik 1.x handler."""
+ErrorPolicy = Literal["allow", "throttle", "raise"] | ErrorHandler
+"""An ``on_error`` setting once checked (a 1.x handler adapted)."""
+OnError = ErrorPolicy | MillisecondErrorFunction
+"""What ``on_error=`` accepts."""
 
 ON_ERROR_POLICIES: Final = ("allow", "throttle", "raise")
 
@@ -81,7 +110,7 @@ STORE_FAILURES: Final[tuple[type[Exception], ...]] = (
 """What a backend raises when its store fails: the only backend errors ``on_error`` decides."""
 
 
-def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | None:
+def validate_on_error(value: object, *, allow_none: bool = True) -> ErrorPolicy | None:
     """Return ``value`` if it is a valid ``on_error`` setting, else raise ConfigurationError."""
     if value is None and allow_none:
         return None
@@ -93,11 +122,49 @@ def validate_on_error(value: object, *, allow_none: bool = True) -> OnError | No
             f"or an async callable, got {value!r}"
         )
     if callable(value):
+        forms = (
+            "async def on_error(context: ErrorContext) -> float | Decision  (seconds)",
+            "async def on_error(connection, exc_info) -> float  (traffik 1.x: milliseconds)",
+        )
+        if arguments_taken(value, (1, 2), "on_error", forms) == 2:
+            return MillisecondErrorHandler(value)
         return value
     raise ConfigurationError(
         f"on_error must be one of {', '.join(map(repr, ON_ERROR_POLICIES))} "
         f"or an async callable, got {value!r}"
     )
+
+
+class MillisecondErrorHandler:
+    """A traffik 1.x handler ``(connection, exc_info) -> wait_ms`` as an `ErrorHandler`:
+    the wait it returns is in milliseconds, as in 1.x (a `Decision` passes as it is)."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Callable[[Any, ThrottleExceptionInfo], Any]) -> None:
+        self.handler = handler
+
+    async def __call__(self, context: ErrorContext) -> float | Decision:
+        throttle = context.throttle
+        info: ThrottleExceptionInfo = {
+            "exception": context.exception,
+            "connection": context.connection,
+            "key": context.key,
+            "cost": context.cost,
+            "rate": context.rate,
+            "backend": context.backend,
+            "context": getattr(throttle, "context", None),
+            "throttle": throttle,
+        }
+        result = self.handler(context.connection, info)
+        if inspect.isawaitable(result):
+            result = await result
+        if isinstance(result, Decision):
+            return result
+        return float(result) / 1000.0
+
+    def __repr__(self) -> str:
+        return f"{describe(self.handler)} (traffik 1.x, milliseconds)"
 
 
 ERROR_RETRY_AFTER: Final = 1.0
@@ -110,7 +177,7 @@ the code reporting decisions can tell an exemption from a failure."""
 
 
 async def decide_on_error(
-    policy: OnError, context: ErrorContext, *, from_backend: bool
+    policy: ErrorPolicy, context: ErrorContext, *, from_backend: bool
 ) -> Decision:
     """The decision ``policy`` makes of the failure described by ``context``.
 
@@ -216,7 +283,7 @@ class FailureWarnings:
         self._last = -math.inf
         self._unreported = 0
 
-    def warn(self, uid: str, exc: BaseException, policy: OnError) -> None:
+    def warn(self, uid: str, exc: BaseException, policy: ErrorPolicy) -> None:
         now = self._clock()
         if now - self._last < self.interval:
             self._unreported += 1

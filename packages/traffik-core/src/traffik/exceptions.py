@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from traffik._aliases import Gone, Moved, forward
+
 if TYPE_CHECKING:
     from traffik.decision import Decision
+    from traffik.fastapi import ConnectionThrottled as ConnectionThrottled
 
 __all__ = [
     "BackendConnectionError",
@@ -58,3 +61,28 @@ class RateLimitExceeded(TraffikError):
         self.decision = decision
         self.retry_after = decision.retry_after
         super().__init__(message or f"Rate limit exceeded; retry after {decision.retry_after:.3f}s")
+
+
+# traffik 1.x's names (`traffik._aliases`): a kept one warns, the others say what to use.
+_NO_LOCKS = Gone("traffik 2 takes no locks: each backend applies a decision atomically")
+_NO_QUOTAS = Gone("quota contexts are not available yet")
+forward(
+    __name__,
+    globals(),
+    {
+        "TraffikException": Moved(__name__, name="TraffikError"),
+        "ConnectionThrottled": Moved("traffik.fastapi", extra="fastapi"),
+        "LockError": _NO_LOCKS,
+        "LockAcquisitionError": _NO_LOCKS,
+        "LockReleaseError": _NO_LOCKS,
+        "LockTimeoutError": _NO_LOCKS,
+        "LockPoolError": _NO_LOCKS,
+        "QuotaError": _NO_QUOTAS,
+        "QuotaAppliedError": _NO_QUOTAS,
+        "QuotaCancelledError": _NO_QUOTAS,
+    },
+    alias_module=False,
+)
+
+if TYPE_CHECKING:
+    TraffikException = TraffikError

@@ -27,7 +27,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from traffik.checks import Outcome, ThrottleStat, unconsumed
+from traffik.checks import Outcome, unconsumed
+from traffik.stats import ThrottleStat
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import fail
 from traffik.exceptions import ConfigurationError

@@ -16,11 +16,11 @@ taken by `traffik.pipeline` (from a connection to a `Hit`: `traffik.resolution`)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from traffik.backends.base import ThrottleBackend, get_default_backend
-from traffik.checks import ThrottleStat
+from traffik.callbacks import EMPTY_CONTEXT, connection_function
 from traffik.decision import Decision
 from traffik.error_policy import FailureWarnings, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
@@ -29,6 +29,7 @@ from traffik.keys import validate_key_part
 from traffik.pipeline import decide_one, hit_all, stat
 from traffik.rates import Rate, RateLike
 from traffik.resolution import checked_cost, resolve
+from traffik.stats import ThrottleStat
 from traffik.strategies.base import NO_PARAMS, Params, Strategy, check_rate
 from traffik.strategies.fixed_window import FixedWindow
 
@@ -44,10 +45,14 @@ __all__ = [
 
 C = TypeVar("C")
 
-Identifier = Callable[[C], Awaitable[str | ExemptedType]]
-RateFunction = Callable[[C], Awaitable[RateLike]]
-CostFunction = Callable[[C], Awaitable[int]]
-ParamsFunction = Callable[[C], Awaitable[Params]]
+# Each function takes the connection, or (traffik 1.x) the connection and the context
+# (a mapping; `Any` here so that 1.x annotations such as `Optional[Dict]` type-check).
+Identifier = (
+    Callable[[C], Awaitable[str | ExemptedType]] | Callable[[C, Any], Awaitable[str | ExemptedType]]
+)
+RateFunction = Callable[[C], Awaitable[RateLike]] | Callable[[C, Any], Awaitable[RateLike]]
+CostFunction = Callable[[C], Awaitable[int]] | Callable[[C, Any], Awaitable[int]]
+ParamsFunction = Callable[[C], Awaitable[Params]] | Callable[[C, Any], Awaitable[Params]]
 
 
 class Throttle(Generic[C]):
@@ -55,7 +60,9 @@ class Throttle(Generic[C]):
 
     :param uid: a unique, stable name; part of every key (no braces).
     :param rate: a `Rate`, a string such as ``"100/min"``, or an async function of the
-        connection returning either.
+        connection returning either. Every function parameter also takes the traffik
+        1.x form ``(connection, context)``, and a wrong signature is refused here
+        (`traffik.callbacks`).
     :param identifier: an async function of the connection returning the client's identity
         (a string) or `EXEMPTED`. Subclasses provide a default.
     :param strategy: the algorithm; `FixedWindow` by default.
@@ -71,6 +78,10 @@ class Throttle(Generic[C]):
         backend, until its retry time (see `traffik.refusals`); None (the default) follows
         the backend's ``cache_refusals``, itself off by default.
     """
+
+    #: What a 1.x-style function ``(connection, context)`` receives as its context
+    #: (`traffik.callbacks`); web throttles set their own.
+    context: Mapping[str, Any] = EMPTY_CONTEXT
 
     def __init__(
         self,
@@ -88,9 +99,11 @@ class Throttle(Generic[C]):
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
-        self._rate_function: RateFunction[C] | None = None
+        self._rate_function: Callable[[C], Awaitable[RateLike]] | None = None
         if callable(rate):
-            self._rate_function = rate
+            self._rate_function = connection_function(
+                rate, self, f"The rate function of throttle {uid!r}", "rate"
+            )
         else:
             self.rate = Rate.of(rate)
 
@@ -106,16 +119,20 @@ class Throttle(Generic[C]):
         self.backend = backend
 
         self.cost = 1
-        self._cost_function: CostFunction[C] | None = None
+        self._cost_function: Callable[[C], Awaitable[int]] | None = None
         if callable(cost):
-            self._cost_function = cost
+            self._cost_function = connection_function(
+                cost, self, f"The cost function of throttle {uid!r}", "cost"
+            )
         else:
             self.cost = checked_cost(cost, uid)
 
         self._params: Params = NO_PARAMS
-        self._params_function: ParamsFunction[C] | None = None
+        self._params_function: Callable[[C], Awaitable[Params]] | None = None
         if callable(params):
-            self._params_function = params
+            self._params_function = connection_function(
+                params, self, f"The params function of throttle {uid!r}", "params"
+            )
         elif params is not None:
             self._params = params
 
@@ -127,9 +144,10 @@ class Throttle(Generic[C]):
             identifier = self.default_identifier
             if _has_sync_default(type(self)):
                 self._read_identity = self.default_identity
-        elif not callable(identifier):
-            raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
-        self.identifier: Identifier[C] = identifier
+        else:
+            what = f"The identifier of throttle {uid!r}"
+            identifier = connection_function(identifier, self, what, "identifier")
+        self.identifier: Callable[[C], Awaitable[str | ExemptedType]] = identifier
         #: Whether cost, rate and params are fixed (no function), the cost above 0 and the
         #: rate limited: only the identity and key are left to resolve per request.
         self._plain = (

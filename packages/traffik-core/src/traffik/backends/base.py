@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from traffik.error_policy import OnError, validate_on_error
+from traffik._aliases import Gone, forward
+from traffik.error_policy import ErrorPolicy, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
 from traffik.keys import validate_key_part
 from traffik.refusals import RefusalCache
@@ -85,7 +86,7 @@ class ThrottleBackend(ABC):
         self.namespace = validate_key_part(namespace, "Backend namespace")
         validated = validate_on_error(on_error, allow_none=False)
         assert validated is not None
-        self.on_error: OnError = validated
+        self.on_error: ErrorPolicy = validated
         self._entered = 0
         self._previous_default: list[ThrottleBackend | None] = []
 
@@ -275,3 +276,28 @@ def get_default_backend() -> ThrottleBackend | None:
 def set_default_backend(backend: ThrottleBackend | None) -> None:
     global _default_backend
     _default_backend = backend
+
+
+# traffik 1.x's names that 2.x does not have (`traffik._aliases`): each says what to use.
+forward(
+    __name__,
+    globals(),
+    {
+        "connection_throttled": Gone(
+            "the default refusal handler is traffik.fastapi.raise_throttled(connection, "
+            "decision, throttle, context), the wait in decision.retry_after (seconds)"
+        ),
+        "default_identifier": Gone(
+            "the default identity is the client address; behind proxies, name them: "
+            "identifier=traffik.remote_address(['10.0.0.0/8'])"
+        ),
+        "get_throttle_backend": Gone(
+            "a throttle finds its backend itself (its own, else the app's, else the "
+            "default); get_default_backend() returns the process default"
+        ),
+        "build_key": Gone(
+            "a throttle builds its keys itself; (await throttle.stat(connection)).key shows one"
+        ),
+    },
+    alias_module=False,
+)

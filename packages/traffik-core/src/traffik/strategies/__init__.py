@@ -5,6 +5,9 @@ and its integer algorithm; see `traffik.strategies.base` for the contract every 
 them follows.
 """
 
+from typing import TYPE_CHECKING
+
+from traffik._aliases import Gone, Moved, forward
 from traffik.strategies.adaptive_throttle import AdaptiveThrottle
 from traffik.strategies.base import NO_PARAMS, Params, Step, Strategy
 from traffik.strategies.concurrency import Concurrency
@@ -21,6 +24,56 @@ from traffik.strategies.time_of_day import TimeOfDay
 from traffik.strategies.token_bucket import TokenBucket, TokenBucketWithDebt
 
 DEFAULT_STRATEGY = FixedWindow()
+
+_STRATEGIES_1X = (
+    "FixedWindow",
+    "SlidingWindowLog",
+    "SlidingWindowCounter",
+    "TokenBucket",
+    "TokenBucketWithDebt",
+    "LeakyBucket",
+    "LeakyBucketWithQueue",
+    "GCRA",
+    "TieredRate",
+    "AdaptiveThrottle",
+    "PriorityQueue",
+    "QuotaWithRollover",
+    "TimeOfDay",
+    "CostBasedTokenBucket",
+)
+"""The strategies 1.x had, by their 2.x names; 1.x also spelt each with a ``Strategy`` suffix."""
+
+forward(
+    __name__,
+    globals(),
+    {
+        **{f"{name}Strategy": Moved(__name__, name=name) for name in _STRATEGIES_1X},
+        **dict.fromkeys(
+            (f"{name}StatMetadata" for name in _STRATEGIES_1X),
+            Gone(
+                "throttle.stat(connection) returns a traffik.ThrottleStat, the same fields "
+                "for every strategy (its strategy field names the strategy)"
+            ),
+        ),
+    },
+    alias_module=False,
+)
+
+if TYPE_CHECKING:  # traffik 1.x's names (`traffik._aliases`): each use warns
+    FixedWindowStrategy = FixedWindow
+    SlidingWindowLogStrategy = SlidingWindowLog
+    SlidingWindowCounterStrategy = SlidingWindowCounter
+    TokenBucketStrategy = TokenBucket
+    TokenBucketWithDebtStrategy = TokenBucketWithDebt
+    LeakyBucketStrategy = LeakyBucket
+    LeakyBucketWithQueueStrategy = LeakyBucketWithQueue
+    GCRAStrategy = GCRA
+    TieredRateStrategy = TieredRate
+    AdaptiveThrottleStrategy = AdaptiveThrottle
+    PriorityQueueStrategy = PriorityQueue
+    QuotaWithRolloverStrategy = QuotaWithRollover
+    TimeOfDayStrategy = TimeOfDay
+    CostBasedTokenBucketStrategy = CostBasedTokenBucket
 
 __all__ = [
     "DEFAULT_STRATEGY",

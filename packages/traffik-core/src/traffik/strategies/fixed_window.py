@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from traffik._aliases import Moved, forward
 from traffik.decision import Decision, new_decision
 from traffik.rates import Rate
 from traffik.strategies._support import aligned_window
@@ -140,3 +141,14 @@ class FixedWindow(IntTupleCodec):
         self, state: WindowState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> tuple[WindowState | None, int]:
         return refund_window(state, now, rate.period_ms, cost)
+
+
+# traffik 1.x's name (`traffik._aliases`): each use warns.
+if TYPE_CHECKING:
+    FixedWindowStrategy = FixedWindow
+forward(
+    __name__,
+    globals(),
+    {"FixedWindowStrategy": Moved("traffik.strategies", name="FixedWindow")},
+    alias_module=False,
+)

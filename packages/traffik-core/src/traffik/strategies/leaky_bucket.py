@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from traffik._aliases import Moved, forward
 from traffik.decision import Decision
 from traffik.rates import Rate
 from traffik.strategies._bucket import drain, keep_for, lowest_terms
@@ -164,3 +165,18 @@ class LeakyBucketWithQueue(IntTupleCodec):
         self, state: LevelState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> tuple[LevelState | None, int]:
         return _refund(state, now, rate, cost)
+
+
+# traffik 1.x's names (`traffik._aliases`): each use warns.
+if TYPE_CHECKING:
+    LeakyBucketStrategy = LeakyBucket
+    LeakyBucketWithQueueStrategy = LeakyBucketWithQueue
+forward(
+    __name__,
+    globals(),
+    {
+        "LeakyBucketStrategy": Moved("traffik.strategies", name="LeakyBucket"),
+        "LeakyBucketWithQueueStrategy": Moved("traffik.strategies", name="LeakyBucketWithQueue"),
+    },
+    alias_module=False,
+)

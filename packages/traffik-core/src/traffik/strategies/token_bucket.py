@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from traffik._aliases import Moved, forward
 from traffik.decision import Decision
 from traffik.rates import Rate
 from traffik.strategies._bucket import keep_for, lowest_terms, refill
@@ -171,3 +172,18 @@ class TokenBucketWithDebt(IntTupleCodec):
         self, state: BucketState | None, now: int, rate: Rate, cost: int, params: Params
     ) -> tuple[BucketState | None, int]:
         return _refund(state, now, rate, cost, self.capacity(rate))
+
+
+# traffik 1.x's names (`traffik._aliases`): each use warns.
+if TYPE_CHECKING:
+    TokenBucketStrategy = TokenBucket
+    TokenBucketWithDebtStrategy = TokenBucketWithDebt
+forward(
+    __name__,
+    globals(),
+    {
+        "TokenBucketStrategy": Moved("traffik.strategies", name="TokenBucket"),
+        "TokenBucketWithDebtStrategy": Moved("traffik.strategies", name="TokenBucketWithDebt"),
+    },
+    alias_module=False,
+)

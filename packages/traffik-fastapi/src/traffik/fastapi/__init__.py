@@ -27,6 +27,7 @@ from traffik.fastapi.exceptions import (
 from traffik.fastapi.handlers import (
     QUOTA_EXCEEDED,
     raise_throttled,
+    resolve_refusal_handler,
     throttled_exception_handler,
     throttled_problem_handler,
     throttled_response,
@@ -86,6 +87,7 @@ __all__ = [
     "header_identifier",
     "is_throttled",
     "raise_throttled",
+    "resolve_refusal_handler",
     "remote_address",
     "retry_after_header",
     "retry_after_seconds",

@@ -34,6 +34,7 @@ from traffik.fastapi.connection_throttle import (
     ConnectionThrottle,
     DependencySignature,
     KeyBy,
+    MillisecondHandler,
     ThrottledHandler,
 )
 from traffik.fastapi.enforcement import enforce
@@ -79,7 +80,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         backend: ThrottleBackend | None = None,
         cost: int | CostFunction[HTTPConnection] = 1,
         on_error: OnError | None = None,
-        handle_throttled: ThrottledHandler | None = None,
+        handle_throttled: MillisecondHandler | None = None,
         use_method: bool = True,
         key_by: KeyBy = "route",
         headers: HeaderSpec | None = None,
@@ -87,6 +88,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         rules: Iterable[Rule] = (),
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
+        on_throttled: ThrottledHandler | None = None,
     ) -> None:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
             raise ConfigurationError(
@@ -115,6 +117,7 @@ class ConcurrencyLimit(BaseHTTPThrottle):
             rules=rules,
             registry=registry,
             shadow=shadow,
+            on_throttled=on_throttled,
         )
         self.max_in_flight = max_in_flight
         self.lease = lease_ms / 1000

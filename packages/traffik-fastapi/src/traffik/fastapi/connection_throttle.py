@@ -21,7 +21,7 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.handlers import raise_throttled
+from traffik.fastapi.handlers import raise_throttled, resolve_refusal_handler
 from traffik.fastapi.headers import (
     HeaderSpec,
     HeaderTemplate,
@@ -43,7 +43,14 @@ from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunct
 if TYPE_CHECKING:
     from traffik.fastapi.middleware import MiddlewareThrottle, ThrottleMiddleware
 
-__all__ = ["KEY_BY", "ConnectionThrottle", "DependencySignature", "KeyBy", "ThrottledHandler"]
+__all__ = [
+    "KEY_BY",
+    "ConnectionThrottle",
+    "DependencySignature",
+    "KeyBy",
+    "MillisecondHandler",
+    "ThrottledHandler",
+]
 
 KeyBy = Literal["route", "path", "client"]
 KEY_BY: Final = ("route", "path", "client")
@@ -51,7 +58,10 @@ KEY_BY: Final = ("route", "path", "client")
 # The throttle is typed Any: a handler written for HTTP throttles (``throttle:
 # BaseHTTPThrottle``) or for any connection throttle fits alike.
 ThrottledHandler = Callable[[HTTPConnection, Decision, Any, Mapping[str, Any]], Awaitable[Any]]
-"""``handle_throttled(connection, decision, throttle, context)``, called on refusal."""
+"""``on_throttled(connection, decision, throttle, context)``, called on refusal."""
+
+MillisecondHandler = Callable[[HTTPConnection, float, Any, Mapping[str, Any]], Awaitable[Any]]
+"""``handle_throttled(connection, wait_ms, throttle, context)``: the traffik 1.x form."""
 
 _NO_CONTEXT: Final[Mapping[str, Any]] = {}
 
@@ -103,7 +113,7 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
         cost: int | CostFunction[HTTPConnection] = 1,
         on_error: OnError | None = None,
         params: Params | ParamsFunction[HTTPConnection] | None = None,
-        handle_throttled: ThrottledHandler | None = None,
+        handle_throttled: MillisecondHandler | None = None,
         use_method: bool = True,
         key_by: KeyBy = "route",
         headers: HeaderSpec | None = None,
@@ -112,6 +122,7 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
         cache_refusals: bool | None = None,
+        on_throttled: ThrottledHandler | None = None,
     ) -> None:
         super().__init__(
             uid,
@@ -125,11 +136,11 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
             shadow=shadow,
             cache_refusals=cache_refusals,
         )
-        if handle_throttled is not None and not callable(handle_throttled):
-            raise ConfigurationError(
-                f"handle_throttled must be an async callable, got {handle_throttled!r}"
-            )
-        self.handle_throttled: ThrottledHandler = handle_throttled or raise_throttled
+        #: What a refusal calls: ``on_throttled``, or ``handle_throttled`` adapted to it
+        #: (`traffik.fastapi.handlers.resolve_refusal_handler`), or `raise_throttled`.
+        self.on_throttled: ThrottledHandler = resolve_refusal_handler(
+            handle_throttled, on_throttled, raise_throttled, uid
+        )
         self.use_method = bool(use_method)
         if key_by not in KEY_BY:
             raise ConfigurationError(
@@ -173,7 +184,7 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
         self.gate = self._rules_allow if rules else None
 
     async def _rules_allow(self, connection: HTTPConnection) -> bool:
-        return await rules_allow(self._rules, connection)
+        return await rules_allow(self._rules, connection, self.context)
 
     def set_extra_rules(self, rules: Sequence[Rule]) -> None:
         """Rules added from outside (by a registry), on top of the throttle's own."""

@@ -1,16 +1,31 @@
-"""What happens to a refused request: the default ``handle_throttled``, and rendering the
-429 as JSON (``{"detail": ...}``) or as ``application/problem+json`` (RFC 9457, with the
-``quota-exceeded`` type of draft-ietf-httpapi-ratelimit-headers-11)."""
+"""What happens to a refused request: the refusal handlers, and rendering the 429 as JSON
+(``{"detail": ...}``) or as ``application/problem+json`` (RFC 9457, with the
+``quota-exceeded`` type of draft-ietf-httpapi-ratelimit-headers-11).
+
+A throttle takes its refusal handler in one of two forms:
+
+* ``on_throttled=async (connection, decision, throttle, context)``: the `Decision`
+  (``decision.retry_after`` in seconds);
+* ``handle_throttled=async (connection, wait_ms, throttle, context)``: traffik 1.x's
+  name, with its 1.x meaning: the wait in **milliseconds** (a float; ``math.inf`` when
+  waiting cannot help).
+
+Both are checked when given; a ``handle_throttled`` whose second parameter is annotated
+as a `Decision` is refused, naming ``on_throttled``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from traffik.callbacks import arguments_taken, describe
 from traffik.decision import Decision
+from traffik.exceptions import ConfigurationError
 from traffik.fastapi.exceptions import ConnectionThrottled
 from traffik.fastapi.ledger import LEDGER_KEY, Outcome, RequestLedger
 
@@ -19,8 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "QUOTA_EXCEEDED",
+    "MillisecondThrottledHandler",
     "handle_refusals",
     "raise_throttled",
+    "resolve_refusal_handler",
     "throttled_exception_handler",
     "throttled_problem_handler",
     "throttled_response",
@@ -30,13 +47,87 @@ QUOTA_EXCEEDED: Final = "https://iana.org/assignments/http-problem-types#quota-e
 _QUOTA_EXCEEDED_TITLE: Final = "Request cannot be satisfied as assigned quota has been exceeded"
 
 
+RefusalHandler = Callable[[Any, Decision, Any, Mapping[str, Any]], Awaitable[Any]]
+"""``on_throttled(connection, decision, throttle, context)``."""
+
+
+class MillisecondThrottledHandler:
+    """A traffik 1.x ``handle_throttled(connection, wait_ms, throttle, context)`` as an
+    ``on_throttled`` handler: it gets the wait in milliseconds, as in 1.x."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Callable[..., Any]) -> None:
+        self.handler = handler
+
+    async def __call__(
+        self, connection: Any, decision: Decision, throttle: Any, context: Mapping[str, Any]
+    ) -> Any:
+        result = self.handler(connection, decision.retry_after * 1000.0, throttle, context)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def __repr__(self) -> str:
+        return f"{describe(self.handler)} (traffik 1.x handle_throttled, milliseconds)"
+
+
+def resolve_refusal_handler(
+    handle_throttled: object, on_throttled: object, default: RefusalHandler, uid: str
+) -> RefusalHandler:
+    """The ``on_throttled`` handler a throttle calls on refusal, from its parameters.
+
+    :raises ConfigurationError: when both are given, or one does not take four
+        positional arguments, or ``handle_throttled`` is written for a `Decision`.
+    """
+    if handle_throttled is not None and on_throttled is not None:
+        raise ConfigurationError(
+            f"Throttle {uid!r}: pass handle_throttled (traffik 1.x: wait in ms) or "
+            "on_throttled (the Decision), not both"
+        )
+    if on_throttled is not None:
+        shown = ("async def on_throttled(connection, decision, throttle, context)",)
+        arguments_taken(on_throttled, (4,), f"on_throttled of throttle {uid!r}", shown)
+        return on_throttled  # type: ignore[return-value]  # checked above
+    if handle_throttled is None:
+        return default
+    what = f"handle_throttled of throttle {uid!r}"
+    forms = (
+        "async def handle_throttled(connection, wait_ms: float, throttle, context)"
+        "  (traffik 1.x; milliseconds)",
+        "or, for the Decision: on_throttled=async (connection, decision, throttle, context)",
+    )
+    arguments_taken(handle_throttled, (4,), what, forms)
+    if _second_is_decision(handle_throttled):
+        raise ConfigurationError(
+            f"{what} takes (connection, wait_ms, throttle, context) as in traffik 1.x, with "
+            f"the wait in milliseconds; {describe(handle_throttled)} takes a Decision: pass "
+            "it as on_throttled=..."
+        )
+    return MillisecondThrottledHandler(handle_throttled)  # type: ignore[arg-type]
+
+
+def _second_is_decision(function: object) -> bool:
+    """Whether ``function``'s second parameter is annotated as a `Decision`."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    if len(parameters) < 2:
+        return False
+    annotation = parameters[1].annotation
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] == "Decision"
+    return isinstance(annotation, type) and issubclass(annotation, Decision)
+
+
 async def raise_throttled(
     connection: HTTPConnection,
     decision: Decision,
     throttle: ConnectionThrottle,
     context: Mapping[str, Any],
 ) -> NoReturn:
-    """The default ``handle_throttled``: raise `ConnectionThrottled` (HTTP 429).
+    """The default ``on_throttled``: raise `ConnectionThrottled` (HTTP 429).
 
     ``context`` may set ``status_code``, ``detail`` and extra ``headers``. The rate-limit
     headers of every limit decided for the request go with it, unless a
@@ -118,4 +209,4 @@ async def handle_refusals(
         merged = throttle.context
         if context and outcome in own:
             merged = {**merged, **context}
-        await throttle.handle_throttled(connection, decision, throttle, merged)
+        await throttle.on_throttled(connection, decision, throttle, merged)

@@ -64,7 +64,8 @@ class MiddlewareThrottle:
         a compiled ``re.Pattern``. None matches every path.
     :param methods: the HTTP methods to limit (any case); None limits every method. Not
         for WebSocket throttles (a handshake has no method to choose by).
-    :param predicate: ``(connection) -> bool``, sync or async: limit only where it is true.
+    :param predicate: ``(connection) -> bool`` or ``(connection, context) -> bool`` (the
+        context below), sync or async: limit only where it is true.
     :param cost: the cost of each request here; the throttle's own by default.
     :param context: ``handle_throttled`` context for refusals here (over the throttle's).
     """
@@ -122,7 +123,7 @@ class MiddlewareThrottle:
         return suffix
 
     async def matches(self, connection: HTTPConnection) -> bool:
-        return await self.rule.matches(connection)
+        return await self.rule.matches(connection, self.context)
 
     async def check(self, connection: HTTPConnection, *, cost: int = 1) -> bool:
         """Whether a request of ``cost`` would pass here now (consumes nothing)."""
@@ -260,7 +261,7 @@ class ThrottleMiddleware:
         for entry in entries:
             rule = entry.rule
             if rule.matches_request_line(method, path) and (
-                rule.predicate is None or await rule.predicate_allows(connection)
+                rule.predicate is None or await rule.predicate_allows(connection, entry.context)
             ):
                 matched.append(entry)
         if not matched:
@@ -293,7 +294,7 @@ class ThrottleMiddleware:
                 decision = outcome.decision
                 if decision.retry_after < wait:
                     decision = decision._replace(retry_after=wait)
-                await entry.throttle.handle_throttled(
+                await entry.throttle.on_throttled(
                     connection, decision, entry.throttle, entry.context
                 )
         except HTTPException as exc:

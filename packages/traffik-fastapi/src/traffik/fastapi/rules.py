@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from traffik.callbacks import EMPTY_CONTEXT, arguments_taken
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi.methods import HTTP_METHODS
 
@@ -36,8 +38,18 @@ __all__ = [
     "route_path",
 ]
 
-Predicate = Callable[[HTTPConnection], Awaitable[bool] | bool]
-"""``(connection) -> bool``, sync or async."""
+Predicate = (
+    Callable[[HTTPConnection], Awaitable[bool] | bool]
+    | Callable[[HTTPConnection, Mapping[str, Any]], Awaitable[bool] | bool]
+)
+"""``(connection) -> bool`` or, as in traffik 1.x, ``(connection, context) -> bool``;
+sync or async. ``context`` is the throttle's context (a `MiddlewareThrottle`'s, in the
+middleware)."""
+
+_PREDICATE_FORMS: Final = (
+    "async def predicate(connection) -> bool",
+    "async def predicate(connection, context) -> bool  (traffik 1.x)",
+)
 
 PathPattern = str | re.Pattern[str]
 
@@ -91,10 +103,11 @@ class Rule:
 
     :param path: a path pattern (module docstring); None matches every path.
     :param methods: HTTP methods (any case); None matches every method.
-    :param predicate: ``(connection) -> bool``, sync or async; None matches every request.
+    :param predicate: ``(connection) -> bool`` or ``(connection, context) -> bool``, sync
+        or async; None matches every request. A signature fitting neither is refused.
     """
 
-    __slots__ = ("methods", "path", "pattern", "predicate")
+    __slots__ = ("_with_context", "methods", "path", "pattern", "predicate")
 
     #: Whether a match skips the throttle (`Bypass`) rather than enables it.
     bypass: bool = False
@@ -109,8 +122,10 @@ class Rule:
         self.path = path
         self.pattern = None if path is None else compile_path(path)
         self.methods = compile_methods(methods)
-        if predicate is not None and not callable(predicate):
-            raise ConfigurationError(f"predicate must be callable, got {predicate!r}")
+        #: Whether the predicate takes the context after the connection (decided here).
+        self._with_context = predicate is not None and (
+            arguments_taken(predicate, (1, 2), "A rule's predicate", _PREDICATE_FORMS) == 2
+        )
         self.predicate = predicate
 
     def matches_request_line(self, method: str, path: str) -> bool:
@@ -121,18 +136,27 @@ class Rule:
         pattern = self.pattern
         return pattern is None or pattern.match(path) is not None
 
-    async def matches(self, connection: HTTPConnection) -> bool:
+    async def matches(
+        self, connection: HTTPConnection, context: Mapping[str, Any] = EMPTY_CONTEXT
+    ) -> bool:
         scope = connection.scope
         if not self.matches_request_line(scope.get("method", ""), route_path(scope)):
             return False
-        return await self.predicate_allows(connection)
+        return await self.predicate_allows(connection, context)
 
-    async def predicate_allows(self, connection: HTTPConnection) -> bool:
-        """The predicate's part of the match (True without one)."""
+    async def predicate_allows(
+        self, connection: HTTPConnection, context: Mapping[str, Any] = EMPTY_CONTEXT
+    ) -> bool:
+        """The predicate's part of the match (True without one); ``context`` goes to a
+        predicate that takes it."""
         predicate = self.predicate
         if predicate is None:
             return True
-        result = predicate(connection)
+        result = (
+            predicate(connection, context)  # type: ignore[call-arg]
+            if self._with_context
+            else predicate(connection)  # type: ignore[call-arg]
+        )
         if inspect.isawaitable(result):
             result = await result
         return bool(result)
@@ -153,13 +177,18 @@ class Bypass(Rule):
     bypass = True
 
 
-async def rules_allow(rules: tuple[Rule, ...], connection: HTTPConnection) -> bool:
+async def rules_allow(
+    rules: tuple[Rule, ...],
+    connection: HTTPConnection,
+    context: Mapping[str, Any] = EMPTY_CONTEXT,
+) -> bool:
     """Whether a throttle with ``rules`` applies: no `Bypass` matches and every `Rule` does.
 
-    ``rules`` is ordered as `order_rules` leaves it, cheapest decisions first.
+    ``rules`` is ordered as `order_rules` leaves it, cheapest decisions first; ``context``
+    (the throttle's) goes to predicates that take it.
     """
     for rule in rules:
-        if await rule.matches(connection) == rule.bypass:
+        if await rule.matches(connection, context) == rule.bypass:
             return False
     return True
 

@@ -30,6 +30,7 @@ from traffik.fastapi.connection_throttle import (
     ConnectionThrottle,
     DependencySignature,
     KeyBy,
+    MillisecondHandler,
     ThrottledHandler,
 )
 from traffik.fastapi.enforcement import enforce
@@ -46,6 +47,7 @@ __all__ = [
     "BaseHTTPThrottle",
     "HTTPThrottle",
     "KeyBy",
+    "MillisecondHandler",
     "RequestThrottle",
     "ThrottledHandler",
 ]
@@ -72,8 +74,11 @@ class HTTPThrottle(BaseHTTPThrottle):
     :param on_error: what to do when deciding fails ("allow", "throttle", "raise" or a
         handler); overrides the backend's setting.
     :param params: per-request strategy inputs: a mapping or an async function.
-    :param handle_throttled: ``async (connection, decision, throttle, context)`` called on
-        refusal; by default raises `ConnectionThrottled` (HTTP 429).
+    :param handle_throttled: ``async (connection, wait_ms, throttle, context)`` called on
+        refusal, as in traffik 1.x: the wait in milliseconds. By default the refusal
+        raises `ConnectionThrottled` (HTTP 429).
+    :param on_throttled: ``async (connection, decision, throttle, context)`` called on
+        refusal, with the `Decision` (seconds); instead of ``handle_throttled``.
     :param use_method: whether the HTTP method is part of the key (True by default).
     :param key_by: ``"route"`` (the route template, default), ``"path"`` (the concrete
         path) or ``"client"`` (no path: one budget per client).

@@ -19,11 +19,14 @@ Shadow throttles are recorded too, but their refusals refuse nothing.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from traffik.callbacks import arguments_taken, describe
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi import LEDGER_KEY, RequestLedger
@@ -31,7 +34,13 @@ from traffik.fastapi import LEDGER_KEY, RequestLedger
 if TYPE_CHECKING:
     from traffik.fastapi import ConnectionThrottle
 
-__all__ = ["MessageLedger", "current_message", "ledger_for_message", "message_size"]
+__all__ = [
+    "MessageCost",
+    "MessageLedger",
+    "current_message",
+    "ledger_for_message",
+    "message_size",
+]
 
 
 class MessageLedger(RequestLedger):
@@ -93,7 +102,33 @@ def current_message(scope: Scope) -> Any:
     return ledger.message if isinstance(ledger, MessageLedger) else None
 
 
-async def message_size(connection: HTTPConnection, message: Any) -> int:
+class MessageCost:
+    """A cost that weighs the message being checked: ``cost=MessageCost(weigh)``, with
+    ``async def weigh(websocket, message) -> int`` (the message is None at the handshake).
+
+    A plain function given as ``cost=`` takes the connection alone or, as in traffik 1.x,
+    the connection and the throttle's context; wrapping it here says that its second
+    argument is the message instead. Calling a `MessageCost` calls the function.
+    """
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[Any, Any], Awaitable[int] | int]) -> None:
+        forms = ("async def weigh(websocket, message) -> int",)
+        arguments_taken(function, (2,), "The function of a MessageCost", forms)
+        self.function = function
+
+    async def __call__(self, connection: HTTPConnection, message: Any) -> int:
+        result = self.function(connection, message)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def __repr__(self) -> str:
+        return f"MessageCost({describe(self.function)})"
+
+
+async def _message_size(connection: HTTPConnection, message: Any) -> int:
     """A message's size in bytes: the cost function of byte budgets.
 
     ``WebSocketThrottle("uploads", rate="1000000/min", cost=message_size)`` lets each
@@ -111,10 +146,14 @@ async def message_size(connection: HTTPConnection, message: Any) -> int:
         return message.nbytes
     if isinstance(message, dict) and message.get("type") == "websocket.receive":
         payload = message.get("bytes")
-        return await message_size(
+        return await _message_size(
             connection, payload if payload is not None else message.get("text")
         )
     raise ConfigurationError(
         f"message_size weighs str and bytes messages, got {type(message).__name__}: pass the "
         "raw message (receive_text / receive_bytes), or a cost of your own"
     )
+
+
+message_size = MessageCost(_message_size)
+"""A message's size in bytes: the cost of byte budgets (see `_message_size`)."""

@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from traffik.backends.base import ThrottleBackend
+from traffik.callbacks import connection_function
 from traffik.checks import Outcome
 from traffik.decision import Decision
 from traffik.error_policy import OnError
@@ -42,6 +43,7 @@ from traffik.fastapi import (
     ThrottleRegistry,
     decide_recorded,
     enforce,
+    resolve_refusal_handler,
 )
 from traffik.pipeline import decide_one
 from traffik.rates import RateLike
@@ -49,8 +51,13 @@ from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction
 from traffik.websocket.handlers import websocket_throttled
 from traffik.websocket.handshake import gate_handshake
-from traffik.websocket.identity import ConnectionIdentifier, client_address, connection_id
-from traffik.websocket.messages import current_message, ledger_for_message
+from traffik.websocket.identity import (
+    ConnectionIdentifier,
+    Identify,
+    client_address,
+    connection_id,
+)
+from traffik.websocket.messages import MessageCost, current_message, ledger_for_message
 
 __all__ = [
     "CLOSE_CODES",
@@ -58,6 +65,7 @@ __all__ = [
     "MessageCost",
     "WebSocketCost",
     "WebSocketKeyBy",
+    "WebSocketMillisecondHandler",
     "WebSocketThrottle",
     "WebSocketThrottledHandler",
 ]
@@ -65,16 +73,23 @@ __all__ = [
 WebSocketKeyBy = Literal["route", "path", "client", "connection"]
 WEBSOCKET_KEY_BY: Final = ("route", "path", "client", "connection")
 
-MessageCost = Callable[[WebSocket, Any], Awaitable[int]]
-"""``async (websocket, message) -> int``: a cost that depends on the message."""
-
-WebSocketCost = Callable[[WebSocket], Awaitable[int]] | MessageCost
-"""An async function of the connection, or of the connection and the message."""
+WebSocketCost = (
+    Callable[[WebSocket], Awaitable[int]]
+    | Callable[[WebSocket, Mapping[str, Any]], Awaitable[int]]
+    | MessageCost
+)
+"""An async function of the connection (or, as in traffik 1.x, of the connection and the
+throttle's context), or a `MessageCost` weighing the message."""
 
 WebSocketThrottledHandler = Callable[
     [WebSocket, Decision, "WebSocketThrottle", Mapping[str, Any]], Awaitable[Any]
 ]
-"""``handle_throttled(websocket, decision, throttle, context)``, called on refusal."""
+"""``on_throttled(websocket, decision, throttle, context)``, called on refusal."""
+
+WebSocketMillisecondHandler = Callable[
+    [WebSocket, float, "WebSocketThrottle", Mapping[str, Any]], Awaitable[Any]
+]
+"""``handle_throttled(websocket, wait_ms, throttle, context)``: the traffik 1.x form."""
 
 CLOSE_CODES: Final = "1008, 1013 or 4000-4999"
 
@@ -97,8 +112,8 @@ class _DependencySignature:
 
 
 class _CostOfMessage:
-    """Adapts ``cost(websocket, message)`` to the core's ``cost(connection)``: the message
-    is the one being checked (None at the handshake)."""
+    """Adapts a `MessageCost` to the core's ``cost(connection)``: the message is the one
+    being checked (None at the handshake)."""
 
     __slots__ = ("function",)
 
@@ -106,7 +121,7 @@ class _CostOfMessage:
         self.function = function
 
     async def __call__(self, connection: HTTPConnection) -> int:
-        return await self.function(cast(WebSocket, connection), current_message(connection.scope))
+        return await self.function(connection, current_message(connection.scope))
 
 
 class WebSocketThrottle(ConnectionThrottle):
@@ -120,13 +135,17 @@ class WebSocketThrottle(ConnectionThrottle):
         proxy headers from trusted proxies, as for HTTP). It runs once per connection.
     :param strategy: the algorithm; `FixedWindow` by default.
     :param backend: where state lives; by default the backend whose lifespan runs the app.
-    :param cost: units each check consumes: an int, or an async function of the
-        connection, or of the connection and the message (``message_size`` counts bytes).
-        A call's own ``cost=`` overrides it.
+    :param cost: units each check consumes: an int; an async function of the connection
+        (or, as in traffik 1.x, of the connection and the context); or a `MessageCost`
+        weighing the message (``message_size`` counts bytes). A call's own ``cost=``
+        overrides it.
     :param on_error: what to do when deciding fails; overrides the backend's setting.
     :param params: per-check strategy inputs: a mapping or an async function.
-    :param handle_throttled: ``async (websocket, decision, throttle, context)`` called on
-        refusal; `websocket_throttled` by default.
+    :param handle_throttled: ``async (websocket, wait_ms, throttle, context)`` called on
+        refusal, as in traffik 1.x: the wait in milliseconds. `websocket_throttled` by
+        default.
+    :param on_throttled: ``async (websocket, decision, throttle, context)`` called on
+        refusal, with the `Decision`; instead of ``handle_throttled``.
     :param key_by: ``"route"`` (the route's template, default), ``"path"`` (the concrete
         path), ``"client"`` (one budget per client wherever it connects) or
         ``"connection"`` (one budget per connection: the handshake is not limited).
@@ -158,7 +177,7 @@ class WebSocketThrottle(ConnectionThrottle):
         cost: int | WebSocketCost = 1,
         on_error: OnError | None = None,
         params: Params | ParamsFunction[WebSocket] | None = None,
-        handle_throttled: WebSocketThrottledHandler | None = None,
+        handle_throttled: WebSocketMillisecondHandler | None = None,
         key_by: WebSocketKeyBy = "route",
         close_code: int | None = None,
         headers: HeaderSpec | None = None,
@@ -167,6 +186,7 @@ class WebSocketThrottle(ConnectionThrottle):
         registry: ThrottleRegistry | None = None,
         shadow: bool = False,
         cache_refusals: bool | None = None,
+        on_throttled: WebSocketThrottledHandler | None = None,
     ) -> None:
         if key_by not in WEBSOCKET_KEY_BY:
             raise ConfigurationError(
@@ -174,24 +194,22 @@ class WebSocketThrottle(ConnectionThrottle):
             )
         if close_code is not None and not _valid_close_code(close_code):
             raise ConfigurationError(f"close_code must be None, {CLOSE_CODES}; got {close_code!r}")
-        if handle_throttled is not None and not callable(handle_throttled):
-            raise ConfigurationError(
-                f"handle_throttled must be an async callable, got {handle_throttled!r}"
-            )
-        if identifier is not None and not callable(identifier):
-            raise ConfigurationError(f"identifier must be an async callable, got {identifier!r}")
+        refusal_handler = resolve_refusal_handler(
+            handle_throttled, on_throttled, websocket_throttled, uid
+        )
         #: Whether each connection has a budget of its own (``key_by="connection"``).
         self.per_connection = key_by == "connection"
-        identify = cast(
-            Identifier[HTTPConnection], identifier if identifier is not None else client_address
-        )
+        identify: Identify = client_address
+        if identifier is not None:  # adapted here: the core sees the ConnectionIdentifier
+            what = f"The identifier of throttle {uid!r}"
+            identify = connection_function(identifier, self, what, "identifier")
         super().__init__(
             uid,
             cast("RateLike | RateFunction[HTTPConnection]", rate),
             identifier=ConnectionIdentifier(identify),
             strategy=strategy,
             backend=backend,
-            cost=_core_cost(cost, uid),
+            cost=_core_cost(cost),
             on_error=on_error,
             params=cast("Params | ParamsFunction[HTTPConnection] | None", params),
             use_method=False,
@@ -205,9 +223,9 @@ class WebSocketThrottle(ConnectionThrottle):
         )
         self.close_code = close_code
         #: The handler called when this throttle refuses (the user's, or the default);
-        #: ``handle_throttled`` calls it unless the throttle is in shadow mode.
-        self.refusal_handler: WebSocketThrottledHandler = handle_throttled or websocket_throttled
-        self.handle_throttled = self._handle_refusal
+        #: ``on_throttled`` calls it unless the throttle is in shadow mode.
+        self.refusal_handler: WebSocketThrottledHandler = refusal_handler
+        self.on_throttled = self._handle_refusal
 
     # -- the check -----------------------------------------------------------------------
 
@@ -267,7 +285,7 @@ class WebSocketThrottle(ConnectionThrottle):
         throttle: ConnectionThrottle,
         context: Mapping[str, Any],
     ) -> None:
-        """``handle_throttled`` as the HTTP plumbing calls it (handshakes)."""
+        """``on_throttled`` as the HTTP plumbing calls it (handshakes)."""
         if not self.shadow:
             await self.refusal_handler(cast(WebSocket, connection), decision, self, context)
 
@@ -310,33 +328,9 @@ def _valid_close_code(code: object) -> bool:
     return code in (1008, 1013) or 4000 <= code <= 4999
 
 
-def _core_cost(cost: object, uid: str) -> int | CostFunction[HTTPConnection]:
-    """The cost as the core throttle takes it: an int, or a function of the connection."""
-    if not callable(cost):
-        return cast(int, cost)  # the core checks it
-    if _takes_message(cost, uid):
-        return _CostOfMessage(cast(MessageCost, cost))
-    return cast(CostFunction[HTTPConnection], cost)
-
-
-def _takes_message(function: Callable[..., Any], uid: str) -> bool:
-    """Whether a cost function takes the message after the connection."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: the connection alone
-        return False
-    positional = 0
-    for parameter in parameters:
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            return True
-        if parameter.kind in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
-            positional += 1
-    if positional == 0:
-        raise ConfigurationError(
-            f"WebSocketThrottle {uid!r}: a cost function takes the connection (and may take "
-            f"the message), got {function!r}"
-        )
-    return positional >= 2
+def _core_cost(cost: object) -> int | CostFunction[HTTPConnection]:
+    """The cost as the core throttle takes it: an int, or a function of the connection
+    (the core checks the function's signature)."""
+    if isinstance(cost, MessageCost):
+        return _CostOfMessage(cost)
+    return cast("int | CostFunction[HTTPConnection]", cost)

@@ -66,8 +66,9 @@ class RedisBackend(ThrottleBackend):
     :param max_connections: the most connections in use at once; calls beyond them wait
         for their turn.
     :param coalesce: send concurrent calls together, in pipelined round trips on at most
-        two connections (True by default; a Cluster never coalesces). Each call keeps its
-        own reply, error and atomicity; see `traffik.backends.redis.coalescing`.
+        two connections (True by default; on a Cluster, one per primary, following
+        redirects per call). Each call keeps its own reply, error and atomicity; see
+        `traffik.backends.redis.coalescing` and `traffik.backends.redis.cluster_routing`.
     :param clock: where ``now`` comes from; None (the default) means the Redis server's
         ``TIME``. Tests inject a `traffik.clock.ManualClock` (keys then live
         `INJECTED_CLOCK_TTL_PADDING_MS` longer, since Redis expires them on its own clock).

@@ -26,6 +26,11 @@ trips a burst takes, never what is decided.
   budget, the calls of every round trip in flight fail with `BackendTimeoutError`, and so
   does every call queued behind them, at once, instead of trying the same silent server
   in turn.
+* **On a Cluster** (`cluster_routing`), each primary has a coalescer of its own, given two
+  hooks: ``redirect`` takes over a call whose reply is ``MOVED``, ``ASK``, ``TRYAGAIN``
+  or ``CLUSTERDOWN`` (the call then goes to another coalescer, or again later, and its
+  caller keeps waiting), and ``unreachable`` hears of a failed connection. A call
+  redirected by ``ASK`` goes out behind ``ASKING``, in the same write.
 * **Each caller's own errors.** A command is packed in its caller's task when it is
   queued, so a command that cannot be encoded fails its own caller, unchanged, and is
   never sent. An error that is not Redis's (a bug) reaches the callers unchanged, never
@@ -48,7 +53,7 @@ from traffik.backends.redis.scripts import Script
 from traffik.exceptions import BackendConnectionError
 from traffik.timeouts import SilenceWatchdog
 
-__all__ = ["MAX_BATCH", "PIPELINES", "Coalescer", "pack"]
+__all__ = ["MAX_BATCH", "PIPELINES", "Call", "Coalescer", "pack"]
 
 PIPELINES: Final = 2
 """Round trips in flight at once: one being answered while the next is sent.
@@ -90,11 +95,19 @@ def pack(commands: Iterable[tuple[Any, ...]], encoder: Encoder) -> bytes:
     return b"".join(parts)
 
 
-class _Call:
-    """One caller's command (as given, and packed for the wire), its script (for
-    ``NOSCRIPT``) and where its outcome goes."""
+ASKING: Final = b"*1\r\n$6\r\nASKING\r\n"
+"""Sent just before a call that a Cluster node redirected with ``ASK``, on the same connection."""
 
-    __slots__ = ("command", "future", "packed", "script")
+
+class Call:
+    """One caller's command (as given, and packed for the wire), its script (for
+    ``NOSCRIPT``) and where its outcome goes.
+
+    ``asking``: the command goes out behind ``ASKING`` (a Cluster's ``ASK`` redirect);
+    ``route``: what a Cluster router keeps about the call between its attempts.
+    """
+
+    __slots__ = ("asking", "command", "future", "packed", "route", "script")
 
     def __init__(
         self,
@@ -107,6 +120,8 @@ class _Call:
         self.packed = packed
         self.script = script
         self.future = future
+        self.asking = False
+        self.route: Any = None
 
     def settle(self, reply: Any) -> None:
         if not self.future.done():  # its caller may have given up meanwhile
@@ -129,15 +144,28 @@ class Coalescer:
         timeout: float,
         pipelines: int = PIPELINES,
         max_batch: int = MAX_BATCH,
+        redirect: Callable[[Call, ResponseError, Coalescer], bool] | None = None,
+        unreachable: Callable[[Coalescer], None] | None = None,
+        immediate: bool = True,
     ) -> None:
         self.pool = pool
         self.target = target
         self.timeout = timeout
         self.pipelines = pipelines
         self.max_batch = max_batch
+        # A Cluster router's hooks: `redirect` takes over a call whose reply is an error
+        # it handles (True: the call is its own now); `unreachable` hears of a failed
+        # connection (the slot map may be out of date).
+        self.redirect = redirect
+        self.unreachable = unreachable
+        # Whether a call that finds nothing in flight goes out at once, in its caller's
+        # task. A Cluster router's nodes wait for the end of the loop iteration instead:
+        # with the callers spread over several nodes, each node is often idle when a
+        # call comes, and would otherwise send most calls alone.
+        self.immediate = immediate
         self._watchdog = watchdog
         self._encoder: Encoder = pool.get_encoder()  # type: ignore[no-untyped-call]
-        self._queue: collections.deque[_Call] = collections.deque()
+        self._queue: collections.deque[Call] = collections.deque()
         self._busy = 0  # round trips in flight
         self._in_flight = 0  # calls in those round trips
         self._idle: list[AbstractConnection] = []  # connections taken from the pool, free
@@ -151,9 +179,16 @@ class Coalescer:
         Raises `BackendError` (or a subclass) for this call's own failure at Redis, and
         whatever encoding ``command`` raises (a bug of the caller's), unchanged.
         """
-        loop = asyncio.get_running_loop()
-        call = _Call(command, pack((command,), self._encoder), script, loop.create_future())
-        if self._busy == 0 and not self._queue:
+        return await self.send(self.call(command, script))
+
+    def call(self, command: tuple[Any, ...], script: Script | None = None) -> Call:
+        """A call of ``command``, packed in the caller's task (an encoding error is theirs)."""
+        future = asyncio.get_running_loop().create_future()
+        return Call(command, pack((command,), self._encoder), script, future)
+
+    async def send(self, call: Call) -> Any:
+        """Send ``call`` and await its outcome (wherever a redirect takes it meanwhile)."""
+        if self._busy == 0 and not self._queue and self.immediate:
             # Nothing in flight: this call goes out at once, from its caller's task.
             self._busy = 1
             self._in_flight = 1
@@ -163,10 +198,17 @@ class Coalescer:
                 self._busy -= 1
                 self._in_flight -= 1
                 self._schedule()
-            return call.future.result()
+        else:
+            self.submit(call)
+        return await call.future
+
+    def submit(self, call: Call) -> None:
+        """Queue ``call`` for the next round trip (a call redirected here, say)."""
+        if self._closed:
+            call.fail(self._closed_error())
+            return
         self._queue.append(call)
         self._schedule()
-        return await call.future
 
     def _schedule(self) -> None:
         # Dispatch after the current loop iteration: the callers woken by a round trip's
@@ -182,7 +224,7 @@ class Coalescer:
             # An even share of everything queued or in flight: the pipelines stay balanced.
             share = -(-(len(queue) + self._in_flight) // self.pipelines)
             size = min(share, self.max_batch)
-            calls: list[_Call] = []
+            calls: list[Call] = []
             while queue and len(calls) < size:
                 call = queue.popleft()
                 if not call.future.done():  # a caller that gave up while queued: not sent
@@ -194,7 +236,7 @@ class Coalescer:
                 self._batches.add(batch)
                 batch.add_done_callback(self._batches.discard)
 
-    async def _batch(self, calls: list[_Call]) -> None:
+    async def _batch(self, calls: list[Call]) -> None:
         try:
             await self._exchange(calls)
         except asyncio.CancelledError:  # by close: nobody is left waiting for nothing
@@ -209,7 +251,7 @@ class Coalescer:
             self._in_flight -= len(calls)
             self._schedule()
 
-    async def _exchange(self, calls: list[_Call]) -> None:
+    async def _exchange(self, calls: list[Call]) -> None:
         """One round trip (plus its ``NOSCRIPT`` recovery) under the silence budget."""
         connection = self._idle.pop() if self._idle else None
         try:
@@ -221,6 +263,8 @@ class Coalescer:
                 call.fail(translate(exc, self.target, self.timeout))
             if isinstance(exc, (RedisTimeoutError, TimeoutError, asyncio.TimeoutError)):
                 self._fail_queue(exc)
+            if self.unreachable is not None:
+                self.unreachable(self)
         finally:
             if connection is not None:
                 if self._closed:
@@ -238,35 +282,38 @@ class Coalescer:
         for call in queue:
             call.fail(timed_out(self.target, self.timeout, cause, waiting=True))
 
-    async def _round_trips(self, connection: AbstractConnection, calls: list[_Call]) -> None:
-        lost = await self._send(connection, calls, [call.packed for call in calls])
+    async def _round_trips(self, connection: AbstractConnection, calls: list[Call]) -> None:
+        first = [ASKING + call.packed if call.asking else call.packed for call in calls]
+        lost = await self._send(connection, calls, first)
         while lost:  # NOSCRIPT: each script is cached again by its first EVAL
             loaded: set[str] = set()
             commands = []
             for call in lost:
                 assert call.script is not None
                 if call.script.sha in loaded:
-                    commands.append(call.packed)
+                    packed = call.packed
                 else:
                     loaded.add(call.script.sha)
                     command = ("EVAL", call.script.source, *call.command[2:])
-                    commands.append(pack((command,), self._encoder))
+                    packed = pack((command,), self._encoder)
+                commands.append(ASKING + packed if call.asking else packed)
             lost = await self._send(connection, lost, commands)
 
     async def _send(
         self,
         connection: AbstractConnection,
-        calls: Sequence[_Call],
+        calls: Sequence[Call],
         commands: Sequence[bytes],
-    ) -> list[_Call]:
+    ) -> list[Call]:
         """Send the packed ``commands`` in one write, settle each call from its reply, in
         order: one exchange of the silence budget, restarted by each reply.
 
         Returns the calls whose script the server did not know. A connection error
         retries (as the client's ``retry`` allows) the calls not yet answered.
         """
-        lost: list[_Call] = []
+        lost: list[Call] = []
         answered = 0
+        redirect = self.redirect
 
         async def attempt() -> None:
             nonlocal answered
@@ -275,11 +322,13 @@ class Coalescer:
                 read = connection.read_response
                 for call in calls[answered:]:
                     try:
+                        if call.asking:
+                            await read()  # ASKING's OK
                         reply = await read()
                     except ResponseError as exc:  # this call's own error: the others go on
                         if isinstance(exc, NoScriptError) and call.script is not None:
                             lost.append(call)
-                        else:
+                        elif redirect is None or not redirect(call, exc, self):
                             call.fail(translate(exc, self.target, self.timeout))
                     else:
                         call.settle(reply)

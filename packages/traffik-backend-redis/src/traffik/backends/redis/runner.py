@@ -19,10 +19,12 @@ Every call — scripts and plain commands alike — gets the same treatment here
   propagates unchanged;
 * **scripts by SHA**: ``EVALSHA``, and ``EVAL`` when the server answers ``NOSCRIPT``
   (after a restart, a failover or ``SCRIPT FLUSH``), which also caches the script again;
-* **coalescing** (`coalescing.Coalescer`, on by default, not on a Cluster): concurrent
-  scripts and commands share pipelined round trips on at most two connections, each
-  caller still getting its own reply or its own error. The bound above then applies to
-  the calls that do not coalesce (``call``), and the liveness budget to each round trip.
+* **coalescing** (`coalescing.Coalescer`, on by default): concurrent scripts and commands
+  share pipelined round trips on at most two connections, each caller still getting its
+  own reply or its own error. The bound above then applies to the calls that do not
+  coalesce (``call``), and the liveness budget to each round trip. On a Cluster, scripts
+  are coalesced per primary and follow redirects (`cluster_routing.ClusterRouter`);
+  plain commands go through the Cluster client.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ from typing import Any
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.connection import ConnectionPool
-from redis.exceptions import DataError, NoScriptError
+from redis.crc import key_slot
+from redis.exceptions import DataError, NoScriptError, RedisClusterException, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from traffik.backends.redis.cluster_routing import ClusterRouter
 from traffik.backends.redis.coalescing import PIPELINES, Coalescer
 from traffik.backends.redis.connection import RedisClient
 from traffik.backends.redis.errors import TRANSLATED, timed_out, translate
 from traffik.backends.redis.scripts import Script
-from traffik.exceptions import BackendTimeoutError
+from traffik.exceptions import BackendError, BackendTimeoutError
 from traffik.timeouts import SilenceWatchdog
 
 __all__ = ["CommandRunner"]
@@ -50,8 +54,8 @@ ScriptArgument = str | int | bytes
 class CommandRunner:
     """Sends one backend's commands: deadline, bound, translated errors, scripts by SHA.
 
-    ``coalesce`` (ignored on a Cluster, whose client has no single pool) sends scripts
-    and plain commands through a `Coalescer`.
+    ``coalesce`` sends scripts and plain commands through a `Coalescer` (on a Cluster,
+    scripts through a `ClusterRouter`: a coalescer per primary).
     """
 
     def __init__(
@@ -72,7 +76,10 @@ class CommandRunner:
         self._last_timeout: BaseException | None = None
         pool = getattr(client, "connection_pool", None)
         self.coalescer: Coalescer | None = None
-        if coalesce and isinstance(pool, ConnectionPool) and not isinstance(client, RedisCluster):
+        self.router: ClusterRouter | None = None
+        if coalesce and isinstance(client, RedisCluster):
+            self.router = ClusterRouter(client, target=target, timeout=timeout)
+        elif coalesce and isinstance(pool, ConnectionPool):
             self.coalescer = Coalescer(
                 pool,
                 self._watchdog,
@@ -89,6 +96,17 @@ class CommandRunner:
         if coalescer is not None:
             command = ("EVALSHA", script.sha_bytes, len(keys), *keys, *args)
             return await coalescer.run(command, script)
+        router = self.router
+        if router is not None:
+            if not router.started:
+                await self.call(router.start)
+            command = ("EVALSHA", script.sha_bytes, len(keys), *keys, *args)
+            try:
+                return await router.run(command, script, key_slot(keys[0].encode()))
+            except BackendError:
+                raise
+            except (RedisError, RedisClusterException) as exc:  # no node for the slot
+                raise translate(exc, self.target, self.timeout) from exc
         return await self.call(self._evalsha, script, keys, args)
 
     async def command(self, *args: Any, **options: Any) -> Any:
@@ -106,6 +124,8 @@ class CommandRunner:
         """Stop coalescing: queued calls fail, its connections go back to the pool."""
         if self.coalescer is not None:
             await self.coalescer.close()
+        if self.router is not None:
+            await self.router.close()
 
     async def call(
         self, operation: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
