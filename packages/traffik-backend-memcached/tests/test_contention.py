@@ -190,7 +190,7 @@ async def test_equal_strategies_share_a_round(backends: BackendFactory) -> None:
     backend = await backends()
     rate = Rate.parse("10/min")
     decisions = await asyncio.gather(
-        *(backend.apply("shared", FixedWindow(), rate, 1, {}) for _ in range(30))
+        *(backend.apply("shared", TokenBucket(), rate, 1, {}) for _ in range(30))
     )
     assert sum(d.allowed for d in decisions) == 10
     assert backend.cas_stats.rounds == 1

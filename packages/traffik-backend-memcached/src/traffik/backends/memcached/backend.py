@@ -24,9 +24,10 @@ from traffik.backends.memcached.connection import (
     WatchedClient,
     parse_address,
 )
+from traffik.backends.memcached.counters import WindowCounters, counted_per_window
 from traffik.backends.memcached.expiry import Horizon, ServerClock, exptime
 from traffik.backends.memcached.generation import Generation
-from traffik.backends.memcached.keys import storage_key
+from traffik.backends.memcached.keys import storage_key, window_key
 from traffik.backends.memcached.updates import CasStatistics, Updater
 from traffik.clock import Clock, milliseconds, system_clock
 from traffik.decision import NOT_LIMITED, Decision
@@ -126,6 +127,7 @@ class MemcachedBackend(ThrottleBackend):
         self._generation = Generation(namespace, refresh=generation_refresh, spawn=self.spawn)
         self._server_clock = ServerClock()
         self._horizon = Horizon(self._server_clock)
+        self._counters = WindowCounters(namespace, self._server_clock, self.spawn)
         self.undecodable_values = 0
         """How many stored values could not be decoded (treated as absent)."""
 
@@ -148,9 +150,16 @@ class MemcachedBackend(ThrottleBackend):
         """Counters of compare-and-swap rounds, writes, conflicts and retries."""
         return self._updater.stats
 
-    async def storage_key(self, key: str) -> bytes:
-        """The memcached key that holds ``key``'s state right now (for inspection)."""
-        return await self._within(self._storage_key(key))
+    async def storage_key(
+        self, key: str, strategy: Strategy[Any] | None = None, rate: Rate | None = None
+    ) -> bytes:
+        """The memcached key that holds ``key``'s state right now (for inspection): with a
+        strategy counted per window and its rate, the current window's counter."""
+        if strategy is None or rate is None or not counted_per_window(strategy, rate):
+            return await self._within(self._storage_key(key))
+        generation = await self._within(self._generation.current(self._connected()))
+        window = self.now_ms() // rate.period_ms
+        return window_key(self.namespace, generation, key, rate.period_ms, window)
 
     # -- decisions -------------------------------------------------------------------
 
@@ -196,6 +205,12 @@ class MemcachedBackend(ThrottleBackend):
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
         async def peek() -> Decision:
+            if counted_per_window(strategy, rate):
+                generation = await self._generation.current(self._connected())
+                counted = self._counters.peek(
+                    self._connected(), generation, key, strategy, rate, cost, params, self.now_ms()
+                )
+                return await self._in_own_task(counted)
             memcached_key = await self._storage_key(key)
             read = self.read(memcached_key, strategy, self.now_ms())
             state, _, now = await self._in_own_task(read)
@@ -207,6 +222,12 @@ class MemcachedBackend(ThrottleBackend):
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> None:
         async def refund() -> None:
+            if counted_per_window(strategy, rate):
+                generation = await self._generation.current(self._connected())
+                counted = self._counters.refund(
+                    self._connected(), generation, key, rate, cost, self.now_ms()
+                )
+                return await self._in_own_task(counted)
             memcached_key = await self._storage_key(key)
 
             def give_back(state: Any, now: int) -> tuple[Any, object, int]:
@@ -220,7 +241,11 @@ class MemcachedBackend(ThrottleBackend):
     async def delete(self, key: str) -> None:
         async def delete() -> None:
             memcached_key = await self._storage_key(key)
-            await self._in_own_task(self._connected().delete(memcached_key))
+            client = self._connected()
+            await self._in_own_task(client.delete(memcached_key))
+            generation = await self._generation.current(client)
+            counters = self._counters.delete(client, generation, key, self.now_ms())
+            await self._in_own_task(counters)
 
         await self._within(delete())
 
@@ -242,6 +267,12 @@ class MemcachedBackend(ThrottleBackend):
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
         await self._horizon.check(strategy, rate, self._connected())
+        if counted_per_window(strategy, rate):
+            generation = await self._generation.current(self._connected())
+            counted = self._counters.apply(
+                self._connected(), generation, key, strategy, rate, cost, params, self.now_ms()
+            )
+            return await self._in_own_task(counted)
         memcached_key = await self._storage_key(key)
 
         def decide(state: Any, now: int) -> tuple[Any, object, int]:

@@ -29,6 +29,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiomcache
+from aiomcache.client import acquire
 from aiomcache.exceptions import ClientException, ValidationException
 from aiomcache.pool import Connection, MemcachePool
 
@@ -100,6 +101,27 @@ class MemcachedClient(aiomcache.Client):
                 raise ConnectionResetError("memcached closed the connection before replying")
             response.extend(line)
         return bytes(response[:-2])
+
+
+async def _arithmetic(
+    client: aiomcache.Client, connection: Connection, command: bytes, key: bytes, delta: int
+) -> int | None:
+    """``incr`` / ``decr``: the new count, None when the key is not stored.
+
+    aiomcache's own raise on ``NOT_FOUND``, which closes the connection: a window's first
+    check would cost a reconnection.
+    """
+    reply = await client._execute_simple_command(
+        connection, b"%b %b %d\r\n" % (command, key, delta)
+    )
+    if reply == b"NOT_FOUND":
+        return None
+    if not reply.isdigit():
+        raise ClientException(f"memcached {command.decode()} failed", reply)
+    return int(reply)
+
+
+_arithmetic_on_a_connection = acquire(_arithmetic)
 
 
 def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[str, int]:
@@ -212,6 +234,24 @@ class WatchedClient:
 
     async def cas(self, key: bytes, value: bytes, token: int, exptime: int = 0) -> bool:
         return bool(await self._run(self.client.cas, key, value, token, exptime))
+
+    async def incr(self, key: bytes, delta: int) -> int | None:
+        """The count after adding ``delta``; None when the key is not stored."""
+        found: int | None = await self._run(
+            _arithmetic_on_a_connection, self.client, b"incr", key, delta
+        )
+        return found
+
+    async def decr(self, key: bytes, delta: int) -> int | None:
+        """The count after taking ``delta`` (never below 0); None when not stored."""
+        found: int | None = await self._run(
+            _arithmetic_on_a_connection, self.client, b"decr", key, delta
+        )
+        return found
+
+    async def append(self, key: bytes, value: bytes) -> bool:
+        """False when the key is not stored (nothing is appended then)."""
+        return bool(await self._run(self.client.append, key, value))
 
     async def set(self, key: bytes, value: bytes, exptime: int = 0) -> bool:
         return bool(await self._run(self.client.set, key, value, exptime))

@@ -1,0 +1,209 @@
+"""Fixed windows in one round trip: a memcached counter per aligned window, moved by ``incr``.
+
+A strategy whose whole state is a count of units in the current clock-aligned window
+needs no compare-and-swap: the count can live in memcached as a number. These are
+`FixedWindow`, `TieredRate` and `TimeOfDay`, by exact type (a subclass may decide
+otherwise, and keeps compare-and-swap like every other strategy). Each window has a key of
+its own, ``<storage key>%w<period_ms>.<window>`` (`traffik.backends.memcached.keys`), kept
+until the window ends plus memcached's slack (`traffik.backends.memcached.expiry`). A check::
+
+    window = now // P
+    n = incr(key, cost)                        # one round trip once the window exists
+    not stored: add(key, cost)  -> n = cost    # the window's first check: two
+                add refused     -> n = incr(key, cost)   (another process added first)
+    decision = strategy.decide((window, n - cost), now, rate, cost, params)
+    refused: decr(key, cost)                   # a refusal consumes nothing
+
+``incr`` is atomic on the server, so every caller gets its own ``n``: exactly ``n - cost``
+units were counted before its own, and the strategy's decision on them is the decision the
+compare-and-swap path reaches on the same clock, field for field. A cost of 0 and `peek`
+read the count (``get``); `refund` is ``decr`` in the window ``now`` falls in (memcached
+never goes below 0), as `FixedWindow.refund` gives back within the current window only.
+
+Between a refusal's ``incr`` and its ``decr``, the count is ``cost`` too high: a check
+racing with it may be refused although those units come back a moment later (a transient
+under-admission, never an over-admission). With unit costs a check is refused only when
+the window is full already, so no check racing with it could have been admitted anyway.
+
+``delete`` must find the counters of a key without knowing its rate: the periods in use
+are listed at ``<namespace>:periods`` (appended to the first time a process uses one, and
+checked again every `RECHECK_SECONDS`), and ``delete`` removes the current window's
+counter of each. Like the generation key, the list never expires: a few bytes per namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from traffik.backends.memcached.connection import WatchedClient
+from traffik.backends.memcached.expiry import ServerClock, exptime
+from traffik.backends.memcached.keys import periods_key, window_key
+from traffik.decision import Decision
+from traffik.exceptions import BackendError
+from traffik.rates import Rate
+from traffik.strategies import FixedWindow, TieredRate, TimeOfDay
+from traffik.strategies.base import Params, Strategy
+
+__all__ = ["COUNTED_PER_WINDOW", "RECHECK_SECONDS", "WindowCounters", "counted_per_window"]
+
+logger = logging.getLogger("traffik.backends.memcached")
+
+COUNTED_PER_WINDOW: Final[frozenset[type]] = frozenset({FixedWindow, TieredRate, TimeOfDay})
+"""Strategies whose state is ``(window, used)`` and whose every decision admits when
+``used + cost`` fits the limit at ``now``, storing ``(window, used + cost)``."""
+
+RECHECK_SECONDS: Final = 60.0
+"""How often a process makes sure the periods it uses are still listed (an evicted list
+would leave ``delete`` blind to them)."""
+
+
+def counted_per_window(strategy: Strategy[Any], rate: Rate) -> bool:
+    """Whether a check of ``strategy`` at ``rate`` goes through a window counter."""
+    return type(strategy) in COUNTED_PER_WINDOW and rate.limit > 0
+
+
+class WindowCounters:
+    """The window counters of one namespace on one server."""
+
+    def __init__(
+        self,
+        namespace: str,
+        server_clock: ServerClock,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+    ) -> None:
+        self.namespace = namespace
+        self._server_clock = server_clock
+        self._spawn = spawn
+        self._periods_key = periods_key(namespace)
+        self._listed: dict[int, float] = {}  # period -> when this process last made sure
+
+    async def apply(
+        self,
+        client: WatchedClient,
+        generation: str,
+        key: str,
+        strategy: Strategy[Any],
+        rate: Rate,
+        cost: int,
+        params: Params,
+        now: int,
+    ) -> Decision:
+        period = rate.period_ms
+        window = now // period
+        if cost <= 0:  # nothing to count: what is there decides
+            used = await self._count(client, generation, key, period, window)
+            return self._decide(strategy, window, used, now, rate, cost, params)
+        self._list(client, period)
+        counter = window_key(self.namespace, generation, key, period, window)
+        count = await client.incr(counter, cost)
+        if count is None:  # the window's first check (or its counter was evicted)
+            reset_ms = (window + 1) * period - now
+            expires = exptime(reset_ms, await self._server_clock.now_for(reset_ms, client))
+            if await client.add(counter, b"%d" % cost, expires):
+                count = cost
+            else:  # another process added it first
+                count = await client.incr(counter, cost)
+                if count is None:
+                    raise BackendError(f"memcached key {counter!r} vanished between add and incr")
+        decision = self._decide(strategy, window, count - cost, now, rate, cost, params)
+        if not decision.allowed:
+            await self._give_back(client, counter, cost)
+        return decision
+
+    async def peek(
+        self,
+        client: WatchedClient,
+        generation: str,
+        key: str,
+        strategy: Strategy[Any],
+        rate: Rate,
+        cost: int,
+        params: Params,
+        now: int,
+    ) -> Decision:
+        window = now // rate.period_ms
+        used = await self._count(client, generation, key, rate.period_ms, window)
+        return self._decide(strategy, window, used, now, rate, cost, params)
+
+    async def refund(
+        self, client: WatchedClient, generation: str, key: str, rate: Rate, cost: int, now: int
+    ) -> None:
+        if cost > 0:
+            period = rate.period_ms
+            await client.decr(
+                window_key(self.namespace, generation, key, period, now // period), cost
+            )
+
+    async def delete(self, client: WatchedClient, generation: str, key: str, now: int) -> None:
+        """Forget ``key``'s current window at every period the namespace counts in."""
+        listed = await client.get(self._periods_key)
+        periods = set(self._listed) | _parse_periods(listed)
+        for period in sorted(periods):
+            await client.delete(window_key(self.namespace, generation, key, period, now // period))
+
+    def forget(self) -> None:
+        """Make sure again, on next use, that the periods this process uses are listed."""
+        self._listed.clear()
+
+    # -- internals -------------------------------------------------------------------
+
+    @staticmethod
+    def _decide(
+        strategy: Strategy[Any],
+        window: int,
+        used: int | None,
+        now: int,
+        rate: Rate,
+        cost: int,
+        params: Params,
+    ) -> Decision:
+        state = None if used is None else (window, used)
+        return strategy.decide(state, now, rate, cost, params)[1]
+
+    async def _count(
+        self, client: WatchedClient, generation: str, key: str, period: int, window: int
+    ) -> int | None:
+        value = await client.get(window_key(self.namespace, generation, key, period, window))
+        if value is None:
+            return None
+        try:
+            return int(value)  # memcached pads a decremented count with spaces
+        except ValueError:
+            return None
+
+    async def _give_back(self, client: WatchedClient, counter: bytes, cost: int) -> None:
+        try:
+            await client.decr(counter, cost)
+        except BackendError as exc:  # the units stay counted: under-admission, never over
+            logger.warning("Could not give back a refusal's %d units on %r: %s", cost, counter, exc)
+
+    def _list(self, client: WatchedClient, period: int) -> None:
+        """Make sure ``period`` is listed, in the background (``delete`` reads the list)."""
+        listed_at = self._listed.get(period)
+        if listed_at is not None and time.monotonic() - listed_at < RECHECK_SECONDS:
+            return
+        self._listed[period] = time.monotonic()
+        self._spawn(self._ensure_listed(client, period))
+
+    async def _ensure_listed(self, client: WatchedClient, period: int) -> None:
+        try:
+            for _ in range(3):
+                if period in _parse_periods(await client.get(self._periods_key)):
+                    return
+                if await client.append(self._periods_key, b" %d" % period):
+                    return
+                if await client.add(self._periods_key, b"%d" % period, 0):  # never expires
+                    return
+        except BackendError as exc:
+            self._listed.pop(period, None)  # try again with the next check
+            logger.debug("Could not list period %d ms: %s", period, exc)
+
+
+def _parse_periods(value: bytes | None) -> set[int]:
+    if not value:
+        return set()
+    return {int(part) for part in value.split() if part.isdigit()}
