@@ -89,6 +89,20 @@ class RawMemcached:
 
 
 @pytest.fixture
+def raw_to() -> Iterator[Callable[[str], RawMemcached]]:
+    """Open raw connections to any server (by URL); all closed after the test."""
+    opened: list[RawMemcached] = []
+
+    def connect(url: str) -> RawMemcached:
+        opened.append(RawMemcached(url))
+        return opened[-1]
+
+    yield connect
+    for connection in opened:
+        connection.close()
+
+
+@pytest.fixture
 def raw(memcached_url: str) -> Iterator[RawMemcached]:
     connection = RawMemcached(memcached_url)
     yield connection
