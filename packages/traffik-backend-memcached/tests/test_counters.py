@@ -42,8 +42,11 @@ def commands_so_far(raw: RawMemcached) -> int:
 
 async def listed(raw: RawMemcached, namespace: str) -> None:
     """Wait for the namespace's list of periods, which a first check writes in the background."""
-    while raw.get(periods_key(namespace)) is None:
+    for _ in range(5000):  # a few loop turns on an idle machine; a bound, not a timing
+        if raw.get(periods_key(namespace)) is not None:
+            return
         await asyncio.sleep(0.001)
+    raise AssertionError("the period was never listed")
 
 
 async def test_an_admitted_check_is_one_round_trip(

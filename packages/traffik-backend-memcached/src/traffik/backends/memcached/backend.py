@@ -227,7 +227,8 @@ class MemcachedBackend(ThrottleBackend):
                 counted = self._counters.refund(
                     self._connected(), generation, key, rate, cost, self.now_ms()
                 )
-                return await self._in_own_task(counted)
+                await self._in_own_task(counted)
+                return
             memcached_key = await self._storage_key(key)
 
             def give_back(state: Any, now: int) -> tuple[Any, object, int]:
@@ -269,10 +270,10 @@ class MemcachedBackend(ThrottleBackend):
         await self._horizon.check(strategy, rate, self._connected())
         if counted_per_window(strategy, rate):
             generation = await self._generation.current(self._connected())
-            counted = self._counters.apply(
+            # In the caller's task: the counters' commands are safe to cancel (counters.py).
+            return await self._counters.apply(
                 self._connected(), generation, key, strategy, rate, cost, params, self.now_ms()
             )
-            return await self._in_own_task(counted)
         memcached_key = await self._storage_key(key)
 
         def decide(state: Any, now: int) -> tuple[Any, object, int]:

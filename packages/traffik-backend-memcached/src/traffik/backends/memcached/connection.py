@@ -29,7 +29,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiomcache
-from aiomcache.client import acquire
 from aiomcache.exceptions import ClientException, ValidationException
 from aiomcache.pool import Connection, MemcachePool
 
@@ -121,7 +120,23 @@ async def _arithmetic(
     return int(reply)
 
 
-_arithmetic_on_a_connection = acquire(_arithmetic)
+async def _arithmetic_on_a_connection(
+    client: aiomcache.Client, command: bytes, key: bytes, delta: int
+) -> int | None:
+    """`_arithmetic` on one of the client's connections. Safe to cancel in flight, unlike
+    aiomcache's commands: a connection whose reply was not read is closed, never reused,
+    so a counter needs no task of its own (the check's one round trip stays one)."""
+    pool = client._pool
+    connection = await pool.acquire()
+    try:
+        return await _arithmetic(client, connection, command, key, delta)
+    except BaseException as exc:  # a failure or a cancellation: its reply may be unread
+        connection.reader.set_exception(
+            exc if isinstance(exc, Exception) else ConnectionAbortedError("cancelled")
+        )
+        raise
+    finally:
+        pool.release(connection)  # one that failed is closed here
 
 
 def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[str, int]:

@@ -99,19 +99,13 @@ class WindowCounters:
             return self._decide(strategy, window, used, now, rate, cost, params)
         self._list(client, period)
         counter = window_key(self.namespace, generation, key, period, window)
-        count = await client.incr(counter, cost)
+        count = await client.incr(counter, cost)  # safe to cancel (see connection.py)
         if count is None:  # the window's first check (or its counter was evicted)
-            reset_ms = (window + 1) * period - now
-            expires = exptime(reset_ms, await self._server_clock.now_for(reset_ms, client))
-            if await client.add(counter, b"%d" % cost, expires):
-                count = cost
-            else:  # another process added it first
-                count = await client.incr(counter, cost)
-                if count is None:
-                    raise BackendError(f"memcached key {counter!r} vanished between add and incr")
+            first = self._first_in_window(client, counter, cost, (window + 1) * period - now)
+            count = await asyncio.shield(self._spawn(first))  # `add` is not safe to cancel
         decision = self._decide(strategy, window, count - cost, now, rate, cost, params)
-        if not decision.allowed:
-            await self._give_back(client, counter, cost)
+        if not decision.allowed:  # in a task of its own: a caller giving up cannot stop it
+            await asyncio.shield(self._spawn(self._give_back(client, counter, cost)))
         return decision
 
     async def peek(
@@ -163,6 +157,17 @@ class WindowCounters:
     ) -> Decision:
         state = None if used is None else (window, used)
         return strategy.decide(state, now, rate, cost, params)[1]
+
+    async def _first_in_window(
+        self, client: WatchedClient, counter: bytes, cost: int, reset_ms: int
+    ) -> int:
+        expires = exptime(reset_ms, await self._server_clock.now_for(reset_ms, client))
+        if await client.add(counter, b"%d" % cost, expires):
+            return cost
+        count = await client.incr(counter, cost)  # another process added it first
+        if count is None:
+            raise BackendError(f"memcached key {counter!r} vanished between add and incr")
+        return count
 
     async def _count(
         self, client: WatchedClient, generation: str, key: str, period: int, window: int
