@@ -10,7 +10,7 @@ client.incr(key)`` on an ``aiomcache`` client.
     figure is checks per second over the whole burst, against 50 callers doing ``INCR``
     on one pooled client (no explicit pipelining in the floor). Higher is better.
 (f) One call at a time, against ``incr`` on an aiomcache client. FixedWindow counts with
-    ``incr`` itself (`traffik.backends.memcached.counters`): target ≤ 1.2×. The other
+    ``incr`` itself (`traffik.backends.memcached.counters`): target ≤ 1.2x. The other
     strategies go through compare-and-swap (``gets`` + ``cas``), with no target.
 
 The backends use the server's clock (Redis ``TIME``) or the local one (memcached), as in
