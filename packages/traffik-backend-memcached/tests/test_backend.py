@@ -104,11 +104,11 @@ async def test_lifespan_records_itself_and_closes_its_client(
         assert getattr(app.state, APP_STATE_ATTRIBUTE) is backend
         assert get_default_backend() is backend
         assert await backend.ready()
-        client = backend._client
+        client = backend._servers[0].client
         assert client is not None
     assert not hasattr(app.state, APP_STATE_ATTRIBUTE)
     assert get_default_backend() is before
-    assert backend._client is None  # it created the client, so it closed it
+    assert backend._servers[0].client is None  # it created the client, so it closed it
 
 
 async def test_it_closes_only_what_it_created(memcached_url: str, namespace: str) -> None:

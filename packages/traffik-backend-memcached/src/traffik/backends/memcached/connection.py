@@ -47,6 +47,7 @@ __all__ = [
     "WatchedClient",
     "as_backend_error",
     "parse_address",
+    "parse_servers",
 ]
 
 
@@ -187,6 +188,32 @@ def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[
     return parts.hostname, _checked_port(
         DEFAULT_PORT if parsed_port is None else parsed_port, shown
     )
+
+
+def parse_servers(servers: object) -> list[tuple[str, int]]:
+    """``(host, port)`` of each of several servers, given as ``"host[:port]"`` or
+    ``"memcached://host[:port]"`` (``"[::1]:11211"`` for IPv6).
+
+    :raises ConfigurationError: naming the value that is wrong, or a server given twice.
+    """
+    if isinstance(servers, (str, bytes)) or not isinstance(servers, (list, tuple)):
+        raise ConfigurationError(
+            f"memcached servers must be a list of 'host:port' strings, got {safe_repr(servers)}"
+        )
+    if not servers:
+        raise ConfigurationError("memcached servers must name at least one server, got []")
+    addresses: list[tuple[str, int]] = []
+    for server in servers:
+        if not isinstance(server, str):
+            raise ConfigurationError(
+                f"each memcached server must be a 'host:port' string, got {safe_repr(server)}"
+            )
+        url = server if "://" in server else f"memcached://{server}"
+        address = parse_address(url, None, None)
+        if address in addresses:
+            raise ConfigurationError(f"memcached server {server!r} is given twice")
+        addresses.append(address)
+    return addresses
 
 
 def _checked_port(port: object, source: str) -> int:

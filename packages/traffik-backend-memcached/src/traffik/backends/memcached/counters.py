@@ -73,7 +73,7 @@ class WindowCounters:
         self,
         namespace: str,
         server_clock: ServerClock,
-        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+        spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
     ) -> None:
         self.namespace = namespace
         self._server_clock = server_clock
@@ -102,7 +102,8 @@ class WindowCounters:
         count = await client.incr(counter, cost)  # safe to cancel (see connection.py)
         if count is None:  # the window's first check (or its counter was evicted)
             first = self._first_in_window(client, counter, cost, (window + 1) * period - now)
-            count = await asyncio.shield(self._spawn(first))  # `add` is not safe to cancel
+            added: int = await asyncio.shield(self._spawn(first))  # `add`: not safe to cancel
+            count = added
         decision = self._decide(strategy, window, count - cost, now, rate, cost, params)
         if not decision.allowed:  # in a task of its own: a caller giving up cannot stop it
             await asyncio.shield(self._spawn(self._give_back(client, counter, cost)))
