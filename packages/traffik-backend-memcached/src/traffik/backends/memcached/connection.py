@@ -196,7 +196,12 @@ def parse_servers(servers: object) -> list[tuple[str, int]]:
 
     :raises ConfigurationError: naming the value that is wrong, or a server given twice.
     """
-    if isinstance(servers, (str, bytes)) or not isinstance(servers, (list, tuple)):
+    if isinstance(servers, str):
+        raise ConfigurationError(
+            f"memcached servers must be a list of 'host:port' strings, got "
+            f"{redact_url(servers)!r} (one server: [{redact_url(servers)!r}], or url=)"
+        )
+    if not isinstance(servers, (list, tuple)):
         raise ConfigurationError(
             f"memcached servers must be a list of 'host:port' strings, got {safe_repr(servers)}"
         )

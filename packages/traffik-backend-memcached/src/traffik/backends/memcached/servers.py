@@ -65,6 +65,8 @@ class ServerBreaker:
 
     def record_success(self) -> None:
         if self._out_since is not None:
+            if not self._probing:  # a call let through before it went out: not a probe
+                return
             logger.warning("memcached at %s answers again: its keys come back to it", self.name)
         self._failed, self._out_since, self._probing = 0, None, False
 
