@@ -80,7 +80,12 @@ def namespace_prefix(namespace: str) -> str:
 @lru_cache(maxsize=16384)
 def storage_key(namespace: str, generation: str, key: str) -> bytes:
     """The memcached key for a throttle ``key`` in ``namespace`` at ``generation``."""
-    return _fit(f"{namespace_prefix(namespace)}:{generation}:{escape(key)}")
+    return _fit(_mapped(namespace, generation, key))
+
+
+@lru_cache(maxsize=16384)
+def _mapped(namespace: str, generation: str, key: str) -> str:
+    return f"{namespace_prefix(namespace)}:{generation}:{escape(key)}"
 
 
 def generation_key(namespace: str) -> bytes:
@@ -90,7 +95,7 @@ def generation_key(namespace: str) -> bytes:
 
 def window_key(namespace: str, generation: str, key: str, period_ms: int, window: int) -> bytes:
     """The memcached key counting ``key``'s units in one aligned window of ``period_ms``."""
-    return _fit(f"{namespace_prefix(namespace)}:{generation}:{escape(key)}%w{period_ms}.{window}")
+    return _fit(f"{_mapped(namespace, generation, key)}%w{period_ms}.{window}")
 
 
 def periods_key(namespace: str) -> bytes:
