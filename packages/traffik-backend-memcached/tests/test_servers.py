@@ -12,6 +12,7 @@ from traffik import ConfigurationError, Decision, Limiter, ManualClock, Rate
 from traffik.backends.memcached import MemcachedBackend
 from traffik.backends.memcached.keys import placement_key
 from traffik.backends.memcached.ring import Ring
+from traffik.backends.memcached.servers import ServerBreaker
 from traffik.keys import hash_tag
 from traffik.strategies import FixedWindow, TokenBucket
 
@@ -148,3 +149,32 @@ async def test_a_server_killed_mid_load_moves_only_its_keys(
                 assert seen == {"admitted": 100, "refused": 50}, identity
             else:
                 assert seen == {"refused": 150}, identity
+
+
+def test_a_server_goes_out_after_failures_in_a_row_and_one_probe_brings_it_back() -> None:
+    now = [0.0]
+    breaker = ServerBreaker(3, 10.0, name="m", clock=lambda: now[0])
+    for _ in range(2):
+        assert breaker.allow_execution()
+        breaker.record_failure()
+    breaker.record_success()  # an answer in between: the count starts again
+    for _ in range(3):
+        assert breaker.allow_execution()
+        breaker.record_failure()
+    assert breaker.is_out
+    assert not breaker.allow_execution()
+    breaker.record_success()  # a call let through before it went out: not a probe
+    assert breaker.is_out
+    now[0] = 10.0
+    assert breaker.allow_execution()  # the one probe...
+    assert not breaker.allow_execution()  # ...at a time
+    breaker.record_failure()  # failed: out for another 10 s
+    assert not breaker.allow_execution()
+    now[0] = 20.0
+    assert breaker.allow_execution()
+    breaker.record_abandoned()  # a probe given up counts as failed
+    now[0] = 30.0
+    assert breaker.allow_execution()
+    breaker.record_success()
+    assert not breaker.is_out
+    assert breaker.allow_execution()

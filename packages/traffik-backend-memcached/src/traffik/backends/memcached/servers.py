@@ -42,11 +42,17 @@ class ServerBreaker:
     seconds; then one call probes it: success puts it back, failure out again."""
 
     def __init__(
-        self, failures: int = 3, retry_after: float = 10.0, *, name: str = "memcached"
+        self,
+        failures: int = 3,
+        retry_after: float = 10.0,
+        *,
+        name: str = "memcached",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failures = failures
         self.retry_after = retry_after
         self.name = name
+        self._clock = clock
         self._failed = 0
         self._out_since: float | None = None
         self._probing = False
@@ -58,7 +64,7 @@ class ServerBreaker:
     def allow_execution(self) -> bool:
         if self._out_since is None:
             return True
-        if self._probing or time.monotonic() - self._out_since < self.retry_after:
+        if self._probing or self._clock() - self._out_since < self.retry_after:
             return False
         self._probing = True
         return True
@@ -81,7 +87,7 @@ class ServerBreaker:
                     self._failed,
                     self.retry_after,
                 )
-            self._out_since, self._probing = time.monotonic(), False
+            self._out_since, self._probing = self._clock(), False
 
     def record_abandoned(self) -> None:
         if self._probing:
