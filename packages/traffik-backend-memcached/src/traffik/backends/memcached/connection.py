@@ -104,33 +104,21 @@ class MemcachedClient(aiomcache.Client):
 
 
 async def _arithmetic(
-    client: aiomcache.Client, connection: Connection, command: bytes, key: bytes, delta: int
-) -> int | None:
-    """``incr`` / ``decr``: the new count, None when the key is not stored.
-
-    aiomcache's own raise on ``NOT_FOUND``, which closes the connection: a window's first
-    check would cost a reconnection.
-    """
-    reply = await client._execute_simple_command(
-        connection, b"%b %b %d\r\n" % (command, key, delta)
-    )
-    if reply == b"NOT_FOUND":
-        return None
-    if not reply.isdigit():
-        raise ClientException(f"memcached {command.decode()} failed", reply)
-    return int(reply)
-
-
-async def _arithmetic_on_a_connection(
     client: aiomcache.Client, command: bytes, key: bytes, delta: int
 ) -> int | None:
-    """`_arithmetic` on one of the client's connections. Safe to cancel in flight, unlike
-    aiomcache's commands: a connection whose reply was not read is closed, never reused,
-    so a counter needs no task of its own (the check's one round trip stays one)."""
+    """``incr`` / ``decr`` on one of the client's connections: the new count, None when the
+    key is not stored (aiomcache's own raise then, closing the connection: a window's first
+    check would cost a reconnection).
+
+    Safe to cancel in flight, unlike aiomcache's commands: a connection whose reply was not
+    read is closed, never reused, so a counter needs no task of its own.
+    """
     pool = client._pool
     connection = await pool.acquire()
     try:
-        return await _arithmetic(client, connection, command, key, delta)
+        reply = await client._execute_simple_command(
+            connection, b"%b %b %d\r\n" % (command, key, delta)
+        )
     except BaseException as exc:  # a failure or a cancellation: its reply may be unread
         connection.reader.set_exception(
             exc if isinstance(exc, Exception) else ConnectionAbortedError("cancelled")
@@ -138,6 +126,11 @@ async def _arithmetic_on_a_connection(
         raise
     finally:
         pool.release(connection)  # one that failed is closed here
+    if reply == b"NOT_FOUND":
+        return None
+    if not reply.isdigit():
+        raise ClientException(f"memcached {command.decode()} failed", reply)
+    return int(reply)
 
 
 def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[str, int]:
@@ -284,16 +277,12 @@ class WatchedClient:
 
     async def incr(self, key: bytes, delta: int) -> int | None:
         """The count after adding ``delta``; None when the key is not stored."""
-        found: int | None = await self._run(
-            _arithmetic_on_a_connection, self.client, b"incr", key, delta
-        )
+        found: int | None = await self._run(_arithmetic, self.client, b"incr", key, delta)
         return found
 
     async def decr(self, key: bytes, delta: int) -> int | None:
         """The count after taking ``delta`` (never below 0); None when not stored."""
-        found: int | None = await self._run(
-            _arithmetic_on_a_connection, self.client, b"decr", key, delta
-        )
+        found: int | None = await self._run(_arithmetic, self.client, b"decr", key, delta)
         return found
 
     async def append(self, key: bytes, value: bytes) -> bool:

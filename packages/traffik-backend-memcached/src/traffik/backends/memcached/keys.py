@@ -93,6 +93,7 @@ def generation_key(namespace: str) -> bytes:
     return _fit(f"{namespace_prefix(namespace)}:generation")
 
 
+@lru_cache(maxsize=16384)
 def window_key(namespace: str, generation: str, key: str, period_ms: int, window: int) -> bytes:
     """The memcached key counting ``key``'s units in one aligned window of ``period_ms``."""
     return _fit(f"{_mapped(namespace, generation, key)}%w{period_ms}.{window}")
