@@ -202,8 +202,13 @@ class MemcachedBackend(ThrottleBackend):
     async def apply(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> Decision:
+        return await self._apply(Hit(key, strategy, rate, cost, params), None)
+
+    async def _apply(self, hit: Hit, at: int | None) -> Decision:
+        """Decide ``hit`` on its server; a window counter counts it in the window ``at``
+        (now when None) is in."""
         return await self._placement.run(
-            self.namespace, key, lambda s: self._decide(s, key, strategy, rate, cost, params)
+            self.namespace, hit.key, lambda s: self._decide(s, hit, at)
         )
 
     async def apply_many(self, hits: Sequence[Hit]) -> list[Decision]:
@@ -214,14 +219,15 @@ class MemcachedBackend(ThrottleBackend):
         The limits after the refusing one are only peeked, never consumed.
         """
         decisions: list[Decision] = []
-        consumed: list[Hit] = []
+        consumed: list[tuple[Hit, int]] = []  # and when: a window's units go back to it
         try:
-            for hit in hits:
-                decision = await self.apply(*hit)
+            for hit in map(Hit._make, hits):  # (a plain tuple is accepted too)
+                at = self.now_ms()
+                decision = await self._apply(hit, at)
                 decisions.append(decision)
                 if not decision.allowed:
                     break
-                consumed.append(hit)
+                consumed.append((hit, at))
         except BaseException:
             if consumed:  # the request fails; give back what it took, without waiting
                 self.spawn(self._refund_all(consumed))
@@ -255,11 +261,17 @@ class MemcachedBackend(ThrottleBackend):
     async def refund(
         self, key: str, strategy: Strategy[Any], rate: Rate, cost: int, params: Params
     ) -> None:
+        await self._refund(Hit(key, strategy, rate, cost, params), self.now_ms())
+
+    async def _refund(self, hit: Hit, at: int) -> None:
+        """Give ``hit`` back; a window counter gives it back to the window ``at`` is in."""
+        key, strategy, rate, cost, params = hit
+
         async def refund(server: Server) -> None:
             if counted_per_window(strategy, rate):
                 generation = await server.current_generation()
                 counted = server.counters.refund(
-                    server.connected(), generation, key, rate, cost, self.now_ms()
+                    server.connected(), generation, key, rate, cost, at
                 )
                 await server.in_own_task(counted)
                 return
@@ -299,23 +311,17 @@ class MemcachedBackend(ThrottleBackend):
 
         await asyncio.gather(*(clear(server) for server in self._servers))
 
-    async def _decide(
-        self,
-        server: Server,
-        key: str,
-        strategy: Strategy[Any],
-        rate: Rate,
-        cost: int,
-        params: Params,
-    ) -> Decision:
+    async def _decide(self, server: Server, hit: Hit, at: int | None) -> Decision:
+        key, strategy, rate, cost, params = hit
         client = server.connected()
         await server.horizon.check(strategy, rate, client)
         if counted_per_window(strategy, rate):
             generation = await server.current_generation()
             # In the caller's task: the counters' commands are safe to cancel (counters.py).
             return await server.counters.apply(
-                client, generation, key, strategy, rate, cost, params, self.now_ms()
-            )
+                client, generation, key, strategy, rate, cost, params,
+                self.now_ms() if at is None else at,
+            )  # fmt: skip
         memcached_key = await server.storage_key(key)
 
         def decide(state: Any, now: int) -> tuple[Any, object, int]:
@@ -325,10 +331,10 @@ class MemcachedBackend(ThrottleBackend):
         assert isinstance(decision, Decision)
         return decision
 
-    async def _refund_all(self, hits: Sequence[Hit]) -> None:
-        for hit in reversed(hits):
+    async def _refund_all(self, hits: Sequence[tuple[Hit, int]]) -> None:
+        for hit, at in reversed(hits):
             try:
-                await self.refund(*hit)
+                await self._refund(hit, at)
             except BackendError as exc:  # the units stay consumed: under-admission, never over
                 logger.warning("Could not refund %r after a refusal: %s", hit.key, exc)
 
