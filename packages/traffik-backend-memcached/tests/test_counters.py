@@ -174,3 +174,32 @@ async def test_other_strategies_keep_compare_and_swap(backends: BackendFactory) 
             await backend.apply(f"k:{strategy.name}", strategy, Rate.parse("3/min"), 1, {})
         ).allowed
     assert backend.cas_stats.writes == 2
+
+
+async def test_simultaneous_checks_on_one_key_share_an_incr(
+    server_factory: Callable[..., Server],
+    raw_to: Callable[[str], RawMemcached],
+    namespace: str,
+    clock: ManualClock,
+) -> None:
+    # As compare-and-swap rounds are shared: checks arriving while a round is in flight
+    # join the next one, one `incr` for them all, decided in turn as one limiter would.
+    server = server_factory("memcached")
+    raw = raw_to(server.url)
+    backend = MemcachedBackend(server.url, namespace=namespace, clock=clock)
+    rate = Rate.parse("300/h")
+    async with backend:
+        await backend.apply("warm", FixedWindow(), rate, 1, {})
+        await listed(raw, namespace)
+        start = commands_so_far(raw)
+        costs = [1, 2, 3] * 200  # 1,200 units asked, 300 to give
+        decisions = await asyncio.gather(
+            *(backend.apply("hot", FixedWindow(), rate, cost, {}) for cost in costs)
+        )
+        commands = commands_so_far(raw) - start
+        memory = InMemoryBackend(clock=clock)
+        expected = [await memory.apply("hot", FixedWindow(), rate, cost, {}) for cost in costs]
+    print(f"\n600 simultaneous checks on one key: {commands} memcached commands")
+    assert decisions == expected  # in the order they were made, as one by one
+    assert sum(cost for cost, d in zip(costs, decisions, strict=True) if d.allowed) == 300
+    assert commands <= 12  # a few rounds of incr (+ decr for the refused), not 600

@@ -80,6 +80,8 @@ class WindowCounters:
         self._spawn = spawn
         self._periods_key = periods_key(namespace)
         self._listed: dict[int, float] = {}  # period -> when this process last made sure
+        # Counter -> the checks waiting for the round in flight on it (see `apply`).
+        self._queued: dict[bytes, list[_Check]] = {}
 
     async def apply(
         self,
@@ -99,15 +101,75 @@ class WindowCounters:
             return self._decide(strategy, window, used, now, rate, cost, params)
         self._list(client, period)
         counter = window_key(self.namespace, generation, key, period, window)
-        count = await client.incr(counter, cost)  # safe to cancel (see connection.py)
+        check = _Check(strategy, rate, cost, params, now, window)
+        queued = self._queued.get(counter)
+        if queued is not None:  # a round is in flight on this counter: join the next one
+            check.future = asyncio.get_running_loop().create_future()
+            queued.append(check)
+            return await check.future
+        self._queued[counter] = []
+        try:  # the first check runs its round itself: one round trip, no task
+            (outcome,) = await self._round(client, counter, [check])
+        finally:
+            waiting = self._queued.pop(counter)
+            if waiting:  # arrived meanwhile: one round for them all, in a task of its own
+                self._queued[counter] = []
+                self._spawn(self._drain(client, counter, waiting))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _drain(self, client: WatchedClient, counter: bytes, batch: list[_Check]) -> None:
+        """Run rounds for the checks queued on ``counter`` until none are left."""
+        try:
+            while batch:
+                batch = [check for check in batch if not check.given_up]
+                try:
+                    outcomes = await self._round(client, counter, batch) if batch else []
+                except Exception as exc:  # memcached's failure (a BackendError), or a bug
+                    outcomes = [exc] * len(batch)
+                for check, outcome in zip(batch, outcomes, strict=True):
+                    check.settle(outcome)
+                batch = self._queued[counter]
+                self._queued[counter] = []
+        finally:
+            for check in self._queued.pop(counter, ()):
+                check.settle(BackendError("memcached counter round stopped"))
+
+    async def _round(
+        self, client: WatchedClient, counter: bytes, batch: list[_Check]
+    ) -> list[Decision | Exception]:
+        """One ``incr`` for the whole batch, then each check decided in turn on the count
+        the previous ones left, as one limiter deciding them one by one would; the units of
+        the refused ones go back in one ``decr``."""
+        total = sum(check.cost for check in batch)
+        count = await client.incr(counter, total)  # safe to cancel (see connection.py)
         if count is None:  # the window's first check (or its counter was evicted)
-            first = self._first_in_window(client, counter, cost, (window + 1) * period - now)
-            added: int = await asyncio.shield(self._spawn(first))  # `add`: not safe to cancel
+            first = batch[0]
+            reset_ms = (first.window + 1) * first.rate.period_ms - first.now
+            adding = self._first_in_window(client, counter, total, reset_ms)
+            added: int = await asyncio.shield(self._spawn(adding))  # `add`: not safe to cancel
             count = added
-        decision = self._decide(strategy, window, count - cost, now, rate, cost, params)
-        if not decision.allowed:  # in a task of its own: a caller giving up cannot stop it
-            await asyncio.shield(self._spawn(self._give_back(client, counter, cost)))
-        return decision
+        used, refused = count - total, 0
+        outcomes: list[Decision | Exception] = []
+        for check in batch:
+            try:
+                decision = self._decide(
+                    check.strategy, check.window, used, check.now, check.rate, check.cost,
+                    check.params,
+                )  # fmt: skip
+            except Exception as exc:  # a faulty strategy fails its own check only
+                outcomes.append(exc)
+                refused += check.cost
+                continue
+            if decision.allowed:
+                used += check.cost
+            else:
+                refused += check.cost
+            outcomes.append(decision)
+        if refused:  # in a task of its own: a caller giving up cannot stop it
+            await asyncio.shield(self._spawn(self._give_back(client, counter, refused)))
+        return outcomes
 
     async def peek(
         self,
@@ -207,6 +269,39 @@ class WindowCounters:
         except BackendError as exc:
             self._listed.pop(period, None)  # try again with the next check
             logger.debug("Could not list period %d ms: %s", period, exc)
+
+
+class _Check:
+    """One check on a window counter, waiting for its round or running it."""
+
+    __slots__ = ("cost", "future", "now", "params", "rate", "strategy", "window")
+
+    def __init__(
+        self,
+        strategy: Strategy[Any],
+        rate: Rate,
+        cost: int,
+        params: Params,
+        now: int,
+        window: int,
+    ) -> None:
+        self.strategy, self.rate, self.cost, self.params = strategy, rate, cost, params
+        self.now, self.window = now, window
+        self.future: asyncio.Future[Decision] | None = None
+
+    @property
+    def given_up(self) -> bool:
+        """Its caller stopped waiting before its round: it is left out, never counted."""
+        return self.future is not None and self.future.done()
+
+    def settle(self, outcome: Decision | Exception) -> None:
+        future = self.future
+        if future is None or future.done():
+            return
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _parse_periods(value: bytes | None) -> set[int]:
