@@ -16,7 +16,11 @@ until the window ends plus memcached's slack (`traffik.backends.memcached.expiry
 
 ``incr`` is atomic on the server, so every caller gets its own ``n``: exactly ``n - cost``
 units were counted before its own, and the strategy's decision on them is the decision the
-compare-and-swap path reaches on the same clock, field for field. A cost of 0 and `peek`
+compare-and-swap path reaches on the same clock, field for field. Checks on one counter that
+arrive while its ``incr`` is in flight wait, and go together in the next one: one ``incr`` of
+their summed costs, then each decided in turn on the count the previous ones left (a refused
+one adds nothing for the next), the refused units given back in one ``decr`` — what one
+limiter deciding them one by one would do. A burst on a hot key costs a few round trips. A cost of 0 and `peek`
 read the count (``get``); `refund` is ``decr`` in the window ``now`` falls in (memcached
 never goes below 0), as `FixedWindow.refund` gives back within the current window only.
 
