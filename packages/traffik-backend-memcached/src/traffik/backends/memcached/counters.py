@@ -20,9 +20,11 @@ compare-and-swap path reaches on the same clock, field for field. Checks on one 
 arrive while its ``incr`` is in flight wait, and go together in the next one: one ``incr`` of
 their summed costs, then each decided in turn on the count the previous ones left (a refused
 one adds nothing for the next), the refused units given back in one ``decr`` — what one
-limiter deciding them one by one would do. A burst on a hot key costs a few round trips. A cost of 0 and `peek`
-read the count (``get``); `refund` is ``decr`` in the window ``now`` falls in (memcached
-never goes below 0), as `FixedWindow.refund` gives back within the current window only.
+limiter deciding them one by one would do. A burst on a hot key costs a few round trips.
+
+A cost of 0 and `peek` read the count (``get``); `refund` is ``decr`` in the window ``now``
+falls in (memcached never goes below 0), as `FixedWindow.refund` gives back within the
+current window only.
 
 Between a refusal's ``incr`` and its ``decr``, the count is ``cost`` too high: a check
 racing with it may be refused although those units come back a moment later (a transient
