@@ -155,6 +155,13 @@ class ServerProcess:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL the server as it is, paused or not: what it had not answered is lost."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.stop()
+
 
 class ServerUnavailable(RuntimeError):
     """No server of this kind can be started here: trying again would not help."""
@@ -252,6 +259,7 @@ SERVER_FIXTURES: dict[str, tuple[str, ...]] = {
     "redis_cluster_with_replicas": ("redis",),
     "redis_sentinel": ("redis",),
     "memcached_url": ("memcached",),
+    "memcached_servers": ("memcached",),
     "server_factory": ("redis", "memcached"),  # starts either kind
 }
 # A parameter naming the backend a test runs on (tests-integration's `backend_kind`).
@@ -524,3 +532,38 @@ def redis_sentinel() -> Iterator[RedisSentinelServers]:
         if sentinel is not None:
             sentinel.stop()
         primary.stop()
+
+
+# -- Several memcached servers ---------------------------------------------------------
+
+
+@dataclass
+class MemcachedServers:
+    """Private memcached servers that one client spreads its keys over."""
+
+    nodes: list[ServerProcess]
+
+    @property
+    def addresses(self) -> list[str]:
+        """Each server as ``host:port``, the form ``MemcachedBackend(servers=...)`` takes."""
+        return [f"{node.host}:{node.port}" for node in self.nodes]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture
+def memcached_servers() -> Iterator[MemcachedServers]:
+    """Three private memcached servers, which a test may stop; all stopped after it."""
+    servers = MemcachedServers([])
+    try:
+        for _ in range(3):
+            servers.nodes.append(start_server("memcached"))
+    except RuntimeError as exc:
+        servers.stop()
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield servers
+    finally:
+        servers.stop()

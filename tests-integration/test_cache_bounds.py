@@ -137,7 +137,7 @@ async def test_memcached_key_caches_and_lanes_are_bounded(
         for batch in range(4):
             clients = range(batch * 500, (batch + 1) * 500)
             await asyncio.gather(*(limiter.hit(f"client-{n}") for n in clients))
-        assert backend._updater._lanes == {}
+        assert all(server.updater._lanes == {} for server in backend._servers)
     for key in range(40_000):
         memcached_keys.storage_key(namespace, "0a1b2c", f"flood:{{{key}}}:fixed_window")
     info: Any = memcached_keys.storage_key.cache_info()

@@ -1,6 +1,7 @@
 """One "app instance" of the multi-process contention test (run as a script, not by pytest).
 
-Usage: ``python _contention_worker.py URL NAMESPACE STRATEGY COUNT RATE NOW INSTANCES``. It
+Usage: ``python _contention_worker.py URL NAMESPACE STRATEGY COUNT RATE NOW INSTANCES``
+(URL: one ``memcached://`` URL, or several servers as ``host:port,host:port,...``). It
 connects INSTANCES backends, prints ``ready``, waits for a line on stdin, fires COUNT
 simultaneous hits on one key (spread over its backends) with its clock frozen at NOW, and
 prints a JSON summary.
@@ -38,8 +39,10 @@ async def main(*arguments: str) -> None:
     strategy = strategies()[strategy_name]()
     limit, clock = Rate.parse(rate), ManualClock(float(now))
     # The shipped defaults: queueing behind a hot key is never memcached's silence.
+    # URL: one server, or several as comma-separated "host:port" (MemcachedBackend(servers=)).
+    where: dict[str, Any] = {"servers": url.split(",")} if "," in url else {"url": url}
     backends = [
-        MemcachedBackend(url, namespace=namespace, clock=clock) for _ in range(int(instances))
+        MemcachedBackend(**where, namespace=namespace, clock=clock) for _ in range(int(instances))
     ]
     for backend in backends:
         await backend.initialize()

@@ -29,6 +29,8 @@ class Server(Protocol):
 
     def stop(self) -> None: ...
 
+    def kill(self) -> None: ...
+
     def start(self) -> None: ...
 
 
@@ -86,6 +88,20 @@ class RawMemcached:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture
+def raw_to() -> Iterator[Callable[[str], RawMemcached]]:
+    """Open raw connections to any server (by URL); all closed after the test."""
+    opened: list[RawMemcached] = []
+
+    def connect(url: str) -> RawMemcached:
+        opened.append(RawMemcached(url))
+        return opened[-1]
+
+    yield connect
+    for connection in opened:
+        connection.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from traffik import Limiter, Rate, hit_all
+from traffik import Limiter, ManualClock, Rate, hit_all
 from traffik.backends.base import Hit
 from traffik.strategies import NO_PARAMS, FixedWindow, TokenBucket
 
@@ -90,3 +90,30 @@ async def test_hit_all_on_memcached_is_all_or_nothing(backends: BackendFactory) 
     stat = await burst.stat("alice")
     assert stat is not None
     assert stat.remaining == 2  # the refused request's unit came back
+
+
+async def test_a_refund_across_a_window_boundary_goes_back_to_its_own_window(
+    backends: BackendFactory, clock: ManualClock
+) -> None:
+    # The per-minute limit is consumed 1 ms before a minute ends; the hourly one refuses
+    # 1 ms after. The unit goes back to the minute it was counted in: the next minute's
+    # count (3, from another client of the key) must not lose it.
+    boundary = (int(clock() * 1000) // 60_000 + 1) * 60_000
+    after = ManualClock((boundary + 1) / 1000)
+    other = await backends(clock=after)
+    for _ in range(3):
+        assert (await other.apply(*PER_MINUTE)).allowed
+    for _ in range(2):
+        assert (await other.apply(*PER_HOUR)).allowed  # spent for this hour
+
+    reads = iter([boundary - 1])  # the clock's first read, then 1 ms past the boundary
+
+    def stepping() -> float:
+        return next(reads, boundary + 1) / 1000
+
+    backend = await backends(clock=stepping)
+    decisions = await backend.apply_many([PER_MINUTE, PER_HOUR])
+    assert [d.allowed for d in decisions] == [True, False]
+    assert (await other.peek(*PER_MINUTE)).remaining == 5 - 3 - 1  # untouched: 3 used
+    before = ManualClock((boundary - 1) / 1000)
+    assert (await (await backends(clock=before)).peek(*PER_MINUTE)).remaining == 4  # given back

@@ -15,13 +15,14 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, get_default_backend
 from traffik.backends.memcached import MemcachedBackend
 from traffik.backends.memcached.envelope import pack
 from traffik.backends.memcached.keys import generation_key
-from traffik.strategies import FixedWindow, TokenBucket
+from traffik.strategies import FixedWindow, QuotaWithRollover, TokenBucket
 
 if TYPE_CHECKING:
     from conftest import BackendFactory, RawMemcached
 
 RATE = Rate.parse("3/min")
-WINDOW = FixedWindow()
+WINDOW = FixedWindow()  # decided by a counter per window (counters.py)
+SWAPPED_WINDOW = QuotaWithRollover(max_rollover=0)  # a window decided by compare-and-swap
 
 
 # -- construction --------------------------------------------------------------------
@@ -103,11 +104,11 @@ async def test_lifespan_records_itself_and_closes_its_client(
         assert getattr(app.state, APP_STATE_ATTRIBUTE) is backend
         assert get_default_backend() is backend
         assert await backend.ready()
-        client = backend._client
+        client = backend._servers[0].client
         assert client is not None
     assert not hasattr(app.state, APP_STATE_ATTRIBUTE)
     assert get_default_backend() is before
-    assert backend._client is None  # it created the client, so it closed it
+    assert backend._servers[0].client is None  # it created the client, so it closed it
 
 
 async def test_it_closes_only_what_it_created(memcached_url: str, namespace: str) -> None:
@@ -213,20 +214,20 @@ async def test_undecodable_state_is_absent_and_logged_once(
     garbage = {
         "not-an-envelope": b"\x00\xff garbage",
         "bad-payload": pack(now_ms, now_ms + 60_000, b"seven,eleven"),
-        "bad-deadline": b"%d:soon:" % now_ms + WINDOW.encode((0, 1)),
+        "bad-deadline": b"%d:soon:" % now_ms + SWAPPED_WINDOW.encode((0, 1, 0)),
     }
     for name, value in garbage.items():
         raw.set(await backend.storage_key(name), value)
     with caplog.at_level(logging.WARNING, logger="traffik"):
         for name in garbage:
-            decision = await backend.apply(name, WINDOW, RATE, 1, {})
+            decision = await backend.apply(name, SWAPPED_WINDOW, RATE, 1, {})
             assert decision.allowed
             assert decision.remaining == 2
     warnings = [r for r in caplog.records if "cannot read" in r.getMessage()]
     assert len(warnings) == 1
     assert backend.undecodable_values == len(garbage)
     # The garbage was replaced by real state.
-    assert (await backend.apply("bad-payload", WINDOW, RATE, 1, {})).remaining == 1
+    assert (await backend.apply("bad-payload", SWAPPED_WINDOW, RATE, 1, {})).remaining == 1
 
 
 # -- clocks --------------------------------------------------------------------------
@@ -245,15 +246,15 @@ async def test_a_key_never_goes_back_in_time_whatever_the_skew(
     slow = await backends(clock=slow_clock)
     fast = await backends(clock=fast_clock)
     for _ in range(5):
-        assert (await slow.apply("skewed", WINDOW, rate, 1, {})).allowed
+        assert (await slow.apply("skewed", SWAPPED_WINDOW, rate, 1, {})).allowed
     slow_clock.advance(3.0)  # slow: 2 s before the boundary; fast: 1 s after it
     fast_clock.advance(3.0)
     admitted = [
-        (await host.apply("skewed", WINDOW, rate, 1, {})).allowed
+        (await host.apply("skewed", SWAPPED_WINDOW, rate, 1, {})).allowed
         for _ in range(10)
         for host in (fast, slow)
     ]
     assert sum(admitted) == 5
     # The slow host reports on the key's timeline too: the new window's reset time.
-    decision = await slow.peek("skewed", WINDOW, rate, 1, {})
+    decision = await slow.peek("skewed", SWAPPED_WINDOW, rate, 1, {})
     assert decision.reset_after == pytest.approx(9.0)

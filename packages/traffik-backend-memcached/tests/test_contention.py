@@ -138,7 +138,7 @@ WORKER = Path(__file__).with_name("_contention_worker.py")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("instances_per_process", [1, 10])
+@pytest.mark.parametrize(("instances_per_process", "servers"), [(1, 1), (10, 1), (10, 3)])
 @pytest.mark.parametrize("strategy_name", sorted(STRATEGIES))
 async def test_four_processes_with_1250_simultaneous_hits_each_admit_exactly_the_limit(
     memcached_url: str,
@@ -146,12 +146,18 @@ async def test_four_processes_with_1250_simultaneous_hits_each_admit_exactly_the
     clock: ManualClock,
     strategy_name: str,
     instances_per_process: int,
+    servers: int,
+    request: pytest.FixtureRequest,
 ) -> None:
+    # One server, or three (the key then lives on one of them: `MemcachedBackend(servers=)`).
+    where = memcached_url
+    if servers == 3:
+        where = ",".join(request.getfixturevalue("memcached_servers").addresses)
     processes = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             str(WORKER),
-            memcached_url,
+            where,
             namespace,
             strategy_name,
             "1250",
@@ -183,14 +189,17 @@ async def test_four_processes_with_1250_simultaneous_hits_each_admit_exactly_the
     assert sum(r["allowed"] for r in results) == 100
     assert sum(r["refused"] for r in results) == 4 * 1250 - 100
     stats = [CasStatistics(**each) for r in results for each in r["stats"]]
-    print(f"\n4 x 1250 hits, {strategy_name}, {len(stats)} instances: {combined(stats)}")
+    print(
+        f"\n4 x 1250 hits, {strategy_name}, {len(stats)} instances, {servers} server(s): "
+        f"{combined(stats)}"
+    )
 
 
 async def test_equal_strategies_share_a_round(backends: BackendFactory) -> None:
     backend = await backends()
     rate = Rate.parse("10/min")
     decisions = await asyncio.gather(
-        *(backend.apply("shared", FixedWindow(), rate, 1, {}) for _ in range(30))
+        *(backend.apply("shared", TokenBucket(), rate, 1, {}) for _ in range(30))
     )
     assert sum(d.allowed for d in decisions) == 10
     assert backend.cas_stats.rounds == 1

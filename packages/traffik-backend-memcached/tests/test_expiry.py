@@ -55,7 +55,7 @@ async def test_long_ttls_are_really_stored_with_the_right_expiry(
     backend = await backends()
     rate = Rate.parse("1/40d")
     assert (await backend.apply("long", FixedWindow(), rate, 1, {})).allowed
-    ttl = raw.ttl(await backend.storage_key("long"))
+    ttl = raw.ttl(await backend.storage_key("long", FixedWindow(), rate))
     assert ttl is not None, "a TTL over 30 days sent as relative is read as 1970: gone at once"
     expected = days_left * DAY + SLACK
     assert expected - 2 <= ttl <= expected + 1
@@ -67,8 +67,9 @@ async def test_a_one_millisecond_ttl_is_stored_for_seconds_not_forever(
 ) -> None:
     clock.set(clock() - clock() % 1 + 0.999)  # 1 ms before a second ends
     backend = await backends()
-    assert (await backend.apply("short", FixedWindow(), Rate.parse("5/s"), 1, {})).allowed
-    ttl = raw.ttl(await backend.storage_key("short"))
+    rate = Rate.parse("5/s")
+    assert (await backend.apply("short", FixedWindow(), rate, 1, {})).allowed
+    ttl = raw.ttl(await backend.storage_key("short", FixedWindow(), rate))
     assert ttl is not None
     assert 1 <= ttl <= 1 + SLACK  # never 0 (memcached: "never expires"), never -1
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from traffik import Limiter
+from traffik import Limiter, Rate
 from traffik.backends.memcached.keys import (
     MAX_KEY_BYTES,
     escape,
@@ -17,6 +17,7 @@ from traffik.backends.memcached.keys import (
     storage_key,
 )
 from traffik.keys import hash_tag
+from traffik.strategies import FixedWindow
 
 if TYPE_CHECKING:
     from conftest import BackendFactory, RawMemcached
@@ -130,7 +131,10 @@ async def test_awkward_identities_are_limited_separately_on_a_real_server(
         assert allowed == [True, True, False], identity
     # Each one's state really is in memcached, under its own key.
     stored = {
-        await backend.storage_key(f"keys:{hash_tag(i)}:fixed_window") for i in AWKWARD_IDENTITIES
+        await backend.storage_key(
+            f"keys:{hash_tag(i)}:fixed_window", FixedWindow(), Rate.parse("2/min")
+        )
+        for i in AWKWARD_IDENTITIES
     }
     assert len(stored) == len(AWKWARD_IDENTITIES)
     assert all(raw.get(key) is not None for key in stored)

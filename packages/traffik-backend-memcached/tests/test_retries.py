@@ -12,7 +12,7 @@ from traffik import BackendError, Decision, Limiter, Rate
 from traffik.backends.memcached import ContentionError
 from traffik.error_policy import ErrorContext
 from traffik.keys import hash_tag
-from traffik.strategies import FixedWindow
+from traffik.strategies import FixedWindow, TokenBucket
 from traffik.strategies.base import Params, Step
 
 if TYPE_CHECKING:
@@ -118,13 +118,14 @@ async def test_the_throttle_routes_it_through_on_error(
 
 async def test_concurrent_writers_without_retries_never_overrun(backends: BackendFactory) -> None:
     # Ten app instances hit one key at once and may not retry: some lose, none over-admits.
+    # (A token bucket: FixedWindow counts with `incr`, which has no conflicts to lose.)
     instances = [await backends(max_retries=0) for _ in range(10)]
     for backend in instances:  # connected and ready, so that the hits really coincide
         await backend.storage_key("contested")
         assert await backend.ready()
     rate = Rate.parse("5/min")
     results: list[Any] = await asyncio.gather(
-        *(b.apply("contested", FixedWindow(), rate, 1, {}) for b in instances),
+        *(b.apply("contested", TokenBucket(), rate, 1, {}) for b in instances),
         return_exceptions=True,
     )
     decisions = [r for r in results if isinstance(r, Decision)]
@@ -133,5 +134,5 @@ async def test_concurrent_writers_without_retries_never_overrun(backends: Backen
     assert failures, "ten simultaneous writers on one key, and not one conflict?"
     allowed = sum(d.allowed for d in decisions)
     assert allowed <= 5
-    stored = await instances[0].peek("contested", FixedWindow(), rate, 1, {})
+    stored = await instances[0].peek("contested", TokenBucket(), rate, 1, {})
     assert stored.remaining == 5 - allowed - 1  # exactly the admitted hits were stored

@@ -47,6 +47,7 @@ __all__ = [
     "WatchedClient",
     "as_backend_error",
     "parse_address",
+    "parse_servers",
 ]
 
 
@@ -102,6 +103,36 @@ class MemcachedClient(aiomcache.Client):
         return bytes(response[:-2])
 
 
+async def _arithmetic(
+    client: aiomcache.Client, command: bytes, key: bytes, delta: int
+) -> int | None:
+    """``incr`` / ``decr`` on one of the client's connections: the new count, None when the
+    key is not stored (aiomcache's own raise then, closing the connection: a window's first
+    check would cost a reconnection).
+
+    Safe to cancel in flight, unlike aiomcache's commands: a connection whose reply was not
+    read is closed, never reused, so a counter needs no task of its own.
+    """
+    pool = client._pool
+    connection = await pool.acquire()
+    try:
+        reply = await client._execute_simple_command(
+            connection, b"%b %b %d\r\n" % (command, key, delta)
+        )
+    except BaseException as exc:  # a failure or a cancellation: its reply may be unread
+        connection.reader.set_exception(
+            exc if isinstance(exc, Exception) else ConnectionAbortedError("cancelled")
+        )
+        raise
+    finally:
+        pool.release(connection)  # one that failed is closed here
+    if reply == b"NOT_FOUND":
+        return None
+    if not reply.isdigit():
+        raise ClientException(f"memcached {command.decode()} failed", reply)
+    return int(reply)
+
+
 def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[str, int]:
     """``(host, port)`` from a ``memcached://host:port`` URL or from host and port.
 
@@ -150,6 +181,37 @@ def parse_address(url: str | None, host: str | None, port: int | None) -> tuple[
     return parts.hostname, _checked_port(
         DEFAULT_PORT if parsed_port is None else parsed_port, shown
     )
+
+
+def parse_servers(servers: object) -> list[tuple[str, int]]:
+    """``(host, port)`` of each of several servers, given as ``"host[:port]"`` or
+    ``"memcached://host[:port]"`` (``"[::1]:11211"`` for IPv6).
+
+    :raises ConfigurationError: naming the value that is wrong, or a server given twice.
+    """
+    if isinstance(servers, str):
+        raise ConfigurationError(
+            f"memcached servers must be a list of 'host:port' strings, got "
+            f"{redact_url(servers)!r} (one server: [{redact_url(servers)!r}], or url=)"
+        )
+    if not isinstance(servers, (list, tuple)):
+        raise ConfigurationError(
+            f"memcached servers must be a list of 'host:port' strings, got {safe_repr(servers)}"
+        )
+    if not servers:
+        raise ConfigurationError("memcached servers must name at least one server, got []")
+    addresses: list[tuple[str, int]] = []
+    for server in servers:
+        if not isinstance(server, str):
+            raise ConfigurationError(
+                f"each memcached server must be a 'host:port' string, got {safe_repr(server)}"
+            )
+        url = server if "://" in server else f"memcached://{server}"
+        address = parse_address(url, None, None)
+        if address in addresses:
+            raise ConfigurationError(f"memcached server {server!r} is given twice")
+        addresses.append(address)
+    return addresses
 
 
 def _checked_port(port: object, source: str) -> int:
@@ -212,6 +274,20 @@ class WatchedClient:
 
     async def cas(self, key: bytes, value: bytes, token: int, exptime: int = 0) -> bool:
         return bool(await self._run(self.client.cas, key, value, token, exptime))
+
+    async def incr(self, key: bytes, delta: int) -> int | None:
+        """The count after adding ``delta``; None when the key is not stored."""
+        found: int | None = await self._run(_arithmetic, self.client, b"incr", key, delta)
+        return found
+
+    async def decr(self, key: bytes, delta: int) -> int | None:
+        """The count after taking ``delta`` (never below 0); None when not stored."""
+        found: int | None = await self._run(_arithmetic, self.client, b"decr", key, delta)
+        return found
+
+    async def append(self, key: bytes, value: bytes) -> bool:
+        """False when the key is not stored (nothing is appended then)."""
+        return bool(await self._run(self.client.append, key, value))
 
     async def set(self, key: bytes, value: bytes, exptime: int = 0) -> bool:
         return bool(await self._run(self.client.set, key, value, exptime))

@@ -15,8 +15,11 @@ name in any script, a path with spaces), so every key is mapped:
    hashed key never equals an unhashed one, and two hashed keys differ unless SHA-256
    collides.
 
-The namespace's generation marker lives at ``<namespace>:generation``; data keys have a
-hex generation in that place, so the two never meet.
+The namespace's generation marker lives at ``<namespace>:generation`` and the periods its
+window counters use at ``<namespace>:periods``; data keys have a hex generation in that
+place, so they never meet. A window counter (`traffik.backends.memcached.counters`) is the
+mapped key followed by ``%w<period_ms>.<window>``: step 1 only ever writes ``%`` before two
+upper-case hex digits, so no escaped key contains ``%w``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ import re
 from functools import lru_cache
 from typing import Final
 
-__all__ = ["MAX_KEY_BYTES", "escape", "generation_key", "storage_key"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "escape",
+    "generation_key",
+    "periods_key",
+    "placement_key",
+    "storage_key",
+    "window_key",
+]
 
 MAX_KEY_BYTES: Final = 250
 """Memcached's limit on a key's length."""
@@ -69,9 +80,31 @@ def namespace_prefix(namespace: str) -> str:
 @lru_cache(maxsize=16384)
 def storage_key(namespace: str, generation: str, key: str) -> bytes:
     """The memcached key for a throttle ``key`` in ``namespace`` at ``generation``."""
-    return _fit(f"{namespace_prefix(namespace)}:{generation}:{escape(key)}")
+    return _fit(_mapped(namespace, generation, key))
+
+
+@lru_cache(maxsize=16384)
+def _mapped(namespace: str, generation: str, key: str) -> str:
+    return f"{namespace_prefix(namespace)}:{generation}:{escape(key)}"
 
 
 def generation_key(namespace: str) -> bytes:
     """Where the namespace's current generation is kept."""
     return _fit(f"{namespace_prefix(namespace)}:generation")
+
+
+@lru_cache(maxsize=16384)
+def window_key(namespace: str, generation: str, key: str, period_ms: int, window: int) -> bytes:
+    """The memcached key counting ``key``'s units in one aligned window of ``period_ms``."""
+    return _fit(f"{_mapped(namespace, generation, key)}%w{period_ms}.{window}")
+
+
+def periods_key(namespace: str) -> bytes:
+    """Where the periods of the namespace's window counters are listed (for ``delete``)."""
+    return _fit(f"{namespace_prefix(namespace)}:periods")
+
+
+def placement_key(namespace: str, key: str) -> bytes:
+    """What places ``key`` on one of several servers: its mapped key without the
+    generation, which each server keeps for itself (see `traffik.backends.memcached.ring`)."""
+    return _fit(f"{namespace_prefix(namespace)}:{escape(key)}")
