@@ -59,8 +59,10 @@ def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
         "for name in sys.argv[1:]:\n"
         "    code = f'import importlib; importlib.import_module({name!r})'\n"
         "    result = subprocess.run([sys.executable, '-c', code], capture_output=True)\n"
-        "    if result.returncode:\n"
-        "        failed.append((name, result.stderr.decode()[-300:]))\n"
+        "    error = result.stderr.decode()\n"
+        "    # traffik 1.x module names 2.x does not have raise NotIn2x on import, by design.\n"
+        "    if result.returncode and '(traffik 1.x' not in error:\n"
+        "        failed.append((name, error[-300:]))\n"
         "print(failed)\n"
     )
     result = subprocess.run(

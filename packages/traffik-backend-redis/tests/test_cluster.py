@@ -13,6 +13,7 @@ from redis.crc import key_slot
 
 import traffik.strategies
 from traffik import (
+    Decision,
     FixedWindow,
     InMemoryBackend,
     Limiter,

@@ -20,12 +20,13 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from traffik import Decision, FixedWindow, Limiter, ManualClock, Rate
+from traffik import FixedWindow, Limiter, ManualClock, Rate
 from traffik.backends.base import Hit
 from traffik.backends.redis import RedisBackend
 from traffik.error_policy import ErrorContext
 from traffik.exceptions import BackendError
 from traffik.keys import storage_prefix
+from traffik.resolution import resolve
 from traffik.strategies import NO_PARAMS
 
 pytestmark = pytest.mark.slow
@@ -189,9 +190,9 @@ def is_primary(node: Node) -> bool:
 async def elsewhere(limiter: Limiter, namespace: str, cluster: Cluster, avoided: Node) -> str:
     """An identity whose key on ``limiter`` another primary than ``avoided`` serves."""
     for number in range(100):
-        prepared = await limiter.prepare(f"other-{number}", None, None)
-        assert not isinstance(prepared, Decision)
-        if owner(cluster, storage_prefix(namespace) + prepared[1].key) is not avoided:
+        hit = (await resolve(limiter, f"other-{number}")).hit
+        assert hit is not None
+        if owner(cluster, storage_prefix(namespace) + hit.key) is not avoided:
             return f"other-{number}"
     raise AssertionError("every identity is on one primary")
 
@@ -215,9 +216,9 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
         return 0  # the request goes through; counted here
 
     limiter = Limiter("failover", rate=f"{limit}/hour", backend=backend, on_error=let_through)
-    prepared = await limiter.prepare("client", None, None)
-    assert not isinstance(prepared, Decision)
-    stored = storage_prefix(namespace) + prepared[1].key
+    hit = (await resolve(limiter, "client")).hit
+    assert hit is not None
+    stored = storage_prefix(namespace) + hit.key
     async with backend:
         before = await asyncio.gather(*(limiter.hit("client") for _ in range(200)))
         assert sum(decision.allowed for decision in before) == 200

@@ -8,7 +8,6 @@ needs the connection takes it as an argument.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from traffik._logging import logger

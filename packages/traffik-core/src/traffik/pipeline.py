@@ -28,13 +28,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from traffik.checks import Outcome, unconsumed
-from traffik.stats import ThrottleStat
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import fail
 from traffik.exceptions import ConfigurationError
 from traffik.observability import OBSERVERS, report_decision, report_exempted
 from traffik.refusals import RefusalCache, apply_hit, cached_refusal
 from traffik.resolution import resolve, resolve_now
+from traffik.stats import ThrottleStat
 
 if TYPE_CHECKING:
     from traffik.backends.base import ThrottleBackend
