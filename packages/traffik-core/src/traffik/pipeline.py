@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from traffik.checks import Outcome, unconsumed
@@ -47,7 +47,7 @@ Call = tuple["Throttle[Any]", Any, int | None, str | None]
 """``(throttle, connection, cost, key_suffix)``: one throttle to decide; None for its own."""
 
 
-async def decide_one(
+def decide_one(
     throttle: Throttle[Any],
     connection: Any,
     cost: int | None = None,
@@ -55,15 +55,33 @@ async def decide_one(
     key_suffix: str | None = None,
     *,
     peek: bool = False,
+) -> Coroutine[Any, Any, Outcome[Any]]:
+    """Decide one throttle for ``connection`` (``peek``: only look, consuming nothing).
+
+    Await it. The plain configuration is resolved before the first await, and the
+    coroutine returned is the backend's step itself: one frame fewer on every request.
+    """
+    if not throttle._disabled:
+        outcome = _resolved_now(throttle, connection, cost, params, key_suffix)
+        if outcome is not None:
+            return _apply(outcome, connection, peek)
+    return _decide_one(throttle, connection, cost, params, key_suffix, peek)
+
+
+async def _decide_one(
+    throttle: Throttle[Any],
+    connection: Any,
+    cost: int | None,
+    params: Params | None,
+    key_suffix: str | None,
+    peek: bool,
 ) -> Outcome[Any]:
-    """Decide one throttle for ``connection`` (``peek``: only look, consuming nothing)."""
+    """`decide_one` for a disabled throttle, or one that `resolve` resolves."""
     if throttle._disabled:
         if OBSERVERS:
             report_exempted(throttle, peek=peek)
         return Outcome(throttle)
-    outcome = _resolved_now(throttle, connection, cost, params, key_suffix)
-    if outcome is None:
-        outcome = await _resolved(throttle, connection, cost, params, key_suffix, peek)
+    outcome = await _resolved(throttle, connection, cost, params, key_suffix, peek)
     if outcome.hit is not None:
         await _apply(outcome, connection, peek)
     return outcome
@@ -189,8 +207,9 @@ async def _resolved(
     return outcome
 
 
-async def _apply(outcome: Outcome[Any], connection: Any, peek: bool) -> None:
-    """Decide ``outcome``'s hit on its own: through the refusal cache, on its backend."""
+async def _apply(outcome: Outcome[Any], connection: Any, peek: bool) -> Outcome[Any]:
+    """Decide ``outcome``'s hit on its own: through the refusal cache, on its backend;
+    return ``outcome``."""
     throttle, hit, backend = outcome.throttle, outcome.hit, outcome.backend
     assert hit is not None
     assert backend is not None
@@ -202,7 +221,7 @@ async def _apply(outcome: Outcome[Any], connection: Any, peek: bool) -> None:
             if observed:
                 report_decision(throttle, hit, refusal, None)
             outcome.decision = refusal
-            return
+            return outcome
     started = time.perf_counter() if observed else 0.0
     try:
         if peek:
@@ -217,11 +236,12 @@ async def _apply(outcome: Outcome[Any], connection: Any, peek: bool) -> None:
         outcome.decision = await fail(
             throttle, connection, exc, hit, backend, latency=latency, peek=peek
         )
-        return
+        return outcome
     if observed:
         report_decision(throttle, hit, decision, time.perf_counter() - started, peek=peek)
     outcome.decision = decision
     outcome.consumed = decision.allowed and not peek
+    return outcome
 
 
 async def _apply_many(members: list[tuple[Outcome[Any], Any]]) -> None:
