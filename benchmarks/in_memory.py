@@ -4,7 +4,7 @@
 (a) Both sides are awaited coroutines in the same timing loop: the floor's coroutine does
 ``d[key] = d.get(key, 0) + 1``; a check is ``await backend.apply(key, strategy, rate, 1,
 params)`` on one key, admitted every time. Extra rows show the whole framework-free path
-(``await limiter.hit(key)``: identity, key, backend) and a refusal.
+(``await limiter.decide(key)``: identity, key, backend) and a refusal.
 
 (g) ``tracemalloc`` counts the bytes still allocated after 100,000 distinct keys were
 tracked, divided by 100,000: the key strings, the dict's slots and the stored state. The
@@ -62,7 +62,7 @@ async def check_section(settings: Settings) -> Section:
     limiter = Limiter("bench", rate=PLENTY, backend=backend)
     contenders.append(
         Contender(
-            "FixedWindow, `await limiter.hit(key)`",
+            "FixedWindow, `await limiter.decide(key)`",
             sequential(limiter.hit, "203.0.113.7"),
             note="the whole core path: identity, key, backend",
         )
@@ -93,8 +93,8 @@ async def refused_limiters(backend: ThrottleBackend) -> list[Contender]:
         limiter = Limiter(
             f"refused-{cached}", rate="1/hour", backend=backend, cache_refusals=cached
         )
-        await limiter.hit("203.0.113.7")  # the client is at its limit from now on
-        assert not (await limiter.hit("203.0.113.7")).allowed
+        await limiter.decide("203.0.113.7")  # the client is at its limit from now on
+        assert not (await limiter.decide("203.0.113.7")).allowed
         contenders.append(
             Contender(
                 f"FixedWindow, refused, `limiter.hit`{', refusal cache on' if cached else ''}",

@@ -159,7 +159,7 @@ async def limiter_burst(url: str, strategy: Strategy[Any], hits: int) -> Burst:
             uid = f"burst-{uuid.uuid4().hex[:12]}"
             limiter = Limiter(uid, rate="100/hour", strategy=strategy, backend=backend)
             started = time.time()
-            decisions = await asyncio.gather(*(limiter.hit("client") for _ in range(hits)))
+            decisions = await asyncio.gather(*(limiter.decide("client") for _ in range(hits)))
             ended = time.time()
             if same_hour(started, ended):
                 break
