@@ -341,7 +341,7 @@ async def test_acquire_waits_for_a_queued_slot(
     decisions = [await limiter.acquire("q") for _ in range(3)]
     assert [d.delay for d in decisions] == [0.0, 0.1, 0.2]
     assert slept == [0.1, 0.2]  # no sleep for a request that need not wait
-    assert (await limiter.decide("q")).delay == 0.3  # hit reports the delay, never sleeps
+    assert (await limiter.decide("q")).delay == 0.3  # decide reports the delay, never sleeps
     assert slept == [0.1, 0.2]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -161,7 +162,9 @@ def test_get_wait_is_in_milliseconds(clock: ManualClock, client_for: ClientFacto
     app = FastAPI(lifespan=backend.lifespan)
     calls: list[float] = []
 
-    async def let_through(connection: Request, wait_ms: float, throttle: Any, context: Any) -> None:
+    async def let_through(
+        connection: HTTPConnection, wait_ms: float, throttle: Any, context: Any
+    ) -> None:
         calls.append(wait_ms)
 
     throttle = HTTPThrottle(uid="soft", rate="1/min", handle_throttled=let_through)
