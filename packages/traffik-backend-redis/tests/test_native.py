@@ -200,7 +200,7 @@ async def run_against_memory(
             await backend.refund(*hit)
             expected = actual = None
         else:
-            hits = [rng.choice(programs).decide() for _ in range(rng.randint(2, 4))]
+            hits = [rng.choice(programs).hit() for _ in range(rng.randint(2, 4))]
             hits += hits[:1] if rng.random() < 0.3 else []  # a key listed twice
             expected, actual = await memory.apply_many(hits), await backend.apply_many(hits)
         assert actual == expected, f"step {step}"
