@@ -33,8 +33,8 @@ STRATEGY_NAMES = sorted(
 
 
 REFUSED = {
-    "FixedWindow, refused, `limiter.hit`",
-    "FixedWindow, refused, `limiter.hit`, refusal cache on",
+    "FixedWindow, refused, `limiter.decide`",
+    "FixedWindow, refused, `limiter.decide`, refusal cache on",
 }
 
 
