@@ -4,7 +4,7 @@
 (a) Both sides are awaited coroutines in the same timing loop: the floor's coroutine does
 ``d[key] = d.get(key, 0) + 1``; a check is ``await backend.apply(key, strategy, rate, 1,
 params)`` on one key, admitted every time. Extra rows show the whole framework-free path
-(``await limiter.hit(key)``: identity, key, backend) and a refusal.
+(``await limiter.decide(key)``: identity, key, backend) and a refusal.
 
 (g) ``tracemalloc`` counts the bytes still allocated after 100,000 distinct keys were
 tracked, divided by 100,000: the key strings, the dict's slots and the stored state. The
@@ -42,7 +42,7 @@ async def check_section(settings: Settings) -> Section:
         "Floor: an awaited coroutine doing `d[key] = d.get(key, 0) + 1`, in the same loop "
         "as the checks. A check is `await backend.apply(key, strategy, rate, 1, params)` on "
         "one key, admitted every time (Concurrency: a slot taken and given back, two calls). "
-        "The refused rows go through `limiter.hit` on a client at its limit.",
+        "The refused rows go through `limiter.decide` on a client at its limit.",
     )
     backend = InMemoryBackend("bench-memory", max_keys=1_000)
     counts: dict[str, int] = {}
@@ -62,8 +62,8 @@ async def check_section(settings: Settings) -> Section:
     limiter = Limiter("bench", rate=PLENTY, backend=backend)
     contenders.append(
         Contender(
-            "FixedWindow, `await limiter.hit(key)`",
-            sequential(limiter.hit, "203.0.113.7"),
+            "FixedWindow, `await limiter.decide(key)`",
+            sequential(limiter.decide, "203.0.113.7"),
             note="the whole core path: identity, key, backend",
         )
     )
@@ -86,19 +86,19 @@ async def check_section(settings: Settings) -> Section:
 
 
 async def refused_limiters(backend: ThrottleBackend) -> list[Contender]:
-    """A client over a FixedWindow limit, through `Limiter.hit`: asking the backend each
+    """A client over a FixedWindow limit, through `Limiter.decide`: asking the backend each
     time, and answered by the refusal cache (`cache_refusals=True`)."""
     contenders = []
     for cached in (False, True):
         limiter = Limiter(
             f"refused-{cached}", rate="1/hour", backend=backend, cache_refusals=cached
         )
-        await limiter.hit("203.0.113.7")  # the client is at its limit from now on
-        assert not (await limiter.hit("203.0.113.7")).allowed
+        await limiter.decide("203.0.113.7")  # the client is at its limit from now on
+        assert not (await limiter.decide("203.0.113.7")).allowed
         contenders.append(
             Contender(
-                f"FixedWindow, refused, `limiter.hit`{', refusal cache on' if cached else ''}",
-                sequential(limiter.hit, "203.0.113.7"),
+                f"FixedWindow, refused, `limiter.decide`{', refusal cache on' if cached else ''}",
+                sequential(limiter.decide, "203.0.113.7"),
                 note="answered locally, no backend call" if cached else "",
             )
         )

@@ -64,7 +64,7 @@ async def redis_sections(settings: Settings) -> list[Section]:
         "A private redis-server on loopback. Floor: `await redis.incr(key)` on a "
         "redis.asyncio client, one call at a time. A check is `await backend.apply(...)` "
         "on one key, admitted every time (Concurrency: a slot taken and given back). The refused "
-        "rows go through `limiter.hit` on a client at its limit.",
+        "rows go through `limiter.decide` on a client at its limit.",
     )
     burst = Section(
         "e",
@@ -134,7 +134,7 @@ async def memcached_section(settings: Settings) -> Section:
         "client, one call at a time. A check is `await backend.apply(...)` on one key, "
         "admitted every time (Concurrency: a slot taken and given back). FixedWindow counts "
         "with `incr` (target ≤ 1.2x); the others use compare-and-swap. The refused rows go "
-        "through `limiter.hit` on a client at its limit.",
+        "through `limiter.decide` on a client at its limit.",
     )
     names = _strategies(settings)
     with server_url("memcached") as url:

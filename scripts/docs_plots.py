@@ -120,7 +120,7 @@ async def _simulate(scenario: Scenario) -> Counts:
             clock.set((T0 + released_at) / 1000)
             await limiter.refund(held.client, cost=held.cost, params=held.params)
         clock.set((T0 + request.at) / 1000)
-        decision = await limiter.hit(request.client, cost=request.cost, params=request.params)
+        decision = await limiter.decide(request.client, cost=request.cost, params=request.params)
         counts.add(request.at // scenario.bin_ms, scenario.series(request), decision.allowed)
         if decision.allowed and request.hold:
             releases.append((request.at + request.hold, request))

@@ -63,11 +63,18 @@ def test_the_other_throttles_names() -> None:
     assert throttled is traffik.fastapi.throttled
 
 
-def test_websocket_throttled_changed_its_arguments() -> None:
-    """1.x's handler took (connection, wait_ms, throttle, context); 2.x's takes a Decision."""
-    with pytest.raises(ImportError, match="takes a Decision") as raised:
-        from traffik.throttles import websocket_throttled  # type: ignore[attr-defined]  # noqa: F401
-    assert "traffik.websocket.websocket_throttled" in str(raised.value)
+def test_websocket_throttled_and_get_wait_keep_their_milliseconds() -> None:
+    """1.x's ``websocket_throttled(connection, wait_ms, throttle, context)`` and
+    ``get_wait(connection)`` (milliseconds) are the same names with the same units."""
+    with pytest.warns(DeprecationWarning, match="traffik 1.x spelling") as caught:
+        from traffik.throttles import get_wait, websocket_throttled
+    moved(
+        caught,
+        "from traffik.fastapi import get_wait",
+        "from traffik.websocket import websocket_throttled",
+    )
+    assert websocket_throttled is traffik.websocket.websocket_throttled
+    assert get_wait is traffik.fastapi.get_wait
 
 
 def test_throttled_from_traffik_decorators() -> None:

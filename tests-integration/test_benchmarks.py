@@ -33,8 +33,8 @@ STRATEGY_NAMES = sorted(
 
 
 REFUSED = {
-    "FixedWindow, refused, `limiter.hit`",
-    "FixedWindow, refused, `limiter.hit`, refusal cache on",
+    "FixedWindow, refused, `limiter.decide`",
+    "FixedWindow, refused, `limiter.decide`, refusal cache on",
 }
 
 
@@ -77,7 +77,7 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
     checks = names(sections["a"])
     assert checks[0] == "dict counter (floor)"
     assert set(STRATEGY_NAMES) <= set(checks)  # a strategy added to core is measured too
-    assert "FixedWindow, `await limiter.hit(key)`" in checks
+    assert "FixedWindow, `await limiter.decide(key)`" in checks
     assert "FixedWindow, refused" in checks
     assert set(checks) >= REFUSED
     assert names(sections["b"]) == [

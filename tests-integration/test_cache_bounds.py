@@ -49,7 +49,7 @@ async def test_the_in_memory_backend_keeps_at_most_max_keys() -> None:
     backend = InMemoryBackend(clock=ManualClock(NOW))
     limiter = Limiter("flood", rate="1/h", backend=backend)
     for client in range(backend.max_keys + 20_000):
-        await limiter.hit(f"client-{client}")
+        await limiter.decide(f"client-{client}")
     assert len(backend) == backend.max_keys
 
 
@@ -57,8 +57,8 @@ async def test_the_refusal_cache_keeps_at_most_its_bound() -> None:
     backend = InMemoryBackend(clock=ManualClock(NOW), cache_refusals=True)
     limiter = Limiter("refused", rate="1/h", backend=backend)
     for client in range(DEFAULT_MAX_KEYS * 2):
-        await limiter.hit(f"client-{client}")
-        assert not (await limiter.hit(f"client-{client}")).allowed
+        await limiter.decide(f"client-{client}")
+        assert not (await limiter.decide(f"client-{client}")).allowed
     cache = backend.refusals()
     assert len(cache) == DEFAULT_MAX_KEYS == cache.max_keys
 
@@ -102,7 +102,7 @@ async def test_rates_chosen_per_request_are_parsed_into_a_bounded_cache() -> Non
 
     limiter = Limiter("rates", rate=rate_from_the_client, backend=InMemoryBackend())
     for length in range(1, 3_000):
-        await limiter.hit("k" * length)
+        await limiter.decide("k" * length)
     info = parse_rate.cache_info()
     assert info.maxsize is not None
     assert info.currsize <= info.maxsize
@@ -122,7 +122,7 @@ async def test_redis_per_key_locks_are_dropped_when_free(redis_url: str, namespa
     backend = RedisBackend(redis_url, namespace=namespace, clock=ManualClock(NOW))
     async with backend:
         limiter = Limiter("locks", rate="1/min", backend=backend, strategy=OwnWindow())
-        decisions = await asyncio.gather(*(limiter.hit(f"client-{n}") for n in range(300)))
+        decisions = await asyncio.gather(*(limiter.decide(f"client-{n}") for n in range(300)))
         assert all(decision.allowed for decision in decisions)
         assert backend._optimistic is not None
         assert backend._optimistic._locks._locks == {}
@@ -136,7 +136,7 @@ async def test_memcached_key_caches_and_lanes_are_bounded(
         limiter = Limiter("lanes", rate="1/min", backend=backend)
         for batch in range(4):
             clients = range(batch * 500, (batch + 1) * 500)
-            await asyncio.gather(*(limiter.hit(f"client-{n}") for n in clients))
+            await asyncio.gather(*(limiter.decide(f"client-{n}") for n in clients))
         assert all(server.updater._lanes == {} for server in backend._servers)
     for key in range(40_000):
         memcached_keys.storage_key(namespace, "0a1b2c", f"flood:{{{key}}}:fixed_window")

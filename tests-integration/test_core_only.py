@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent(
 
     async def main():
         limiter = Limiter("jobs", rate="2/min", backend=InMemoryBackend(clock=ManualClock(0.0)))
-        allowed = [(await limiter.hit("queue")).allowed for _ in range(3)]
+        allowed = [(await limiter.decide("queue")).allowed for _ in range(3)]
         assert allowed == [True, True, False], allowed
         assert (await limiter.peek("queue")).retry_after == 60.0
 

@@ -5,7 +5,7 @@ Four app instances (OS processes), each a FastAPI app limiting ``GET /<uid>`` wi
 ``MemcachedBackend(url)`` with nothing else set, each send 1,250 simultaneous requests
 from one client through ``httpx.ASGITransport``, against one server: exactly 100 are
 admitted, whatever the load on the machine (the time budget times the store, never our
-queues). On memcached, one process's 5,000 simultaneous `Limiter.hit` calls too.
+queues). On memcached, one process's 5,000 simultaneous `Limiter.decide` calls too.
 
 Windows follow the real clock, so a burst that straddles an hour boundary is fired again
 on fresh keys (the next boundary is an hour away); a burst lasting over 36 s would let the
@@ -153,18 +153,18 @@ def memcached_instances(memcached_url: str) -> Iterator[Instances]:
 
 
 async def limiter_burst(url: str, strategy: Strategy[Any], hits: int) -> Burst:
-    """``hits`` simultaneous `Limiter.hit` calls in this process, on one key."""
+    """``hits`` simultaneous `Limiter.decide` calls in this process, on one key."""
     async with MemcachedBackend(url) as backend:
         while True:
             uid = f"burst-{uuid.uuid4().hex[:12]}"
             limiter = Limiter(uid, rate="100/hour", strategy=strategy, backend=backend)
             started = time.time()
-            decisions = await asyncio.gather(*(limiter.hit("client") for _ in range(hits)))
+            decisions = await asyncio.gather(*(limiter.decide("client") for _ in range(hits)))
             ended = time.time()
             if same_hour(started, ended):
                 break
     admitted = sum(decision.allowed for decision in decisions)
-    return Burst(f"memcached Limiter.hit {strategy.name}", admitted, settle=ended - started)
+    return Burst(f"memcached Limiter.decide {strategy.name}", admitted, settle=ended - started)
 
 
 def assert_exact(burst: Burst) -> None:

@@ -50,9 +50,9 @@ async def test_distinct_identities_never_share_a_key_equal_ones_always_do(
     backend: ThrottleBackend, first: str, second: str
 ) -> None:
     limiter = Limiter(f"identity-{next(_uids)}", rate="1/min", backend=backend, on_error="raise")
-    assert (await limiter.hit(first)).allowed
-    assert not (await limiter.hit(first)).allowed  # equal: the same key, however written
-    assert (await limiter.hit(second)).allowed == (first != second)
+    assert (await limiter.decide(first)).allowed
+    assert not (await limiter.decide(first)).allowed  # equal: the same key, however written
+    assert (await limiter.decide(second)).allowed == (first != second)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,9 @@ async def test_distinct_identities_never_share_a_key_equal_ones_always_do(
 async def test_any_str_is_limited_on_every_backend(backend: ThrottleBackend, identity: str) -> None:
     limiter = Limiter("any-str", rate="2/min", backend=backend, on_error="allow")
     # on_error="allow" as shipped: an identity a store cannot take would be admitted 5 times.
-    assert [(await limiter.hit(identity)).allowed for _ in range(5)] == [True, True] + [False] * 3
+    assert [(await limiter.decide(identity)).allowed for _ in range(5)] == [True, True] + [
+        False
+    ] * 3
 
 
 NEIGHBOURS = (":x", "-other", "x", ":", "%3Ax")
@@ -91,15 +93,15 @@ async def test_namespaces_and_uids_never_borrow_keys_and_clear_is_exact(
         # "<ns>:x" + uid "y" and "<ns>" + uid "x:y": once one key, now two budgets.
         pairs = [("", "x:y"), ("", ":x:y"), ("", "y")] + [(s, "y") for s in NEIGHBOURS]
         for suffix, uid in pairs:
-            assert (await limiter(suffix, uid).hit("client")).allowed, (suffix, uid)
+            assert (await limiter(suffix, uid).decide("client")).allowed, (suffix, uid)
         for suffix, uid in pairs:
-            assert not (await limiter(suffix, uid).hit("client")).allowed, (suffix, uid)
+            assert not (await limiter(suffix, uid).decide("client")).allowed, (suffix, uid)
 
         await backends[""].clear()
         for suffix, uid in pairs:
             # The cleared namespace starts afresh; every neighbour keeps its state.
             expected = suffix == ""
-            assert (await limiter(suffix, uid).hit("client")).allowed == expected, (suffix, uid)
+            assert (await limiter(suffix, uid).decide("client")).allowed == expected, (suffix, uid)
         if raw is not None:
             assert [await raw.get(key) for key in foreign] == [b"not traffik's"] * len(foreign)
     finally:

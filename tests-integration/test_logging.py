@@ -86,7 +86,7 @@ SCRIPT = textwrap.dedent(
     async def main():
         limiter = Limiter("api", rate="5/min", backend=DeadStore())
         for _ in range(100):
-            assert (await limiter.hit("k")).allowed  # on_error="allow"
+            assert (await limiter.decide("k")).allowed  # on_error="allow"
 
     asyncio.run(main())
     print("served 100 requests")

@@ -43,8 +43,9 @@ DOCUMENTED_PATHS = {
 ALIAS_PATHS: dict[str, tuple[list[str], list[str]]] = {
     "traffik.throttles": (
         ["HTTPThrottle", "RequestThrottle", "MiddlewareThrottle", "is_throttled", "throttled",
-         "Throttle", "WebSocketThrottle", "ThrottleExceptionInfo", "ExceptionInfo"],
-        ["get_wait", "ThrottleStrategy", "websocket_throttled"],
+         "Throttle", "WebSocketThrottle", "ThrottleExceptionInfo", "ExceptionInfo",
+         "get_wait", "websocket_throttled"],
+        ["ThrottleStrategy"],
     ),
     "traffik.decorators": (["throttled"], []),
     "traffik.middleware": (["ThrottleMiddleware", "MiddlewareThrottle"], []),

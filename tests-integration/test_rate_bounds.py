@@ -91,7 +91,9 @@ def test_any_rate_is_decided_exactly_or_refused_at_construction(
             params = data.draw(case.params)
             now = round(clock() * 1000)
             try:
-                decision = loop.run_until_complete(limiter.hit(f"c{uid}", cost=cost, params=params))
+                decision = loop.run_until_complete(
+                    limiter.decide(f"c{uid}", cost=cost, params=params)
+                )
             except ConfigurationError as exc:  # memcached's own bound, on first use
                 refusal = str(exc)
             if refusal:

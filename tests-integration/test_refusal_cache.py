@@ -52,22 +52,22 @@ async def test_a_key_over_its_limit_is_refused_locally_until_its_retry_time(
     calls = count_calls(backend)
     limiter = Limiter("cached", rate="5/min", backend=backend)
 
-    assert [(await limiter.hit("alice")).allowed for _ in range(5)] == [True] * 5
-    refused = await limiter.hit("alice")
+    assert [(await limiter.decide("alice")).allowed for _ in range(5)] == [True] * 5
+    refused = await limiter.decide("alice")
     assert not refused.allowed
     assert refused.retry_after == pytest.approx(40.0)
     assert calls[0] == 6
 
     clock.advance(15.0)
     for _ in range(200):
-        again = await limiter.hit("alice")
+        again = await limiter.decide("alice")
         assert not again.allowed
     assert calls[0] == 6  # not one round trip for those 200
     assert again.retry_after == pytest.approx(25.0)
     assert again.remaining == refused.remaining == 0
 
     clock.advance(25.0)  # the window has ended: the backend decides again, and admits
-    assert (await limiter.hit("alice")).allowed
+    assert (await limiter.decide("alice")).allowed
     assert calls[0] == 7
 
 
@@ -100,7 +100,10 @@ async def play(
     for index, (kind, value) in enumerate(steps):
         client = "alice" if index % 3 else "bob"
         if kind == "hit":
-            pair = (await limiter.hit(client, cost=value), await other.hit(client, cost=value))
+            pair = (
+                await limiter.decide(client, cost=value),
+                await other.decide(client, cost=value),
+            )
             decisions.append(pair)
             admitted += pair[0].allowed
         elif kind == "refund":
@@ -163,7 +166,8 @@ async def test_an_http_client_over_its_limit_gets_its_429_without_the_backend(
     throttle = HTTPThrottle("http-cached", rate="2/min", backend=backend, cache_refusals=True)
 
     for _ in range(2):
-        assert (await throttle(request_from("10.0.0.1"), Response())).allowed
+        request = request_from("10.0.0.1")
+        assert await throttle(request, Response()) is request  # admitted
     refusals: list[ConnectionThrottled] = []
     for _ in range(21):
         with pytest.raises(ConnectionThrottled) as refused:

@@ -272,7 +272,7 @@ async def test_a_store_that_fails_once_costs_one_retry_and_no_error(
     app = make_app(backend)
     async with backend:
         setup.server.stop()
-        decision = await throttle.hit(_request(app))
+        decision = await throttle.decide(_request(app))
         assert decision.allowed
         assert decision.remaining == 4  # decided by the store itself
         assert backend.retries == 1

@@ -123,16 +123,16 @@ async def test_a_real_server_refusing_the_password(
     try:
         await right.initialize()
         limiter = Limiter("secret-test", rate="1/min", backend=right)
-        assert (await limiter.hit("client")).allowed
+        assert (await limiter.decide("client")).allowed
         outputs.add(repr(right), repr(vars(right)))
         with pytest.raises(BackendError) as caught:
             await wrong.initialize()
         outputs.error(caught.value)
         for on_error in ("allow", "throttle"):
             failing = Limiter(f"failing-{on_error}", rate="1/min", backend=wrong, on_error=on_error)
-            outputs.add(await failing.hit("client"), repr(failing))
+            outputs.add(await failing.decide("client"), repr(failing))
         with pytest.raises(BackendError) as caught:
-            await Limiter("raising", rate="1/min", backend=wrong, on_error="raise").hit("client")
+            await Limiter("raising", rate="1/min", backend=wrong, on_error="raise").decide("client")
         outputs.error(caught.value)
         outputs.add(generate_latest(registry).decode(), repr(wrong), repr(vars(wrong)))
     finally:

@@ -47,7 +47,7 @@ class Client:
         self, at_ms: int, cost: int = 1, params: Mapping[str, object] | None = None
     ) -> Decision:
         self.clock.set((T0 + at_ms) / 1000)
-        return await self.limiter.hit("client", cost=cost, params=params)
+        return await self.limiter.decide("client", cost=cost, params=params)
 
     async def allowed(self, times_ms: Sequence[int], cost: int = 1) -> list[bool]:
         return [(await self.hit(at, cost)).allowed for at in times_ms]

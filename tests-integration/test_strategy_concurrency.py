@@ -72,5 +72,5 @@ async def test_five_thousand_simultaneous_requests_admit_exactly_the_limit(
 
 
 async def one_more(throttle: HTTPThrottle, client: str) -> bool:
-    decision = await throttle.hit(request_from(client))
+    decision = await throttle.decide(request_from(client))
     return decision.allowed

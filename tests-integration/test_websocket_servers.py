@@ -35,6 +35,7 @@ from traffik import (
     ThrottleBackend,
     ThrottleMiddleware,
     WebSocketThrottle,
+    get_decision,
     is_throttled,
     message_size,
     remote_address,
@@ -315,7 +316,10 @@ async def test_a_shadow_throttle_never_refuses(make_backend: BackendMaker) -> No
     decisions: list[Decision] = []
 
     async def check(websocket: WebSocket, data: str | bytes) -> None:
-        decisions.append(await throttle(websocket, data))
+        await throttle(websocket, data)
+        decision = get_decision(websocket, throttle)
+        assert decision is not None
+        decisions.append(decision)
 
     async with serve(echo_app(check, "fastapi", gate=throttle)) as base:
         assert await talk(f"{base}/ws", "abc") == ["echo:1"] * 3

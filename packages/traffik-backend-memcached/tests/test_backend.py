@@ -164,8 +164,8 @@ async def test_apply_peek_refund_delete(backends: BackendFactory) -> None:
 async def test_a_throttle_on_memcached(backends: BackendFactory) -> None:
     backend = await backends()
     limiter = Limiter("emails", rate="2/min", backend=backend, strategy=TokenBucket())
-    assert [(await limiter.hit("user:1")).allowed for _ in range(3)] == [True, True, False]
-    assert (await limiter.hit("user:2")).allowed
+    assert [(await limiter.decide("user:1")).allowed for _ in range(3)] == [True, True, False]
+    assert (await limiter.decide("user:2")).allowed
     stat = await limiter.stat("user:1")
     assert stat is not None
     assert stat.remaining == 0

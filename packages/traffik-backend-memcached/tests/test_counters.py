@@ -122,10 +122,10 @@ async def test_a_refusal_consumes_nothing(
 async def test_5000_simultaneous_hits_admit_exactly_the_limit(backends: BackendFactory) -> None:
     backend = await backends()
     limiter = Limiter("burst", rate="100/hour", backend=backend, on_error="raise")
-    decisions = await asyncio.gather(*(limiter.hit("one-client") for _ in range(5000)))
+    decisions = await asyncio.gather(*(limiter.decide("one-client") for _ in range(5000)))
     assert sum(d.allowed for d in decisions) == 100
     assert backend.cas_stats.rounds == 0  # counted with incr, not compare-and-swap
-    assert (await limiter.hit("one-client")).remaining == 0
+    assert (await limiter.decide("one-client")).remaining == 0
 
 
 async def test_delete_reaches_the_counters_from_a_process_that_never_used_the_rate(

@@ -113,7 +113,7 @@ async def test_a_limiter_memcached_cannot_keep_raises_with_the_default_on_error(
     limiter = Limiter("forever", rate="1/5000d", backend=await backends())
     for _ in range(3):
         with pytest.raises(ConfigurationError, match="1/5000d"):
-            await limiter.hit("client")
+            await limiter.decide("client")
 
 
 async def test_a_state_that_must_outlive_memcached_is_refused_not_written(

@@ -97,9 +97,9 @@ async def test_a_throttle_applies_on_error_to_a_frozen_server(
     server.pause()
     if allowed is None:
         with pytest.raises(BackendTimeoutError):
-            await bounded(limiter.hit("alice"))
+            await bounded(limiter.decide("alice"))
     else:
-        assert (await bounded(limiter.hit("alice"))).allowed is allowed
+        assert (await bounded(limiter.decide("alice"))).allowed is allowed
 
 
 async def test_a_killed_server_fails_fast_and_a_restarted_one_is_used_again(

@@ -127,7 +127,7 @@ async def test_awkward_identities_are_limited_separately_on_a_real_server(
     backend = await backends()
     limiter = Limiter("keys", rate="2/min", backend=backend, on_error="raise")
     for identity in AWKWARD_IDENTITIES:
-        allowed = [(await limiter.hit(identity)).allowed for _ in range(3)]
+        allowed = [(await limiter.decide(identity)).allowed for _ in range(3)]
         assert allowed == [True, True, False], identity
     # Each one's state really is in memcached, under its own key.
     stored = {

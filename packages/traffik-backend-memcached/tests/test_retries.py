@@ -101,9 +101,9 @@ async def test_the_throttle_routes_it_through_on_error(
     )
     if policy == "raise":
         with pytest.raises(ContentionError):
-            await limiter.hit("alice")
+            await limiter.decide("alice")
         return
-    decision = await limiter.hit("alice")
+    decision = await limiter.decide("alice")
     if policy == "allow":
         assert decision.allowed
         assert not decision.limited

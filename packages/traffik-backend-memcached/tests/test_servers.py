@@ -74,7 +74,7 @@ async def test_each_key_lives_on_the_server_ketama_names_and_is_exact_there(
     async with backend:
         limiter = Limiter("api", rate=rate, backend=backend, on_error="raise")
         decisions = await asyncio.gather(
-            *(limiter.hit(identity) for identity in identities for _ in range(150))
+            *(limiter.decide(identity) for identity in identities for _ in range(150))
         )  # 4,500 at once, 150 per client
         admitted = Counter(
             identity for identity, d in zip(
@@ -112,7 +112,7 @@ async def test_a_server_killed_mid_load_moves_only_its_keys(
             callers = [i for i in identities for _ in range(per_client)]
             if kill:  # its commands stay in flight, unanswered, until it dies
                 victim.pause()
-            tasks = [asyncio.ensure_future(limiter.hit(i)) for i in callers]
+            tasks = [asyncio.ensure_future(limiter.decide(i)) for i in callers]
             if kill:  # once every other server has answered
                 await asyncio.wait(
                     [t for i, t in zip(callers, tasks, strict=True) if i not in on_victim]

@@ -30,7 +30,7 @@ async def fire(limiters: Mapping[str, Limiter], at: float) -> dict[str, object]:
     # in another one.
     decisions: dict[str, list[bool]] = {}
     for name, limiter in limiters.items():
-        decisions[name] = [(await limiter.hit("client")).allowed for _ in range(BURST)]
+        decisions[name] = [(await limiter.decide("client")).allowed for _ in range(BURST)]
     return {"started": started, "ended": REAL_TIME(), "decisions": decisions}
 
 

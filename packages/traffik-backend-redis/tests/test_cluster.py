@@ -80,7 +80,7 @@ async def test_limits_are_exact_for_clients_spread_over_every_node(
         limiter = Limiter(f"api-{strategy.name}", rate=MINUTE, backend=backend, strategy=strategy,
                           on_error="raise")  # fmt: skip
         for client in range(30):
-            decisions = [await limiter.hit(f"client-{client}") for _ in range(6)]
+            decisions = [await limiter.decide(f"client-{client}") for _ in range(6)]
             assert [d.allowed for d in decisions] == [True] * 5 + [False]
             assert decisions[-1].retry_after > 0
     assert all(count > 0 for count in await keys_per_node(redis_cluster, f"{namespace}:*"))
@@ -186,7 +186,7 @@ async def test_clear_empties_the_namespace_on_every_primary(
     async with mine, other:
         limiter = Limiter("api", rate=MINUTE, backend=mine)
         for client in range(600):
-            await limiter.hit(f"client-{client}")
+            await limiter.decide(f"client-{client}")
         await other.apply("kept:{x}", FixedWindow(), MINUTE, 1, NO_PARAMS)
         assert all(count > 0 for count in await keys_per_node(redis_cluster, f"{namespace}:*"))
         await mine.clear()

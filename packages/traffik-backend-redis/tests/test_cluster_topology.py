@@ -220,7 +220,7 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
     assert hit is not None
     stored = storage_prefix(namespace) + hit.key
     async with backend:
-        before = await asyncio.gather(*(limiter.hit("client") for _ in range(200)))
+        before = await asyncio.gather(*(limiter.decide("client") for _ in range(200)))
         assert sum(decision.allowed for decision in before) == 200
         victim = owner(cluster, stored)
         heir = replica_of(cluster, victim)
@@ -235,7 +235,7 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
             nonlocal admitted
             while not stop.is_set():
                 started, seen = time.monotonic(), len(errors)
-                decision = await limiter.hit(identity)
+                decision = await limiter.decide(identity)
                 took = time.monotonic() - started
                 if decision.limit == 0:  # on_error let it through (limit 0: no limit applied)
                     assert len(errors) > seen
@@ -264,7 +264,7 @@ async def test_a_killed_primary_fails_over_and_limiting_resumes_without_a_restar
         outage = time.monotonic() - killed
         kept = used(heir, stored)
         # Limiting resumes, exactly, on what the new primary holds.
-        after = await asyncio.gather(*(limiter.hit("client") for _ in range(limit - kept + 100)))
+        after = await asyncio.gather(*(limiter.decide("client") for _ in range(limit - kept + 100)))
         assert sum(decision.allowed for decision in after) == limit - kept
         assert len(errors) == len(failed)  # every error went to on_error, and only errors
     lost = 200 + admitted - kept

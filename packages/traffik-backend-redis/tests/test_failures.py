@@ -69,7 +69,7 @@ async def test_a_paused_server_fails_calls_within_the_budget(
         # A throttle's on_error acts on it, still within the budget.
         limiter = Limiter("api", rate=RATE, backend=backend, on_error="throttle")
         started = time.monotonic()
-        decision = await limiter.hit("alice")
+        decision = await limiter.decide("alice")
         assert not decision.allowed
         assert decision.retry_after == 1.0
         assert time.monotonic() - started < 2.0
@@ -92,9 +92,9 @@ async def test_a_stopped_server_is_a_connection_error_and_its_return_recovers(
     assert caught.value.cause is not None
     limiter = Limiter("api", rate=RATE, backend=backend, on_error="raise")
     with pytest.raises(BackendError):
-        await limiter.hit("alice")
+        await limiter.decide("alice")
     allowing = Limiter("api", rate=RATE, backend=backend)  # on_error="allow" by default
-    assert not (await allowing.hit("alice")).limited
+    assert not (await allowing.decide("alice")).limited
     server.start()
     assert (await backend.apply("k", TokenBucket(), RATE, 1, NO_PARAMS)).allowed
 

@@ -44,7 +44,7 @@ async def test_decisions_through_a_sentinel(
         for strategy in (FixedWindow(), TokenBucket()):
             limiter = Limiter(f"api-{strategy.name}", rate="3/min", backend=backend,
                               strategy=strategy, on_error="raise")  # fmt: skip
-            decisions = [await limiter.hit("alice") for _ in range(4)]
+            decisions = [await limiter.decide("alice") for _ in range(4)]
             assert [d.allowed for d in decisions] == [True, True, True, False]
     for sentinel_client in sentinel.sentinels:  # the Sentinel is the caller's to close
         await sentinel_client.aclose()

@@ -113,7 +113,6 @@ def test_types_exempted_and_rate() -> None:
         ("traffik.quotas", "QuotaContext", "traffik.hit_all"),
         ("traffik.error_handlers", "failover", "FailoverBackend"),
         ("traffik.error_handlers", "retry", "Retry("),
-        ("traffik.throttles", "get_wait", "seconds"),
         ("traffik.throttles", "ThrottleStrategy", "traffik.strategies.Strategy"),
     ],
 )

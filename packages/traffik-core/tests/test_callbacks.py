@@ -47,7 +47,7 @@ def backend(clock: ManualClock) -> InMemoryBackend:
 
 
 async def allowed(limiter: Limiter, key: str, hits: int) -> list[bool]:
-    return [(await limiter.hit(key)).allowed for _ in range(hits)]
+    return [(await limiter.decide(key)).allowed for _ in range(hits)]
 
 
 # -- rate functions: the 1.x way, exactly as its documentation writes them -----------------
@@ -249,7 +249,7 @@ async def test_a_1x_function_raising_goes_to_on_error(kind: str, backend: InMemo
 
     settings: dict[str, Any] = {"rate": "2/min", kind: broken}
     limiter = Limiter(f"raising-{kind}", backend=backend, on_error=handler, **settings)
-    decision = await limiter.hit("k")
+    decision = await limiter.decide("k")
     assert not decision.allowed
     assert decision.retry_after == 5.0
     assert [str(exc) for exc in seen] == [f"{kind} lookup failed"]
@@ -267,7 +267,7 @@ async def test_a_1x_on_error_handler_waits_milliseconds() -> None:
 
     limiter = Limiter("ms", rate="5/min", backend=BrokenBackend(), on_error=my_handler)
     assert isinstance(limiter.on_error, MillisecondErrorHandler)
-    decision = await limiter.hit("k")
+    decision = await limiter.decide("k")
     assert not decision.allowed
     assert decision.retry_after == 1.0  # one second, not 1000
     [info] = infos
@@ -286,7 +286,7 @@ async def test_a_1x_on_error_handler_returning_0_lets_through() -> None:
         return 0
 
     limiter = Limiter("ms-open", rate="5/min", backend=BrokenBackend(), on_error=fail_open)
-    assert (await limiter.hit("k")).allowed
+    assert (await limiter.decide("k")).allowed
 
 
 async def test_a_1x_on_error_handler_on_the_backend() -> None:
@@ -295,7 +295,7 @@ async def test_a_1x_on_error_handler_on_the_backend() -> None:
 
     backend = BrokenBackend(on_error=one_second)
     limiter = Limiter("ms-backend", rate="5/min", backend=backend)
-    decision = await limiter.hit("k")
+    decision = await limiter.decide("k")
     assert (decision.allowed, decision.retry_after) == (False, 1.5)
 
 
@@ -305,7 +305,7 @@ async def test_a_2x_on_error_handler_waits_seconds() -> None:
 
     limiter = Limiter("s", rate="5/min", backend=BrokenBackend(), on_error=handler)
     assert limiter.on_error is handler
-    assert (await limiter.hit("k")).retry_after == 2.0
+    assert (await limiter.decide("k")).retry_after == 2.0
 
 
 @pytest.mark.parametrize(

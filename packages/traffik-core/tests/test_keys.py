@@ -128,6 +128,6 @@ def test_key_parts_are_checked_at_construction() -> None:
 )
 async def test_any_str_is_an_identity_in_memory(identity: str) -> None:
     limiter = Limiter("any", rate="1/min", backend=InMemoryBackend(clock=ManualClock(0.0)))
-    assert (await limiter.hit(identity)).allowed
-    assert not (await limiter.hit(identity)).allowed
-    assert (await limiter.hit(identity + "!")).allowed
+    assert (await limiter.decide(identity)).allowed
+    assert not (await limiter.decide(identity)).allowed
+    assert (await limiter.decide(identity + "!")).allowed

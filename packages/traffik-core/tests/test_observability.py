@@ -78,7 +78,7 @@ def _no_observer_left_behind() -> Iterator[None]:
 
 async def test_hits_report_allowed_then_throttled(clock: ManualClock, recorder: Recorder) -> None:
     limiter = Limiter("emails", rate="3/min", backend=InMemoryBackend(clock=clock))
-    decisions = [await limiter.hit("alice", cost=1) for _ in range(4)]
+    decisions = [await limiter.decide("alice", cost=1) for _ in range(4)]
     assert recorder.outcomes() == ["allowed", "allowed", "allowed", "throttled"]
     first, last = recorder.events[0], recorder.events[-1]
     assert (first.uid, first.key, first.strategy, first.cost) == (
@@ -109,11 +109,11 @@ async def test_short_circuits_report_exempted_without_a_backend(
     backend = InMemoryBackend(clock=clock)
     limited = Limiter("a", rate="1/s", backend=backend, identifier=exempt_admin)
     unlimited = Limiter("b", rate=Rate(), backend=InMemoryBackend(clock=clock))
-    await limited.hit("admin")
-    await limited.hit("user", cost=0)
-    await unlimited.hit("user")
+    await limited.decide("admin")
+    await limited.decide("user", cost=0)
+    await unlimited.decide("user")
     limited.disable()
-    await limited.hit("user")
+    await limited.decide("user")
     assert recorder.outcomes() == ["exempted"] * 4
     assert {(e.uid, e.allowed, e.key, e.cost, e.limit, e.latency) for e in recorder.events} == {
         ("a", True, None, 0, 0, None),
@@ -123,7 +123,7 @@ async def test_short_circuits_report_exempted_without_a_backend(
 
 async def test_peeks_are_reported_as_peeks(clock: ManualClock, recorder: Recorder) -> None:
     limiter = Limiter("api", rate="5/min", backend=InMemoryBackend(clock=clock))
-    await limiter.hit("k", cost=4)
+    await limiter.decide("k", cost=4)
     assert await limiter.check("k", cost=1)
     assert not await limiter.check("k", cost=2)
     assert [(e.outcome, e.peek, e.cost) for e in recorder.events] == [
@@ -139,10 +139,10 @@ async def test_store_failures_report_errors_with_what_on_error_decided(
     allow = Limiter("allow", rate="1/s", backend=BrokenBackend())
     refuse = Limiter("refuse", rate="1/s", backend=BrokenBackend(), on_error="throttle")
     strict = Limiter("strict", rate="1/s", backend=BrokenBackend(), on_error="raise")
-    assert await allow.hit("k") == NOT_LIMITED
-    assert not (await refuse.hit("k")).allowed
+    assert await allow.decide("k") == NOT_LIMITED
+    assert not (await refuse.decide("k")).allowed
     with pytest.raises(BackendError):
-        await strict.hit("k")
+        await strict.decide("k")
     assert recorder.outcomes() == ["error"] * 3
     assert [(e.uid, e.allowed) for e in recorder.events] == [
         ("allow", True),
@@ -162,7 +162,7 @@ async def test_a_failing_identifier_is_one_error_not_an_exemption(
         raise LookupError("no such user")
 
     limiter = Limiter("api", rate="1/s", identifier=broken, backend=InMemoryBackend(clock=clock))
-    assert await limiter.hit("k") == NOT_LIMITED  # on_error="allow" let it through
+    assert await limiter.decide("k") == NOT_LIMITED  # on_error="allow" let it through
     (event,) = recorder.events
     assert (event.outcome, event.allowed, event.key, event.latency) == ("error", True, None, None)
     assert isinstance(event.error, LookupError)
@@ -175,7 +175,7 @@ async def test_handlers_returning_not_limited_are_still_errors(
         return NOT_LIMITED
 
     limiter = Limiter("api", rate="1/s", backend=BrokenBackend(), on_error=let_through)
-    assert await limiter.hit("k") == NOT_LIMITED
+    assert await limiter.decide("k") == NOT_LIMITED
     assert recorder.outcomes() == ["error"]
 
 
@@ -254,7 +254,7 @@ async def test_a_raising_observer_is_logged_once_and_breaks_nothing(
 
     limiter = Limiter("api", rate="3/min", backend=InMemoryBackend(clock=clock))
     with caplog.at_level(logging.WARNING, logger="traffik"), observing(broken):
-        decisions = [await limiter.hit("k") for _ in range(10)]
+        decisions = [await limiter.decide("k") for _ in range(10)]
     assert [d.allowed for d in decisions] == [True] * 3 + [False] * 7
     assert len(recorder.events) == 10  # observers after it still hear every decision
     records = [r for r in caplog.records if r.name.startswith("traffik")]
@@ -277,8 +277,8 @@ async def test_observers_that_remove_themselves_while_called(clock: ManualClock)
     with observing(always):
         add_observer(once)
         add_observer(once)  # added once only
-        await limiter.hit("k")
-        await limiter.hit("k")
+        await limiter.decide("k")
+        await limiter.decide("k")
     assert calls == ["always", "once", "always"]
 
 
@@ -335,11 +335,11 @@ async def exercise(clock: ManualClock) -> None:
     limiter = Limiter("api", rate="2/min", backend=backend)
     other = Limiter("other", rate="1/min", backend=backend, shadow=True)
     for _ in range(3):
-        await limiter.hit("k")
+        await limiter.decide("k")
         await limiter.peek("k")
         await hit_all([(limiter, "j"), (other, "j")])
-    await Limiter("down", rate="1/s", backend=BrokenBackend()).hit("k")
-    await Limiter("free", rate=Rate(), backend=backend).hit("k")
+    await Limiter("down", rate="1/s", backend=BrokenBackend()).decide("k")
+    await Limiter("free", rate=Rate(), backend=backend).decide("k")
 
 
 async def test_without_observers_the_hot_path_reads_no_clock_and_builds_no_event(

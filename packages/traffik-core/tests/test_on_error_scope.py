@@ -83,9 +83,9 @@ STORE_ERRORS = [
 async def test_a_store_failure_is_decided_by_on_error(error: Exception) -> None:
     allowing = Limiter("a", rate="1/min", backend=FailingBackend(error), on_error="allow")
     refusing = Limiter("t", rate="1/min", backend=FailingBackend(error), on_error="throttle")
-    assert (await allowing.hit("k")).allowed
+    assert (await allowing.decide("k")).allowed
     assert (await allowing.peek("k")).allowed
-    assert not (await refusing.hit("k")).allowed
+    assert not (await refusing.decide("k")).allowed
 
 
 @pytest.mark.parametrize("function", ["identifier", "rate", "cost", "params"])
@@ -102,7 +102,7 @@ async def test_a_users_function_raising_at_run_time_is_decided_by_on_error(
         if function == "rate":
             throttle_kwargs["rate"] = broken
         limiter = Limiter(f"u-{policy}", backend=backend, on_error=policy, **throttle_kwargs)
-        assert [(await limiter.hit("k")).allowed for _ in range(3)] == [allowed] * 3
+        assert [(await limiter.decide("k")).allowed for _ in range(3)] == [allowed] * 3
 
 
 # -- not outages: they raise, whatever on_error says -------------------------------------
@@ -124,7 +124,7 @@ async def test_a_strategys_error_raises_and_admits_nothing(
     )
     for _ in range(3):
         with pytest.raises(type(error)):
-            await limiter.hit("k")
+            await limiter.decide("k")
     with pytest.raises(type(error)):
         await limiter.peek("k")
 
@@ -135,7 +135,7 @@ async def test_a_bug_in_a_backend_raises_and_admits_nothing(policy: Any) -> None
         "b", rate="2/min", backend=FailingBackend(AttributeError("bug")), on_error=policy
     )
     with pytest.raises(AttributeError, match="bug"):
-        await limiter.hit("k")
+        await limiter.decide("k")
     with pytest.raises(AttributeError, match="bug"):
         await limiter.peek("k")
 
@@ -157,7 +157,7 @@ async def test_a_strategys_error_is_never_handed_to_an_on_error_handler(
         on_error=handler,
     )
     with pytest.raises(RuntimeError):
-        await limiter.hit("k")
+        await limiter.decide("k")
     assert handled == []
 
 
@@ -210,6 +210,6 @@ async def test_an_outage_under_allow_logs_one_warning_not_one_per_request(
 ) -> None:
     limiter = Limiter("api", rate="1/min", backend=FailingBackend(BackendError("down")))
     with caplog.at_level(logging.WARNING, logger="traffik"):
-        assert all([(await limiter.hit("k")).allowed for _ in range(50)])
+        assert all([(await limiter.decide("k")).allowed for _ in range(50)])
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "'api' could not decide (BackendError: down); on_error='allow'" in warning.getMessage()

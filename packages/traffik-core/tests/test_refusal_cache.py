@@ -57,25 +57,25 @@ async def test_a_key_over_its_limit_is_refused_without_the_backend_until_its_ret
     clock = ManualClock(1_700_000_000.0)  # 20 s into a minute window
     cached, backend, _, _ = pair(clock)
     for _ in range(3):
-        assert (await cached.hit("alice")).allowed
-    first = await cached.hit("alice")
+        assert (await cached.decide("alice")).allowed
+    first = await cached.decide("alice")
     assert not first.allowed
     assert first.retry_after == 40.0
     assert backend.applied == 4
 
     clock.advance(10.0)
     for _ in range(100):
-        refused = await cached.hit("alice")
+        refused = await cached.decide("alice")
         assert not refused.allowed
     assert backend.applied == 4  # none of those asked the backend
     assert refused == first._replace(retry_after=30.0, reset_after=30.0)
     assert backend.refusals().served == 100
 
     clock.advance(29.999)
-    assert not (await cached.hit("alice")).allowed
+    assert not (await cached.decide("alice")).allowed
     assert backend.applied == 4
     clock.advance(0.001)  # the window ends: the backend decides again
-    assert (await cached.hit("alice")).allowed
+    assert (await cached.decide("alice")).allowed
     assert backend.applied == 5
 
 
@@ -83,16 +83,16 @@ async def test_other_keys_and_other_costs_still_ask_the_backend() -> None:
     clock = ManualClock(1_700_000_000.0)
     backend = CountingBackend(clock=clock, cache_refusals=True)
     limiter = Limiter("api", rate="3/min", backend=backend)
-    assert (await limiter.hit("alice", cost=2)).allowed
-    assert not (await limiter.hit("alice", cost=2)).allowed  # 1 unit left: refused, cached
+    assert (await limiter.decide("alice", cost=2)).allowed
+    assert not (await limiter.decide("alice", cost=2)).allowed  # 1 unit left: refused, cached
     calls = backend.applied
-    assert not (await limiter.hit("alice", cost=2)).allowed
+    assert not (await limiter.decide("alice", cost=2)).allowed
     assert backend.applied == calls
-    assert (await limiter.hit("alice", cost=1)).allowed  # a smaller cost fits: asked
-    assert (await limiter.hit("bob")).allowed
+    assert (await limiter.decide("alice", cost=1)).allowed  # a smaller cost fits: asked
+    assert (await limiter.decide("bob")).allowed
     assert backend.applied == calls + 2
     # The admitted cost-1 hit replaced what was remembered of alice: asked again.
-    assert not (await limiter.hit("alice", cost=2)).allowed
+    assert not (await limiter.decide("alice", cost=2)).allowed
     assert backend.applied == calls + 3
 
 
@@ -100,24 +100,24 @@ async def test_a_refund_a_reset_and_a_clear_end_a_remembered_refusal() -> None:
     clock = ManualClock(1_700_000_000.0)
     backend = CountingBackend(clock=clock, cache_refusals=True)
     limiter = Limiter("api", rate="1/min", backend=backend)
-    assert (await limiter.hit("alice")).allowed
-    assert not (await limiter.hit("alice")).allowed
+    assert (await limiter.decide("alice")).allowed
+    assert not (await limiter.decide("alice")).allowed
     await limiter.refund("alice")
-    assert (await limiter.hit("alice")).allowed  # not refused from the cache
-    assert not (await limiter.hit("alice")).allowed
+    assert (await limiter.decide("alice")).allowed  # not refused from the cache
+    assert not (await limiter.decide("alice")).allowed
     await limiter.reset("alice")
-    assert (await limiter.hit("alice")).allowed
-    assert not (await limiter.hit("alice")).allowed
+    assert (await limiter.decide("alice")).allowed
+    assert not (await limiter.decide("alice")).allowed
     await backend.clear()
     assert len(backend.refusals()) == 0
-    assert (await limiter.hit("alice")).allowed
+    assert (await limiter.decide("alice")).allowed
 
 
 async def test_refusals_that_waiting_cannot_end_are_not_remembered() -> None:
     backend = CountingBackend(clock=ManualClock(1_700_000_000.0), cache_refusals=True)
     limiter = Limiter("api", rate="2/min", backend=backend)
     for _ in range(3):
-        assert not (await limiter.hit("alice", cost=3)).allowed  # cost above the limit
+        assert not (await limiter.decide("alice", cost=3)).allowed  # cost above the limit
     assert backend.applied == 3
     assert len(backend.refusals()) == 0
 
@@ -127,7 +127,7 @@ async def test_strategies_whose_refusals_wear_off_are_never_answered_locally() -
     backend = CountingBackend(clock=clock, cache_refusals=True)
     limiter = Limiter("api", rate="2/min", backend=backend, strategy=TokenBucket())
     for _ in range(5):
-        await limiter.hit("alice")
+        await limiter.decide("alice")
     assert backend.applied == 5
     assert backend.refusals().served == 0
     assert steady_refusals(FixedWindow())
@@ -143,7 +143,7 @@ async def test_a_throttle_setting_overrides_its_backend() -> None:
     opted_in = Limiter("in", rate="1/min", backend=off, cache_refusals=True)
     for limiter, backend in ((opted_out, on), (opted_in, off)):
         for _ in range(5):
-            await limiter.hit("alice")
+            await limiter.decide("alice")
         assert backend.applied == (5 if limiter is opted_out else 2)
     assert off.cache_refusals is False  # the throttle's cache did not switch the backend's on
     assert off.refusal_cache is None
@@ -154,8 +154,8 @@ async def test_several_limits_at_once_always_ask_and_refresh_the_cache() -> None
     backend = CountingBackend(clock=clock, cache_refusals=True)
     minute = Limiter("minute", rate="1/min", backend=backend)
     hour = Limiter("hour", rate="10/h", backend=backend)
-    assert (await minute.hit("alice")).allowed
-    assert not (await minute.hit("alice")).allowed  # remembered
+    assert (await minute.decide("alice")).allowed
+    assert not (await minute.decide("alice")).allowed  # remembered
     assert len(backend.refusals()) == 1
     decisions = await hit_all([(minute, "alice"), (hour, "alice")])
     assert [decision.allowed for decision in decisions] == [False, True]
@@ -170,7 +170,7 @@ async def test_observers_hear_of_refusals_answered_locally_without_latency() -> 
     events: list[DecisionEvent] = []
     with observing(events.append):
         for _ in range(3):
-            await limiter.hit("alice")
+            await limiter.decide("alice")
     assert [event.outcome for event in events] == ["allowed", "throttled", "throttled"]
     assert events[1].latency is not None
     assert events[2].latency is None  # answered from the cache
@@ -183,8 +183,8 @@ async def test_the_cache_is_bounded() -> None:
     backend.refusals().max_keys = 10
     limiter = Limiter("api", rate="1/min", backend=backend)
     for client in range(50):
-        await limiter.hit(f"c{client}")
-        await limiter.hit(f"c{client}")
+        await limiter.decide(f"c{client}")
+        await limiter.decide(f"c{client}")
     assert len(backend.refusals()) == 10
 
 
@@ -220,7 +220,10 @@ async def run(steps: Sequence[Step], strategy: Strategy[Any]) -> tuple[list[Any]
             a: Decision | None
             b: Decision | None
             if kind == "hit":
-                a, b = await cached.hit(client, cost=value), await plain.hit(client, cost=value)
+                a, b = (
+                    await cached.decide(client, cost=value),
+                    await plain.decide(client, cost=value),
+                )
             elif kind == "peek":
                 a, b = await cached.peek(client, cost=value), await plain.peek(client, cost=value)
             elif kind == "refund":

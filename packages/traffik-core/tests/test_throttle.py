@@ -64,12 +64,12 @@ def clock() -> ManualClock:
 
 async def test_limiter_hits_per_key(clock: ManualClock) -> None:
     limiter = Limiter("emails", rate="3/min", backend=InMemoryBackend(clock=clock))
-    assert [(await limiter.hit("alice")).allowed for _ in range(4)] == [True, True, True, False]
-    assert (await limiter.hit("bob")).allowed
-    decision = await limiter.hit("alice")
+    assert [(await limiter.decide("alice")).allowed for _ in range(4)] == [True, True, True, False]
+    assert (await limiter.decide("bob")).allowed
+    decision = await limiter.decide("alice")
     assert decision.retry_after == 20.0  # 1000 s is 40 s into its minute
     clock.advance(20.0)
-    assert (await limiter.hit("alice")).allowed
+    assert (await limiter.decide("alice")).allowed
 
 
 async def test_limiter_acquire_raises_when_refused(clock: ManualClock) -> None:
@@ -82,7 +82,7 @@ async def test_limiter_acquire_raises_when_refused(clock: ManualClock) -> None:
 
 async def test_peek_check_and_stat_consume_nothing(clock: ManualClock) -> None:
     limiter = Limiter("api", rate="5/min", backend=InMemoryBackend(clock=clock))
-    await limiter.hit("k", cost=2)
+    await limiter.decide("k", cost=2)
     for _ in range(3):
         assert await limiter.check("k", cost=3)
         assert not await limiter.check("k", cost=4)
@@ -101,17 +101,17 @@ async def test_short_circuits_never_touch_the_backend(clock: ManualClock) -> Non
     limited = Limiter("a", rate="1/s", backend=backend, identifier=exempt)
     unlimited = Limiter("b", rate=Rate(), backend=backend)
 
-    assert await limited.hit("admin") is NOT_LIMITED
-    assert await limited.hit("user", cost=0) is NOT_LIMITED
-    assert await unlimited.hit("user") is NOT_LIMITED
+    assert await limited.decide("admin") is NOT_LIMITED
+    assert await limited.decide("user", cost=0) is NOT_LIMITED
+    assert await unlimited.decide("user") is NOT_LIMITED
     limited.disable()
     assert limited.is_disabled
-    assert await limited.hit("user") is NOT_LIMITED
+    assert await limited.decide("user") is NOT_LIMITED
     assert await limited.peek("user") is NOT_LIMITED
     assert backend.calls == 0
 
     limited.enable()
-    await limited.hit("user")
+    await limited.decide("user")
     assert backend.calls == 1
 
 
@@ -140,8 +140,8 @@ async def test_rate_cost_and_params_functions(clock: ManualClock) -> None:
         strategy=Recording(),
         backend=InMemoryBackend(clock=clock),
     )
-    assert [(await limiter.hit("free-1")).allowed for _ in range(2)] == [True, False]
-    assert [(await limiter.hit("vip-1")).allowed for _ in range(6)] == [True] * 5 + [False]
+    assert [(await limiter.decide("free-1")).allowed for _ in range(2)] == [True, False]
+    assert [(await limiter.decide("vip-1")).allowed for _ in range(6)] == [True] * 5 + [False]
     assert seen_params[0] == {"tier": "free"}
     assert seen_params[-1] == {"tier": "vip"}
     stat = await limiter.stat("vip-1")
@@ -155,7 +155,7 @@ async def test_a_rate_function_returning_garbage_is_a_clear_error(clock: ManualC
 
     limiter = Limiter("api", rate=garbage, backend=InMemoryBackend(clock=clock))
     with pytest.raises(ConfigurationError, match="returned 42"):
-        await limiter.hit("k")
+        await limiter.decide("k")
 
 
 async def test_negative_cost_is_refused(clock: ManualClock) -> None:
@@ -163,7 +163,7 @@ async def test_negative_cost_is_refused(clock: ManualClock) -> None:
         Limiter("api", rate="1/s", cost=-1)
     limiter = Limiter("api", rate="1/s", backend=InMemoryBackend(clock=clock))
     with pytest.raises(ConfigurationError, match="-3"):
-        await limiter.hit("k", cost=-3)
+        await limiter.decide("k", cost=-3)
 
 
 @pytest.mark.parametrize(
@@ -193,21 +193,21 @@ def test_a_throttle_without_an_identifier_is_refused() -> None:
 
 async def test_no_backend_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="has no backend"):
-        await Limiter("api", rate="1/s").hit("k")
+        await Limiter("api", rate="1/s").decide("k")
 
 
 async def test_the_running_backend_is_found(clock: ManualClock) -> None:
     backend = InMemoryBackend(clock=clock)
     limiter = Limiter("api", rate="1/s")
     async with backend:
-        assert (await limiter.hit("k")).allowed
-        assert not (await limiter.hit("k")).allowed
+        assert (await limiter.decide("k")).allowed
+        assert not (await limiter.decide("k")).allowed
 
 
 async def test_on_error_allow_is_the_default(caplog: pytest.LogCaptureFixture) -> None:
     limiter = Limiter("api", rate="1/s", backend=BrokenBackend())
     with caplog.at_level(logging.WARNING, logger="traffik"):
-        decisions = [await limiter.hit("k") for _ in range(50)]
+        decisions = [await limiter.decide("k") for _ in range(50)]
     assert all(d == NOT_LIMITED for d in decisions)
     # One warning, not one per request.
     assert len([r for r in caplog.records if r.name == "traffik"]) == 1
@@ -216,7 +216,7 @@ async def test_on_error_allow_is_the_default(caplog: pytest.LogCaptureFixture) -
 
 async def test_on_error_throttle_refuses() -> None:
     limiter = Limiter("api", rate="5/s", backend=BrokenBackend(), on_error="throttle")
-    decision = await limiter.hit("k")
+    decision = await limiter.decide("k")
     assert not decision.allowed
     assert decision.retry_after == 1.0
     assert decision.limit == 5
@@ -225,15 +225,15 @@ async def test_on_error_throttle_refuses() -> None:
 async def test_on_error_raise_wraps_the_cause() -> None:
     limiter = Limiter("api", rate="5/s", backend=BrokenBackend(), on_error="raise")
     with pytest.raises(BackendError) as info:
-        await limiter.hit("k")
+        await limiter.decide("k")
     assert isinstance(info.value.cause, ConnectionError)
 
 
 async def test_the_throttle_setting_overrides_the_backend_setting() -> None:
     backend = BrokenBackend(on_error="raise")
-    assert (await Limiter("a", rate="5/s", backend=backend, on_error="allow").hit("k")).allowed
+    assert (await Limiter("a", rate="5/s", backend=backend, on_error="allow").decide("k")).allowed
     with pytest.raises(BackendError):
-        await Limiter("b", rate="5/s", backend=backend).hit("k")
+        await Limiter("b", rate="5/s", backend=backend).decide("k")
 
 
 async def test_on_error_handler_receives_the_full_context() -> None:
@@ -245,7 +245,7 @@ async def test_on_error_handler_receives_the_full_context() -> None:
 
     backend = BrokenBackend()
     limiter = Limiter("api", rate="5/s", backend=backend, on_error=handler)
-    decision = await limiter.hit("client", cost=2)
+    decision = await limiter.decide("client", cost=2)
     assert not decision.allowed
     assert decision.retry_after == 7.5
     (context,) = contexts
@@ -263,12 +263,12 @@ async def test_identifier_failures_follow_on_error(clock: ManualClock) -> None:
         raise LookupError("no such user")
 
     limiter = Limiter("api", rate="1/s", identifier=broken, backend=InMemoryBackend(clock=clock))
-    assert (await limiter.hit("k")) == NOT_LIMITED
+    assert (await limiter.decide("k")) == NOT_LIMITED
     strict = Limiter(
         "api", rate="1/s", identifier=broken, backend=InMemoryBackend(clock=clock), on_error="raise"
     )
     with pytest.raises(LookupError):
-        await strict.hit("k")
+        await strict.decide("k")
 
 
 async def test_an_identifier_returning_a_non_string_is_a_clear_error(clock: ManualClock) -> None:
@@ -277,13 +277,13 @@ async def test_an_identifier_returning_a_non_string_is_a_clear_error(clock: Manu
 
     limiter = Limiter("api", rate="1/s", identifier=numeric, backend=InMemoryBackend(clock=clock))
     with pytest.raises(ConfigurationError, match="returned 42"):
-        await limiter.hit("k")
+        await limiter.decide("k")
 
 
 async def test_identities_with_braces_stay_distinct(clock: ManualClock) -> None:
     limiter = Limiter("api", rate="1/min", backend=InMemoryBackend(clock=clock))
     for identity in ("a{b}", "a%7Bb}", "a", "{a}", "%"):
-        assert (await limiter.hit(identity)).allowed, identity
+        assert (await limiter.decide(identity)).allowed, identity
     stat = await limiter.stat("a{b}")
     assert stat is not None
     assert stat.key == "api:{a%7Bb%7D}:fixed_window"
@@ -306,7 +306,7 @@ async def test_hit_all_is_all_or_nothing(clock: ManualClock) -> None:
 
 async def test_concurrent_hits_through_a_limiter_are_exact(clock: ManualClock) -> None:
     limiter = Limiter("api", rate="100/hour", backend=InMemoryBackend(clock=clock))
-    decisions = await asyncio.gather(*(limiter.hit("k") for _ in range(5000)))
+    decisions = await asyncio.gather(*(limiter.decide("k") for _ in range(5000)))
     assert sum(d.allowed for d in decisions) == 100
     assert all(math.isfinite(d.retry_after) for d in decisions)
 
@@ -316,10 +316,10 @@ async def test_refund_gives_back_what_was_consumed(clock: ManualClock) -> None:
         limiter = Limiter(
             "api", rate="3/min", strategy=strategy, backend=InMemoryBackend(clock=clock)
         )
-        await limiter.hit("k", cost=3)
+        await limiter.decide("k", cost=3)
         assert not await limiter.check("k")
         await limiter.refund("k", cost=2)
-        assert [(await limiter.hit("k")).allowed for _ in range(3)] == [True, True, False]
+        assert [(await limiter.decide("k")).allowed for _ in range(3)] == [True, True, False]
         await limiter.refund("k", cost=50)  # never above the limit
         stat = await limiter.stat("k")
         assert stat is not None
@@ -341,7 +341,7 @@ async def test_acquire_waits_for_a_queued_slot(
     decisions = [await limiter.acquire("q") for _ in range(3)]
     assert [d.delay for d in decisions] == [0.0, 0.1, 0.2]
     assert slept == [0.1, 0.2]  # no sleep for a request that need not wait
-    assert (await limiter.hit("q")).delay == 0.3  # hit reports the delay, never sleeps
+    assert (await limiter.decide("q")).delay == 0.3  # decide reports the delay, never sleeps
     assert slept == [0.1, 0.2]
 
 

@@ -107,5 +107,5 @@ async def test_a_limiter_decides_alike_on_both_branches() -> None:
     assert plain._resolves_now
     assert not general._resolves_now
     for step in range(10):
-        assert await plain.hit("k") == await general.hit("k")
+        assert await plain.decide("k") == await general.decide("k")
         clock.advance(0.3 if step % 3 else 0.8)

@@ -29,7 +29,7 @@ from traffik import (
     throttled,
     throttled_problem_handler,
 )
-from traffik.fastapi import default_headers, get_wait, is_throttled
+from traffik.fastapi import default_headers, get_retry_after, get_wait, is_throttled
 
 ClientFactory = Callable[..., TestClient]
 RATE_HEADERS = ("ratelimit-policy", "ratelimit", "x-ratelimit-limit", "x-ratelimit-remaining",
@@ -337,7 +337,7 @@ def test_problem_details_from_the_middleware(
     assert refused.headers.get_list("retry-after") == ["20"]
 
 
-def test_is_throttled_and_get_wait_read_the_request(
+def test_is_throttled_get_retry_after_and_get_wait_read_the_request(
     backend: InMemoryBackend, client_for: ClientFactory
 ) -> None:
     async def let_through(*args: Any) -> None:
@@ -348,11 +348,15 @@ def test_is_throttled_and_get_wait_read_the_request(
 
     @app.get("/items", dependencies=[Depends(throttle)])
     async def items(request: Request) -> dict[str, Any]:
-        return {"throttled": is_throttled(request), "wait": get_wait(request)}
+        return {
+            "throttled": is_throttled(request),
+            "wait": get_retry_after(request),
+            "wait_ms": get_wait(request),  # traffik 1.x's unit
+        }
 
     client = client_for(app)
-    assert client.get("/items").json() == {"throttled": False, "wait": 0.0}
-    assert client.get("/items").json() == {"throttled": True, "wait": 20.0}
+    assert client.get("/items").json() == {"throttled": False, "wait": 0.0, "wait_ms": 0.0}
+    assert client.get("/items").json() == {"throttled": True, "wait": 20.0, "wait_ms": 20000.0}
 
 
 def test_headers_on_a_starlette_decorated_endpoint(

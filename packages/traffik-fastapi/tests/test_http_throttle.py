@@ -22,7 +22,7 @@ from traffik import (
     Rate,
     TokenBucket,
 )
-from traffik.fastapi import BaseHTTPThrottle, ThrottleRegistry
+from traffik.fastapi import BaseHTTPThrottle, ThrottleRegistry, get_decision
 
 ClientFactory = Callable[..., TestClient]
 
@@ -222,7 +222,9 @@ def test_per_call_cost_and_context_on_a_direct_call(
     @app.post("/upload")
     async def upload(request: Request) -> dict[str, int]:
         size = int(request.headers["x-size"])
-        decision = await throttle(request, cost=size, context={"detail": f"{size} is too many"})
+        await throttle(request, cost=size, context={"detail": f"{size} is too many"})
+        decision = get_decision(request, throttle)
+        assert decision is not None
         return {"remaining": decision.remaining}
 
     client = client_for(app)

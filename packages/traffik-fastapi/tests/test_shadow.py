@@ -24,7 +24,8 @@ from traffik import (
     ManualClock,
     MiddlewareThrottle,
     ThrottleMiddleware,
-    get_wait,
+    get_decision,
+    get_retry_after,
     is_throttled,
     throttled,
 )
@@ -73,7 +74,7 @@ def test_as_a_dependency_every_request_passes_and_headers_tell_the_truth(
 
     @app.get("/items", dependencies=[Depends(trial)])
     async def items(request: Request) -> dict[str, Any]:
-        return {"throttled": is_throttled(request), "wait": get_wait(request)}
+        return {"throttled": is_throttled(request), "wait": get_retry_after(request)}
 
     client = client_for(app)
     responses = [client.get("/items") for _ in range(4)]
@@ -89,13 +90,20 @@ def test_as_a_dependency_every_request_passes_and_headers_tell_the_truth(
     assert all("Retry-After" not in r.headers for r in responses)  # nothing was refused
 
 
-async def test_a_direct_call_returns_the_refusal_without_raising(
+async def test_a_direct_call_lets_the_refusal_through_and_records_it(
     backend: InMemoryBackend,
 ) -> None:
     trial = HTTPThrottle("trial", rate="1/min", shadow=True, backend=backend)
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "client": ("1.2.3.4", 1)}
-    assert (await trial(Request(scope))).allowed
-    refusal = await trial(Request(dict(scope)))
+    first = Request(scope)
+    assert await trial.hit(first) is first
+    admitted = get_decision(first, trial)
+    assert admitted is not None
+    assert admitted.allowed
+    second = Request(dict(scope))
+    assert await trial(second) is second  # never raises
+    refusal = get_decision(second, trial)
+    assert refusal is not None
     assert (refusal.allowed, refusal.retry_after) == (False, 20.0)
 
 

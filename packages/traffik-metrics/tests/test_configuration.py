@@ -26,7 +26,7 @@ async def test_a_custom_near_limit(backend: InMemoryBackend) -> None:
     try:
         limiter = Limiter("api", rate="4/min", backend=backend)
         for _ in range(4):
-            await limiter.hit("k")
+            await limiter.decide("k")
     finally:
         exporter.uninstall()
     # Used after each: 1, 2, 3, 4 of 4: the last three are at 50% or more.
@@ -43,7 +43,7 @@ async def test_another_namespace(backend: InMemoryBackend) -> None:
     registry = CollectorRegistry()
     with_prefix = PrometheusExporter(registry, namespace="myapp_limits").install()
     try:
-        await Limiter("api", rate="4/min", backend=backend).hit("k")
+        await Limiter("api", rate="4/min", backend=backend).decide("k")
     finally:
         with_prefix.uninstall()
     labels = {"throttle": "api", "outcome": "allowed"}

@@ -51,14 +51,14 @@ async def run_known_sequence(backend: InMemoryBackend, broken: InMemoryBackend) 
     trial = Limiter("trial", rate="2/min", backend=backend, shadow=True)
     down = Limiter("down", rate="5/min", backend=broken)
     for _ in range(7):
-        await api.hit("alice")
-    await api.hit("bob", cost=0)  # exempted: costs nothing
+        await api.decide("alice")
+    await api.decide("bob", cost=0)  # exempted: costs nothing
     assert not await api.check("alice")  # a peek: no request was decided
     for _ in range(3):
         await trial.acquire("alice")  # shadow mode: the third is let through
-    await down.hit("alice")  # the store is down; on_error="allow"
+    await down.decide("alice")  # the store is down; on_error="allow"
     refusing = Limiter("refusing", rate="5/min", backend=broken, on_error="throttle")
-    await refusing.hit("alice")
+    await refusing.decide("alice")
 
 
 class Readout(Protocol):

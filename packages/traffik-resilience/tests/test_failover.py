@@ -72,7 +72,7 @@ async def test_a_store_that_fails_once_costs_one_retry_and_no_error(
     )
     limiter = Limiter("api", rate=RATE, backend=backend, on_error="raise")
     store.failures_left = 1
-    decision = await limiter.hit("k")
+    decision = await limiter.decide("k")
     assert decision.allowed
     assert decision.remaining == 2  # decided by the store itself
     assert (backend.retries, store.calls) == (1, 2)
@@ -85,7 +85,7 @@ async def test_retries_run_out(store: Store) -> None:
     limiter = Limiter("api", rate=RATE, backend=backend, on_error="raise")
     store.down = True
     with pytest.raises(BackendError) as info:
-        await limiter.hit("k")
+        await limiter.decide("k")
     assert isinstance(info.value.cause, ConnectionError)
     assert store.calls == 3
 
@@ -94,9 +94,9 @@ async def test_a_hung_store_cannot_hold_a_request(store: Store) -> None:
     store.hanging = True
     backend = ResilientBackend(store, timeout=0.02)
     with pytest.raises(BackendTimeoutError):
-        await Limiter("api", rate=RATE, backend=backend, on_error="raise").hit("k")
+        await Limiter("api", rate=RATE, backend=backend, on_error="raise").decide("k")
     # With the default on_error the request simply goes through.
-    assert await Limiter("api", rate=RATE, backend=backend).hit("k") == NOT_LIMITED
+    assert await Limiter("api", rate=RATE, backend=backend).decide("k") == NOT_LIMITED
 
 
 async def test_failover_keeps_limiting_and_returns_when_the_store_recovers(
@@ -108,9 +108,9 @@ async def test_failover_keeps_limiting_and_returns_when_the_store_recovers(
     backend = FailoverBackend(store, local, breaker=breaker)
     limiter = Limiter("api", rate=RATE, backend=backend, on_error="raise")
 
-    assert (await limiter.hit("k")).remaining == 2  # primary
+    assert (await limiter.decide("k")).remaining == 2  # primary
     store.down = True
-    decisions = [await limiter.hit("k") for _ in range(5)]
+    decisions = [await limiter.decide("k") for _ in range(5)]
     # The fallback limits on its own: 3 per minute, then refusals.
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert breaker.is_open
@@ -119,7 +119,7 @@ async def test_failover_keeps_limiting_and_returns_when_the_store_recovers(
 
     store.down = False
     monotonic.advance(5)
-    probe = await limiter.hit("k")
+    probe = await limiter.decide("k")
     assert breaker.is_closed
     assert probe.remaining == 1  # back on the primary, which remembers its one hit
     assert store.calls == calls_when_opened + 1
@@ -131,12 +131,12 @@ async def test_while_open_and_without_fallback_on_error_applies(store: Store) ->
     store.down = True
     limiter = Limiter("api", rate=RATE, backend=backend, on_error="raise")
     with pytest.raises(BackendError):
-        await limiter.hit("k")
+        await limiter.decide("k")
     with pytest.raises(CircuitOpenError):
-        await limiter.hit("k")
+        await limiter.decide("k")
     assert store.calls == 1
     throttling = Limiter("api", rate=RATE, backend=backend, on_error="throttle")
-    assert not (await throttling.hit("k")).allowed
+    assert not (await throttling.decide("k")).allowed
 
 
 async def test_a_cancelled_probe_does_not_wedge_the_circuit(store: Store) -> None:
@@ -145,11 +145,11 @@ async def test_a_cancelled_probe_does_not_wedge_the_circuit(store: Store) -> Non
     backend = ResilientBackend(store, breaker=breaker, timeout=None)
     store.down = True
     limiter = Limiter("api", rate=RATE, backend=backend, on_error="allow")
-    await limiter.hit("k")
+    await limiter.decide("k")
     assert breaker.is_open
     store.down, store.hanging = False, True
     monotonic.advance(1)
-    probe = asyncio.ensure_future(limiter.hit("k"))
+    probe = asyncio.ensure_future(limiter.decide("k"))
     await asyncio.sleep(0)  # let the probe reach the store
     assert store.calls == 2
     probe.cancel()
@@ -158,7 +158,7 @@ async def test_a_cancelled_probe_does_not_wedge_the_circuit(store: Store) -> Non
     assert breaker.is_open
     store.hanging = False
     monotonic.advance(1)
-    assert (await limiter.hit("k")).allowed
+    assert (await limiter.decide("k")).allowed
     assert breaker.is_closed
 
 
@@ -193,7 +193,7 @@ async def test_retries_stop_when_the_budget_runs_out(store: Store) -> None:
     )
     store.down = True
     with pytest.raises(BackendError):
-        await Limiter("api", rate=RATE, backend=backend, on_error="raise").hit("k")
+        await Limiter("api", rate=RATE, backend=backend, on_error="raise").decide("k")
     assert store.calls == 3
     assert backend.retries == 2
 

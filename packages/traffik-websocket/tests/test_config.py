@@ -19,6 +19,7 @@ from traffik import (
     is_throttled,
     message_size,
     throttled,
+    websocket_on_throttled,
     websocket_throttled,
 )
 
@@ -94,8 +95,14 @@ def test_the_names_are_importable_from_the_top() -> None:
 
     assert traffik.WebSocketThrottle is traffik.websocket.WebSocketThrottle
     assert traffik.websocket_throttled is websocket_throttled
+    assert traffik.websocket_on_throttled is websocket_on_throttled
     assert traffik.message_size is message_size
-    for name in ("WebSocketThrottle", "websocket_throttled", "message_size"):
+    for name in (
+        "WebSocketThrottle",
+        "websocket_throttled",
+        "websocket_on_throttled",
+        "message_size",
+    ):
         assert name in traffik.__all__
     assert is_throttled is traffik.is_throttled
 
@@ -105,5 +112,5 @@ def test_a_throttle_says_what_it_limits() -> None:
     assert throttle.scope_type == "websocket"
     assert throttle.per_connection
     assert throttle.close_code == 1013
-    assert throttle.refusal_handler is websocket_throttled
+    assert throttle.refusal_handler is websocket_on_throttled
     assert repr(throttle) == "WebSocketThrottle('shape', rate=10/m, strategy=FixedWindow())"

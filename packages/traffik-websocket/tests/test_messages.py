@@ -21,7 +21,8 @@ from traffik import (
     LeakyBucketWithQueue,
     ManualClock,
     WebSocketThrottle,
-    get_wait,
+    get_decision,
+    get_retry_after,
     is_throttled,
     message_size,
     remote_address,
@@ -99,7 +100,7 @@ def test_the_notice_rounds_the_wait_up_to_whole_seconds(
     assert exchange(client, ["a", "b"]) == ["echo:a", {**NOTICE_20, "retry_after": 1}]
 
 
-def test_is_throttled_and_get_wait_describe_the_message_just_checked(
+def test_is_throttled_and_get_retry_after_describe_the_message_just_checked(
     backend: InMemoryBackend, client_for: ClientFactory
 ) -> None:
     throttle = WebSocketThrottle("messages-wait", rate="1/min", backend=backend)
@@ -107,7 +108,7 @@ def test_is_throttled_and_get_wait_describe_the_message_just_checked(
 
     async def check(websocket: WebSocket, data: str) -> None:
         await throttle(websocket, data)
-        seen.append((is_throttled(websocket), get_wait(websocket)))
+        seen.append((is_throttled(websocket), get_retry_after(websocket)))
 
     client = client_for(echo_app(check))
     exchange(client, ["a", "b"])
@@ -349,7 +350,10 @@ def test_a_shadow_throttle_decides_and_records_but_never_refuses(
     decisions: list[Decision] = []
 
     async def check(websocket: WebSocket, data: str) -> None:
-        decisions.append(await throttle(websocket, data))
+        await throttle(websocket, data)
+        decision = get_decision(websocket, throttle)
+        assert decision is not None
+        decisions.append(decision)
 
     client = client_for(echo_app(check))
     assert exchange(client, ["a", "b", "c"]) == ["echo:a", "echo:b", "echo:c"]  # no notice
@@ -432,8 +436,11 @@ def test_several_limits_on_one_message_are_all_or_nothing(
     left: list[tuple[int, int]] = []
 
     async def check(websocket: WebSocket, data: str) -> None:
-        first = await count(websocket, data)
-        second = await volume(websocket, data)
+        assert await count(websocket, data) is websocket
+        assert await volume(websocket, data) is websocket
+        first, second = get_decision(websocket, count), get_decision(websocket, volume)
+        assert first is not None
+        assert second is not None
         decided.append((first.allowed, second.allowed))
         count_stat, volume_stat = await count.stat(websocket), await volume.stat(websocket)
         assert count_stat is not None
@@ -445,7 +452,8 @@ def test_several_limits_on_one_message_are_all_or_nothing(
     # "xyzab" is refused by the byte budget (8 + 5 > 12): the count gives its unit back.
     # "w" is refused by the count: the byte budget is not consumed. One notice each.
     assert replies == ["echo:abcdefgh", NOTICE_20, "echo:xy", NOTICE_20]
-    assert decided == [(True, True), (True, False), (True, True), (False, False)]
+    # The byte budget was not asked about "w" (already refused): no limit applied to it.
+    assert decided == [(True, True), (True, False), (True, True), (False, True)]
     assert left == [(1, 4), (1, 4), (0, 2), (0, 2)]
 
 

@@ -71,7 +71,9 @@ if TYPE_CHECKING:
     from traffik.fastapi import ThrottleMiddleware as ThrottleMiddleware
     from traffik.fastapi import ThrottleRegistry as ThrottleRegistry
     from traffik.fastapi import TrustedProxies as TrustedProxies
+    from traffik.fastapi import get_decision as get_decision
     from traffik.fastapi import get_remote_address as get_remote_address
+    from traffik.fastapi import get_retry_after as get_retry_after
     from traffik.fastapi import get_wait as get_wait
     from traffik.fastapi import header_identifier as header_identifier
     from traffik.fastapi import is_throttled as is_throttled
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from traffik.resilience import Retry as Retry
     from traffik.websocket import WebSocketThrottle as WebSocketThrottle
     from traffik.websocket import message_size as message_size
+    from traffik.websocket import websocket_on_throttled as websocket_on_throttled
     from traffik.websocket import websocket_throttled as websocket_throttled
 
 # name -> (module, extra): names that other distributions provide.
@@ -117,6 +120,8 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "ThrottleMiddleware": ("traffik.fastapi", "fastapi"),
     "ThrottleRegistry": ("traffik.fastapi", "fastapi"),
     "TrustedProxies": ("traffik.fastapi", "fastapi"),
+    "get_decision": ("traffik.fastapi", "fastapi"),
+    "get_retry_after": ("traffik.fastapi", "fastapi"),
     "get_wait": ("traffik.fastapi", "fastapi"),
     "header_identifier": ("traffik.fastapi", "fastapi"),
     "is_throttled": ("traffik.fastapi", "fastapi"),
@@ -139,6 +144,7 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "Retry": ("traffik.resilience", "resilience"),
     "WebSocketThrottle": ("traffik.websocket", "websocket"),
     "message_size": ("traffik.websocket", "websocket"),
+    "websocket_on_throttled": ("traffik.websocket", "websocket"),
     "websocket_throttled": ("traffik.websocket", "websocket"),
     "MetricsExporter": ("traffik.metrics", "metrics"),
     "OpenTelemetryExporter": ("traffik.metrics", "metrics"),
@@ -217,7 +223,9 @@ __all__ = [
     "TrustedProxies",
     "WebSocketThrottle",
     "add_observer",
+    "get_decision",
     "get_remote_address",
+    "get_retry_after",
     "get_wait",
     "header_identifier",
     "hit_all",
@@ -230,6 +238,7 @@ __all__ = [
     "throttled_exception_handler",
     "throttled_problem_handler",
     "user_identifier",
+    "websocket_on_throttled",
     "websocket_throttled",
 ]
 

@@ -16,7 +16,12 @@ class Limiter(Throttle[str]):
     """A throttle for code outside the web: the "connection" is the key you choose.
 
     >>> limiter = Limiter("emails", rate="10/min", backend=InMemoryBackend())  # doctest: +SKIP
-    >>> decision = await limiter.hit("user:42")  # doctest: +SKIP
+    >>> decision = await limiter.decide("user:42")  # doctest: +SKIP
+
+    Its verbs mean what they mean on every throttle: `decide` consumes and returns the
+    `Decision` (refusing nothing); `acquire` consumes and raises `RateLimitExceeded` when
+    refused, returning the decision; `hit` does the same as `acquire` but returns the key,
+    as every throttle's ``hit`` returns its connection (traffik 1.x's meaning).
     """
 
     async def default_identifier(self, connection: str) -> str:
@@ -28,12 +33,12 @@ class Limiter(Throttle[str]):
     async def acquire(
         self, key: str, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
-        """Like `hit`, but raise `RateLimitExceeded` when refused.
+        """Like `decide`, but raise `RateLimitExceeded` when refused.
 
         When the strategy queues the request (``decision.delay > 0``, as
         `LeakyBucketWithQueue` does), wait that long for its slot before returning.
         """
-        decision = await self.hit(key, cost=cost, params=params)
+        decision = await self.decide(key, cost=cost, params=params)
         if not decision.allowed and not self.shadow:
             raise RateLimitExceeded(decision, f"{self.uid!r} limit exceeded for {key!r}")
         if decision.delay > 0:

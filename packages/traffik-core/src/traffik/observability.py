@@ -10,7 +10,7 @@
 
     add_observer(log_refusals)
 
-Every decision a throttle takes for a request — ``Throttle.hit``, ``peek`` / ``check``,
+Every decision a throttle takes for a request — ``Throttle.decide`` / ``hit``, ``peek`` / ``check``,
 `traffik.hit_all`, and every way into the HTTP package (dependency, decorator, middleware,
 several limits at once) — is reported, once, with its ``outcome``:
 

@@ -1,7 +1,7 @@
 """The one path from hits to decisions: `decide` (several throttles, all-or-nothing) and
 `decide_one`, its branch for a single throttle.
 
-Every way in decides here: `Throttle.hit` / `peek`, `hit_all`, `Limiter`, and in the web
+Every way in decides here: `Throttle.decide` / `hit` / `peek`, `hit_all`, `Limiter`, and in the web
 packages the dependency, the decorator, the middleware and the WebSocket checks. In order:
 
 1. short-circuits, without a backend: a disabled throttle, then what

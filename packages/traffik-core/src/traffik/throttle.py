@@ -3,7 +3,8 @@
 `Throttle` is generic over the connection type. The web packages subclass it
 (``HTTPThrottle`` is a ``Throttle[HTTPConnection]``); `Limiter` is the framework-free one,
 whose "connection" is simply the key you choose. Every subclass keeps the meaning of
-`hit`, `peek`, `check` and `stat`.
+`decide`, `hit`, `peek`, `check` and `stat`: `decide` consumes and returns the `Decision`;
+`hit` consumes and refuses (traffik 1.x's "check and apply"), returning the connection.
 
 Checks short-circuit without touching a backend when the throttle is disabled, the cost
 is 0, the rate is unlimited, or the identifier returns `EXEMPTED`.
@@ -16,6 +17,7 @@ taken by `traffik.pipeline` (from a connection to a `Hit`: `traffik.resolution`)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +25,7 @@ from traffik.backends.base import ThrottleBackend, get_default_backend
 from traffik.callbacks import EMPTY_CONTEXT, connection_function
 from traffik.decision import Decision
 from traffik.error_policy import FailureWarnings, OnError, validate_on_error
-from traffik.exceptions import ConfigurationError
+from traffik.exceptions import ConfigurationError, RateLimitExceeded
 from traffik.identities import ExemptedType
 from traffik.keys import validate_key_part
 from traffik.pipeline import decide_one, hit_all, stat
@@ -225,11 +227,33 @@ class Throttle(Generic[C]):
 
     # -- decisions -------------------------------------------------------------------
 
-    async def hit(
+    async def decide(
         self, connection: C, *, cost: int | None = None, params: Params | None = None
     ) -> Decision:
-        """Consume ``cost`` for this connection's client and return the decision."""
+        """Consume ``cost`` for this connection's client and return the decision.
+
+        The primitive under every other verb: it refuses nothing itself (nothing is
+        raised, no handler is called, no queueing delay is waited out), so the caller
+        reads the `Decision` and acts on it.
+        """
         return (await decide_one(self, connection, cost, params)).decision
+
+    async def hit(self, connection: C, *, cost: int | None = None) -> C:
+        """Check and apply, as in traffik 1.x: consume ``cost``, refuse the connection
+        when over the limit, and return it.
+
+        On this class a refusal raises `RateLimitExceeded`; the web throttles call their
+        refusal handler instead (HTTP 429, the WebSocket notice). An admission waits out a
+        queueing strategy's ``delay``; a shadow throttle never refuses. For the `Decision`
+        itself, call `decide`.
+        """
+        decision = await self.decide(connection, cost=cost)
+        if not decision.allowed:
+            if not self.shadow:
+                raise RateLimitExceeded(decision, f"Throttle {self.uid!r}: rate limit exceeded")
+        elif decision.delay > 0:
+            await asyncio.sleep(decision.delay)
+        return connection
 
     async def peek(self, connection: C, *, cost: int = 1, params: Params | None = None) -> Decision:
         """The decision a request of ``cost`` would get now, consuming nothing."""

@@ -2,13 +2,14 @@
 
 * Throttles: `HTTPThrottle` (alias `RequestThrottle`), `ConcurrencyLimit`.
 * Ways in: ``Depends(throttle)``, `throttled`, `ThrottleMiddleware` + `MiddlewareThrottle`,
-  ``await throttle(request)``.
+  ``await throttle.hit(request)`` / ``await throttle(request)``; ``Depends(throttle.decision)``
+  for the `Decision`.
 * When they apply: `Rule`, `Bypass`, `ThrottleRegistry` / `GLOBAL_REGISTRY`.
 * Who a client is: `remote_address` (trusted proxies), `header_identifier`,
   `user_identifier`.
 * What clients see: `ConnectionThrottled` (429), rate-limit headers
   (`set_default_headers`), `throttled_exception_handler`, `throttled_problem_handler`.
-* What happened: `is_throttled`, `get_wait`.
+* What happened: `is_throttled`, `get_wait` (ms) / `get_retry_after` (s), `get_decision`.
 * For other kinds of connection throttle (traffik-websocket): `ConnectionThrottle`,
   `enforce` / `decide_recorded` (decide and record a connection's throttles),
   `RequestLedger` at ``scope[LEDGER_KEY]``.
@@ -39,7 +40,14 @@ from traffik.fastapi.headers import (
     set_default_headers,
 )
 from traffik.fastapi.identifiers import HTTPIdentifier, header_identifier, user_identifier
-from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger, get_wait, is_throttled
+from traffik.fastapi.ledger import (
+    LEDGER_KEY,
+    RequestLedger,
+    get_decision,
+    get_retry_after,
+    get_wait,
+    is_throttled,
+)
 from traffik.fastapi.middleware import MiddlewareThrottle, ThrottleMiddleware
 from traffik.fastapi.proxies import (
     ProxyHeader,
@@ -82,7 +90,9 @@ __all__ = [
     "decide_recorded",
     "default_headers",
     "enforce",
+    "get_decision",
     "get_remote_address",
+    "get_retry_after",
     "get_wait",
     "header_identifier",
     "is_throttled",

@@ -129,11 +129,15 @@ class ConcurrencyLimit(BaseHTTPThrottle):
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[Decision]:
-        """A FastAPI dependency with ``yield``: holds the slot while the request runs."""
-        outcomes = await enforce(request, (self,), cost=cost, context=context, response=response)
+    ) -> AsyncIterator[Request]:
+        """A FastAPI dependency with ``yield``: holds the slot while the request runs.
+        It gives back the request, as ``Depends(throttle)`` does for every throttle
+        (``get_decision(request, limit)`` reads the decision). `hit` takes a slot that
+        is held until the request ends under `throttled` or `ThrottleMiddleware`, or
+        until ``release(request)``; `slot` holds one for an ``async with`` block."""
+        await enforce(request, (self,), cost=cost, context=context, response=response)
         try:
-            yield outcomes[0].decision
+            yield request
         finally:
             await release(request, self)
 

@@ -8,7 +8,8 @@ direct call — is recorded in one `RequestLedger` at ``scope["traffik.ledger"]`
   its own;
 * the outcomes whose units a refusal gives back, and the slots held until the request
   ends (concurrency limits), released from here;
-* response headers are rendered from it, and `is_throttled` / `get_wait` read it.
+* response headers are rendered from it, and `is_throttled`, `get_wait` /
+  `get_retry_after` and `get_decision` read it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from traffik.checks import Outcome as CoreOutcome
+from traffik.decision import Decision
 from traffik.fastapi.headers import RawHeaders, render_headers
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ __all__ = [
     "Call",
     "Outcome",
     "RequestLedger",
+    "get_decision",
+    "get_retry_after",
     "get_wait",
     "is_throttled",
     "ledger_of",
@@ -186,8 +190,36 @@ def is_throttled(connection: HTTPConnection) -> bool:
     return ledger is not None and ledger.throttled
 
 
-def get_wait(connection: HTTPConnection) -> float:
+def get_retry_after(connection: HTTPConnection) -> float:
     """Seconds this request's client must wait before retrying (0.0 when not refused;
-    ``math.inf`` when waiting cannot help). traffik 1.x returned milliseconds."""
+    ``math.inf`` when waiting cannot help). `get_wait` is the same in milliseconds."""
     ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
     return ledger.wait if ledger is not None else 0.0
+
+
+def get_wait(connection: HTTPConnection) -> float:
+    """Milliseconds this request's client must wait before retrying, as in traffik 1.x
+    (0.0 when not refused; ``math.inf`` when waiting cannot help). In seconds:
+    `get_retry_after`."""
+    return get_retry_after(connection) * 1000.0
+
+
+def get_decision(
+    connection: HTTPConnection, throttle: ConnectionThrottle | None = None
+) -> Decision | None:
+    """The `Decision` recorded for this request by ``throttle`` (the last one it took),
+    or by any throttle when None: a refusal if one refused, else the last decision.
+    None when nothing was decided. Call it after the throttle ran (a dependency, a
+    decorator, the middleware or a direct call)."""
+    ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
+    if ledger is None:
+        return None
+    found: Decision | None = None
+    for outcome in ledger.outcomes:
+        if throttle is None:
+            if outcome.refused:
+                return outcome.decision
+            found = outcome.decision
+        elif outcome.throttle is throttle:
+            found = outcome.decision
+    return found

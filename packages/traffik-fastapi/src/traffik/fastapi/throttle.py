@@ -1,9 +1,11 @@
 """`HTTPThrottle`: a throttle for Starlette and FastAPI requests.
 
-Use it as a FastAPI dependency (``Depends(throttle)``), through `throttled` or
-`ThrottleMiddleware`, or await it yourself (``await throttle(request, cost=2)``). Over the
-limit it calls ``handle_throttled``, which by default raises `ConnectionThrottled`
-(HTTP 429 with ``Retry-After``).
+Use it as a FastAPI dependency (``Depends(throttle)``, which gives back the request), through
+`throttled` or `ThrottleMiddleware`, or await it yourself (``await throttle.hit(request,
+cost=2)``, or ``await throttle(request)``: the same). Over the limit it calls
+``handle_throttled``, which by default raises `ConnectionThrottled` (HTTP 429 with
+``Retry-After``). A route that wants the `Decision` depends on ``throttle.decision``;
+`decide` is the primitive that only decides (no handler, no waiting).
 
 Keys are per client, per route and per method by default:
 ``<uid>:{<client>}:<METHOD>:<route>:<strategy>``, where the route is its template
@@ -19,9 +21,9 @@ decision on the request (`traffik.fastapi.ledger`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from traffik.decision import Decision
@@ -52,11 +54,41 @@ __all__ = [
     "ThrottledHandler",
 ]
 
+R = TypeVar("R", bound=Request)
+H = TypeVar("H", bound=HTTPConnection)
+
 
 class BaseHTTPThrottle(ConnectionThrottle):
     """What every HTTP throttle shares; see `HTTPThrottle` for the parameters."""
 
     scope_type: ClassVar[str] = "http"
+
+    async def hit(
+        self,
+        connection: H,
+        *,
+        cost: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> H:
+        """Check and apply, as in traffik 1.x: the same as ``await throttle(request)``.
+
+        Over the limit, ``handle_throttled`` is called (by default it raises
+        `ConnectionThrottled`: HTTP 429). Returns the connection. For the `Decision`
+        without any refusal handling, call `decide`.
+        """
+        await self._enforce(cast(Request, connection), None, cost, context)
+        return connection
+
+    async def _enforce(
+        self,
+        request: Request,
+        response: Response | None,
+        cost: int | None,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
+        """Decide this throttle for ``request`` through `enforce` (refusals handled)."""
+        outcomes = await enforce(request, (self,), cost=cost, context=context, response=response)
+        return outcomes[0].decision
 
 
 class HTTPThrottle(BaseHTTPThrottle):
@@ -101,21 +133,39 @@ class HTTPThrottle(BaseHTTPThrottle):
 
     async def __call__(
         self,
-        request: Request,
+        request: R,
         response: Response | None = None,
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> Decision:
-        """Check ``request``; over the limit, call ``handle_throttled`` (HTTP 429 by default).
+    ) -> R:
+        """Check ``request`` and return it (as in traffik 1.x); over the limit, call
+        ``handle_throttled`` (HTTP 429 by default).
 
-        Returns the decision (for a shadow throttle, possibly a refusal that let the
-        request through).
-
-        As a FastAPI dependency, ``response`` is the sub-response whose headers FastAPI
-        copies into the response of a route that returns data: the rate-limit headers go
-        there (unless a `ThrottleMiddleware` adds them to every response itself).
+        As a FastAPI dependency, ``request: Request = Depends(throttle)`` is the request
+        itself, checked; ``response`` is the sub-response whose headers FastAPI copies
+        into the response of a route that returns data: the rate-limit headers go there
+        (unless a `ThrottleMiddleware` adds them to every response itself). For the
+        `Decision`, depend on `decision` instead, or call `get_decision` afterwards.
         """
+        await self._enforce(request, response, cost, context)
+        return request
+
+    async def decision(self, request: Request, response: Response) -> Decision:
+        """``Depends(throttle.decision)``: check the request as ``Depends(throttle)``
+        does (a refusal calls ``handle_throttled``), and give the route the `Decision`
+        (for a shadow throttle, possibly a refusal that let the request through)."""
+        return await self._enforce(request, response, None, None)
+
+    async def _enforce(
+        self,
+        request: Request,
+        response: Response | None,
+        cost: int | None,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
+        """`traffik.fastapi.enforcement.enforce` for this throttle: the path of every way
+        in (``__call__``, `hit`, `decision`). Returns the decision."""
         scope = request.scope
         if LEDGER_KEY in scope:
             outcomes = await enforce(

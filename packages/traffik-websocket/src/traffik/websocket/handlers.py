@@ -1,4 +1,6 @@
-"""What happens to a refused WebSocket client: the default ``handle_throttled``.
+"""What happens to a refused WebSocket client: the default refusal handler,
+`websocket_on_throttled` (the `Decision` form, ``on_throttled=``), and `websocket_throttled`,
+the same in traffik 1.x's form ``(connection, wait_ms, throttle, context)``.
 
 * **At the handshake** (before ``accept``), the connection is refused. Where the server
   supports the ASGI denial-response extension (``websocket.http.response``; uvicorn,
@@ -35,6 +37,7 @@ from traffik.decision import Decision
 from traffik.fastapi import (
     ConnectionThrottle,
     ConnectionThrottled,
+    get_decision,
     raise_throttled,
     retry_after_seconds,
 )
@@ -46,6 +49,7 @@ __all__ = [
     "rate_limit_notice",
     "retry_after_seconds",
     "supports_denial_response",
+    "websocket_on_throttled",
     "websocket_throttled",
 ]
 
@@ -80,13 +84,14 @@ def rate_limit_notice(decision: Decision, context: Mapping[str, Any]) -> dict[st
     return notice
 
 
-async def websocket_throttled(
+async def websocket_on_throttled(
     connection: HTTPConnection,
     decision: Decision,
     throttle: ConnectionThrottle,
     context: Mapping[str, Any],
 ) -> None:
-    """The default ``handle_throttled`` of a `WebSocketThrottle` (see the module docstring).
+    """The default refusal handler of a `WebSocketThrottle`, in the ``on_throttled`` form
+    (the `Decision`; see the module docstring).
 
     ``context`` may hold ``extras`` and ``error`` (the notice), and ``status_code``,
     ``detail`` and ``headers`` (the handshake's denial response).
@@ -107,6 +112,31 @@ async def websocket_throttled(
     except _SEND_FAILURES:
         pass
     raise WebSocketDisconnect(close_code, reason)
+
+
+async def websocket_throttled(
+    connection: HTTPConnection,
+    wait_ms: float,
+    throttle: ConnectionThrottle,
+    context: Mapping[str, Any],
+) -> None:
+    """traffik 1.x's ``websocket_throttled(connection, wait_ms, throttle, context)``: what
+    `websocket_on_throttled` does, given the wait in **milliseconds** (for a 1.x
+    ``handle_throttled`` that ends by calling it)."""
+    await websocket_on_throttled(
+        connection, _refusal(connection, wait_ms, throttle), throttle, context
+    )
+
+
+def _refusal(connection: HTTPConnection, wait_ms: float, throttle: ConnectionThrottle) -> Decision:
+    """The refusal that ``wait_ms`` stands for: the one recorded for ``throttle`` on this
+    connection, with that wait; else a refusal of the throttle's limit."""
+    wait = wait_ms / 1000.0
+    recorded = get_decision(connection, throttle)
+    if recorded is not None and not recorded.allowed:
+        return recorded._replace(retry_after=wait)
+    limit = throttle.rate.limit if throttle.rate is not None else 1
+    return Decision(allowed=False, limit=limit, remaining=0, reset_after=wait, retry_after=wait)
 
 
 async def refuse_handshake(

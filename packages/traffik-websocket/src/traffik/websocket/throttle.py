@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Final, Literal, cast
+from typing import Any, ClassVar, Final, Literal, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
@@ -49,7 +49,7 @@ from traffik.pipeline import decide_one
 from traffik.rates import RateLike
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction
-from traffik.websocket.handlers import websocket_throttled
+from traffik.websocket.handlers import websocket_on_throttled
 from traffik.websocket.handshake import gate_handshake
 from traffik.websocket.identity import (
     ConnectionIdentifier,
@@ -92,6 +92,9 @@ WebSocketMillisecondHandler = Callable[
 """``handle_throttled(websocket, wait_ms, throttle, context)``: the traffik 1.x form."""
 
 CLOSE_CODES: Final = "1008, 1013 or 4000-4999"
+
+W = TypeVar("W", bound=WebSocket)
+H = TypeVar("H", bound=HTTPConnection)
 
 
 class _DependencySignature:
@@ -142,8 +145,8 @@ class WebSocketThrottle(ConnectionThrottle):
     :param on_error: what to do when deciding fails; overrides the backend's setting.
     :param params: per-check strategy inputs: a mapping or an async function.
     :param handle_throttled: ``async (websocket, wait_ms, throttle, context)`` called on
-        refusal, as in traffik 1.x: the wait in milliseconds. `websocket_throttled` by
-        default.
+        refusal, as in traffik 1.x: the wait in milliseconds. By default
+        `websocket_on_throttled` (the notice, the denial).
     :param on_throttled: ``async (websocket, decision, throttle, context)`` called on
         refusal, with the `Decision`; instead of ``handle_throttled``.
     :param key_by: ``"route"`` (the route's template, default), ``"path"`` (the concrete
@@ -195,7 +198,7 @@ class WebSocketThrottle(ConnectionThrottle):
         if close_code is not None and not _valid_close_code(close_code):
             raise ConfigurationError(f"close_code must be None, {CLOSE_CODES}; got {close_code!r}")
         refusal_handler = resolve_refusal_handler(
-            handle_throttled, on_throttled, websocket_throttled, uid
+            handle_throttled, on_throttled, websocket_on_throttled, uid
         )
         #: Whether each connection has a budget of its own (``key_by="connection"``).
         self.per_connection = key_by == "connection"
@@ -231,19 +234,57 @@ class WebSocketThrottle(ConnectionThrottle):
 
     async def __call__(
         self,
-        websocket: WebSocket,
+        websocket: W,
         message: Any = None,
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> Decision:
-        """Check the handshake (before ``accept``) or one message (after).
+    ) -> W:
+        """Check the handshake (before ``accept``) or one message (after), and return the
+        socket (as in traffik 1.x: ``websocket: WebSocket = Depends(throttle)``).
 
         :param message: the message being checked (after ``accept``): what a cost function
             of the message weighs, and what tells the checks of one message from the next.
         :param cost: this check's cost, over the throttle's (``cost=len(data)``).
         :param context: for ``handle_throttled``, over the throttle's own.
+
+        ``is_throttled(websocket)`` then says whether it was refused, and
+        ``get_decision(websocket, throttle)`` what was decided.
         """
+        await self._enforce(websocket, message, cost, context)
+        return websocket
+
+    async def hit(
+        self,
+        connection: H,
+        message: Any = None,
+        *,
+        cost: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> H:
+        """Check and apply, as in traffik 1.x: the same as ``await throttle(websocket)``.
+
+        A refused message gets the JSON notice (the socket stays open); a refused
+        handshake is denied. Returns the connection. For the `Decision` without any
+        refusal handling, call `decide`.
+        """
+        await self._enforce(cast(WebSocket, connection), message, cost, context)
+        return connection
+
+    async def decision(self, websocket: WebSocket) -> Decision:
+        """``Depends(throttle.decision)``: gate the handshake as ``Depends(throttle)``
+        does (a refusal denies it), and give the endpoint the `Decision`."""
+        return await self._enforce(websocket, None, None, None)
+
+    async def _enforce(
+        self,
+        websocket: WebSocket,
+        message: Any,
+        cost: int | None,
+        context: Mapping[str, Any] | None,
+    ) -> Decision:
+        """What every way in does (``__call__``, `hit`, `decision`): decide, handle a
+        refusal (notice, denial), and return the decision."""
         state = getattr(websocket, "application_state", WebSocketState.CONNECTING)
         if state is WebSocketState.CONNECTING:
             outcomes = await enforce(websocket, (self,), cost=cost, context=context)
