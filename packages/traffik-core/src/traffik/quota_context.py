@@ -27,6 +27,7 @@ over-consumed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -276,6 +277,10 @@ class QuotaContext(Generic[C]):
         refused = [(o, e) for o, e in zip(outcomes, queue, strict=True) if o.refused]
         if refused:
             await refuse(self.connection, refused)
+        else:  # a queueing strategy admitted with a delay: wait for the slot, as hit does
+            delay = max((outcome.decision.delay for outcome in outcomes), default=0.0)
+            if delay > 0:
+                await asyncio.sleep(delay)
         self._consumed = True
 
     async def cancel(self) -> None:
