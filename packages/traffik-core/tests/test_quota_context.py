@@ -115,10 +115,15 @@ async def test_a_block_that_raises_consumes_nothing_by_default(
     backend: CountingBackend,
 ) -> None:
     limiter = Limiter("jobs", "10/min", backend=backend)
-    with pytest.raises(RuntimeError):
-        async with limiter.quota("user") as quota:
+    quota = limiter.quota("user")
+
+    async def block() -> None:
+        async with quota:
             await quota(cost=5)
             raise RuntimeError("the work failed")
+
+    with pytest.raises(RuntimeError):
+        await block()
     assert (quota.consumed, quota.applied_cost) == (False, 0)
     assert await remaining(limiter) == 10
     assert backend.calls == []
@@ -137,10 +142,15 @@ async def test_apply_on_error(
     backend: CountingBackend, apply_on_error: Any, raised: type[Exception], consumed: int
 ) -> None:
     limiter = Limiter("jobs", "10/min", backend=backend)
-    with pytest.raises(raised):
-        async with limiter.quota("user", apply_on_error=apply_on_error) as quota:
+    quota = limiter.quota("user", apply_on_error=apply_on_error)
+
+    async def block() -> None:
+        async with quota:
             await quota(cost=5)
             raise raised("the work failed")
+
+    with pytest.raises(raised):
+        await block()
     assert await remaining(limiter) == 10 - consumed
     assert quota.applied_cost == consumed
 
@@ -182,10 +192,14 @@ async def test_nested_contexts_merge_into_the_parent(backend: CountingBackend) -
                 assert grandchild.depth == 2
         assert (child.consumed, await remaining(limiter)) == (True, 10)
         await parent(cost=1)
-        with pytest.raises(RuntimeError):
+
+        async def failing_part() -> None:
             async with parent.nested() as failed:
                 await failed(cost=5)
                 raise RuntimeError("this part failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_part()
         assert parent.queued_cost == 5  # the failed child added nothing
     assert (parent.applied_cost, await remaining(limiter)) == (5, 5)
 
@@ -216,10 +230,15 @@ async def test_one_refusal_consumes_none_of_the_throttles(backend: CountingBacke
             await quota(burst, cost=5)
             await quota(daily, cost=5)
     assert backend.calls == ["apply_many 2"] * 4  # both limits in one atomic step
-    with pytest.raises(RateLimitExceeded) as refused:
-        async with QuotaContext("user") as quota:
+    quota = QuotaContext("user")
+
+    async def block() -> None:
+        async with quota:
             await quota(daily, cost=5)
             await quota(burst, cost=5)
+
+    with pytest.raises(RateLimitExceeded) as refused:
+        await block()
     assert refused.value.retry_after > 0
     assert (await remaining(burst), await remaining(daily)) == (0, 480)  # daily untouched
     assert (quota.consumed, quota.applied_cost) == (False, 0)
@@ -234,10 +253,14 @@ async def test_throttles_on_two_backends_are_given_back(clock: ManualClock) -> N
     async with QuotaContext("user") as quota:
         await quota(loose)
         await quota(tight)
-    with pytest.raises(RateLimitExceeded):
+
+    async def block() -> None:
         async with QuotaContext("user") as quota:
             await quota(loose)
             await quota(tight)
+
+    with pytest.raises(RateLimitExceeded):
+        await block()
     assert (await remaining(loose), await remaining(tight)) == (9, 0)
 
 
