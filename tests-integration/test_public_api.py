@@ -29,7 +29,11 @@ DOCUMENTED_PATHS = {
     "traffik.backends.base": ["ThrottleBackend", "Hit", "get_default_backend"],
     "traffik.backends.inmemory": ["InMemoryBackend"],
     "traffik.exceptions": [
-        "TraffikError", "ConfigurationError", "BackendError", "QuotaError", "QuotaAppliedError",
+        "TraffikError",
+        "ConfigurationError",
+        "BackendError",
+        "QuotaError",
+        "QuotaAppliedError",
         "QuotaCancelledError",
     ],
     "traffik.quota_context": ["QuotaContext"],

@@ -132,7 +132,7 @@ def test_from_import_of_a_missing_name_shows_the_message() -> None:
     """Python turns an AttributeError here into "cannot import name"; ours goes through."""
     with pytest.raises(ImportError, match="custom response headers are not available yet"):
         from traffik.headers import Header  # type: ignore[attr-defined]  # noqa: F401
-    with pytest.raises(ImportError, match="backoffs belong to traffik.resilience"):
+    with pytest.raises(ImportError, match=r"backoffs belong to traffik\.resilience"):
         from traffik.quotas import LinearBackoff  # type: ignore[attr-defined]  # noqa: F401
 
 

@@ -201,7 +201,7 @@ def test_the_refusal_handler_gets_the_wait_in_ms(
     waits: list[tuple[float, Any]] = []
 
     async def handle_throttled(
-        connection: Request, wait_ms: float, throttle: HTTPThrottle, context: Any
+        connection: Any, wait_ms: float, throttle: HTTPThrottle, context: Any
     ) -> None:
         waits.append((wait_ms, context.get("why")))
         raise HTTPException(503, "try later")

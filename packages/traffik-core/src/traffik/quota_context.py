@@ -82,7 +82,7 @@ class QuotaContext(Generic[C]):
         connection: C,
         context: Mapping[str, Any] | None = None,
         *,
-        owner: Throttle[C] | None = None,
+        owner: Throttle[Any] | None = None,
         apply_on_error: ApplyOnError = False,
         apply_on_exit: bool = True,
         lock: bool | str | None = None,
@@ -164,7 +164,7 @@ class QuotaContext(Generic[C]):
 
     async def consume(
         self,
-        throttle: Throttle[C] | None = None,
+        throttle: Throttle[Any] | None = None,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
         *,
@@ -229,7 +229,7 @@ class QuotaContext(Generic[C]):
 
     async def check(
         self,
-        throttle: Throttle[C] | None = None,
+        throttle: Throttle[Any] | None = None,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> bool:
@@ -245,7 +245,7 @@ class QuotaContext(Generic[C]):
         return True
 
     async def stat(
-        self, throttle: Throttle[C] | None = None, context: Mapping[str, Any] | None = None
+        self, throttle: Throttle[Any] | None = None, context: Mapping[str, Any] | None = None
     ) -> ThrottleStat | None:
         """The connection's standing under ``throttle`` (the owner by default)."""
         chosen = throttle if throttle is not None else self.owner
