@@ -329,6 +329,10 @@ async def test_bad_entries_are_refused(backend: CountingBackend) -> None:
         await quota(limiter, cost=-1)
     with pytest.raises(ConfigurationError, match="retry must be"):
         await quota(limiter, retry=-1)
+    with pytest.raises(ConfigurationError, match="first argument is its throttle"):
+        await quota(5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="retry_on must be"):
+        await quota(limiter, retry=1, retry_on=("TimeoutError",))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="backoff must be"):
         await quota(limiter, backoff=2.0)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="owner must be"):

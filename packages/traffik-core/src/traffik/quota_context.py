@@ -12,17 +12,15 @@ work costs, and consume it when the block succeeds.
         await quota(burst, cost=5)
         await quota(daily, cost=5)
 
-Entries are queued in order; consecutive ones with the same throttle and settings add
-up into one. ``apply()`` (on a successful exit by default) decides every queued entry
-through `traffik.pipeline.decide`: all-or-nothing, where 1.x applied entries one by one
-and kept what the first ones consumed when a later one was refused. The entries on one
-backend are decided in one atomic step; what another backend consumed is given back
-when one refuses. On a refusal the refusing throttles' refusal handlers run (for HTTP
-throttles: 429), or `RateLimitExceeded` is raised for a throttle without one.
+Consecutive entries with the same throttle and settings add up into one. ``apply()`` (on
+a successful exit by default) decides every entry through `traffik.pipeline.decide`,
+all-or-nothing (1.x applied them one by one, keeping what the first consumed when a
+later one was refused): one atomic step per backend, given back across backends. On a
+refusal the refusing throttles' handlers run (HTTP: 429), or `RateLimitExceeded` is
+raised for a throttle without one.
 
 1.x held a backend lock around the block (``lock=``, ``lock_config=``); traffik 2 takes
-no locks, and refuses both when set: the atomic apply is what keeps a quota from being
-over-consumed.
+none and refuses both: the atomic apply keeps a quota from being over-consumed.
 """
 
 from __future__ import annotations
@@ -190,6 +188,11 @@ class QuotaContext(Generic[C]):
             raise QuotaCancelledError("Cannot queue quota entries on a cancelled quota context")
         if self._consumed:
             raise QuotaAppliedError("Cannot queue quota entries on a consumed quota context")
+        if throttle is not None and not isinstance(throttle, Throttle):
+            raise ConfigurationError(
+                f"A quota entry's first argument is its throttle, got {throttle!r}; "
+                "for a cost, write quota(cost=...)"
+            )
         chosen = throttle if throttle is not None else self.owner
         if chosen is None:
             raise QuotaError(
@@ -202,7 +205,7 @@ class QuotaContext(Generic[C]):
                 return self
         elif chosen._cost_function is None:
             cost = chosen.cost
-        check_entry(context, retry, backoff, base_delay)
+        check_entry(context, retry, retry_on, backoff, base_delay)
         merged = {**self.default_context, **context} if context else self.default_context
         entry = Entry(
             chosen,
@@ -248,6 +251,11 @@ class QuotaContext(Generic[C]):
         self, throttle: Throttle[Any] | None = None, context: Mapping[str, Any] | None = None
     ) -> ThrottleStat | None:
         """The connection's standing under ``throttle`` (the owner by default)."""
+        if throttle is not None and not isinstance(throttle, Throttle):
+            raise ConfigurationError(
+                f"A quota entry's first argument is its throttle, got {throttle!r}; "
+                "for a cost, write quota(cost=...)"
+            )
         chosen = throttle if throttle is not None else self.owner
         if chosen is None:
             raise QuotaError("No throttle given, and the context is bound to none")

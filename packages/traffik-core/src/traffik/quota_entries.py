@@ -129,8 +129,15 @@ class Entry:
         return bool(answer)
 
 
-def check_entry(context: object, retry: object, backoff: object, base_delay: object) -> None:
+def check_entry(
+    context: object, retry: object, retry_on: object, backoff: object, base_delay: object
+) -> None:
     """Refuse a quota entry's settings that cannot be used, naming the bad value."""
+    if retry_on is not None and not callable(retry_on) and not _exception_types(retry_on):
+        raise ConfigurationError(
+            "retry_on must be an exception type, a tuple of them or a function of the "
+            f"failure, got {retry_on!r}"
+        )
     if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
         raise ConfigurationError(f"retry must be a whole number >= 0, got {retry!r}")
     if isinstance(base_delay, bool) or not isinstance(base_delay, int | float) or base_delay < 0:
@@ -192,6 +199,14 @@ async def would_allow(throttle: Throttle[Any], connection: Any, cost: int | None
     return (await decide_one(throttle, connection, cost, peek=True)).decision.allowed
 
 
+def _exception_types(value: object) -> bool:
+    return (
+        isinstance(value, tuple)
+        and bool(value)
+        and all(isinstance(t, type) and issubclass(t, BaseException) for t in value)
+    )
+
+
 def check_context(
     lock: object,
     lock_config: object,
@@ -210,12 +225,11 @@ def check_context(
         raise ConfigurationError(f"QuotaContext context must be a mapping, got {context!r}")
     if not isinstance(apply_on_exit, bool):
         raise ConfigurationError(f"apply_on_exit must be True or False, got {apply_on_exit!r}")
-    value = apply_on_error
-    if isinstance(value, bool):
+    if isinstance(apply_on_error, bool):
         return
-    types = value if isinstance(value, tuple) else (value,)
-    if not types or not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+    types = apply_on_error if isinstance(apply_on_error, tuple) else (apply_on_error,)
+    if not _exception_types(types):
         raise ConfigurationError(
             "apply_on_error must be True, False, an exception type or a tuple of them, "
-            f"got {value!r}"
+            f"got {apply_on_error!r}"
         )
