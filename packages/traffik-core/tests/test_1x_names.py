@@ -111,6 +111,7 @@ def test_types_exempted_and_rate() -> None:
         ("traffik.headers", "Header", "headers="),
         ("traffik.headers", "DEFAULT_HEADERS_ALWAYS", "headers="),
         ("traffik.quotas", "ExponentialBackoff", "backoff= takes any function"),
+        ("traffik.backoff", "ExponentialBackoff", "(attempt, base_delay) -> seconds"),
         ("traffik.error_handlers", "failover", "FailoverBackend"),
         ("traffik.error_handlers", "retry", "Retry("),
         ("traffik.throttles", "get_wait", "seconds"),
