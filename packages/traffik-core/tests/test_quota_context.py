@@ -220,6 +220,8 @@ async def test_merge_and_a_child_left_unapplied(backend: CountingBackend) -> Non
     assert await remaining(limiter) == 7
     with pytest.raises(QuotaError, match="Only a nested context"):
         parent.merge()
+    with pytest.raises(QuotaAppliedError):
+        parent.nested()  # its entries would have nowhere to go
 
 
 async def test_one_refusal_consumes_none_of_the_throttles(backend: CountingBackend) -> None:

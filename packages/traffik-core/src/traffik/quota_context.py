@@ -69,9 +69,8 @@ class QuotaContext(Generic[C]):
     :param apply_on_error: when the block raises, apply anyway: False (default), True,
         or an exception type or tuple of types to apply on.
     :param apply_on_exit: apply on a successful exit (default); False: only ``apply()``.
-    :param lock: traffik 1.x's lock around the block. None and False (no lock) are
-        accepted; a lock key or True is refused: traffik 2 takes no locks.
-    :param lock_config: refused when set, as ``lock``.
+    :param lock: (and ``lock_config``) traffik 1.x's lock around the block: None and
+        False (no lock) are accepted, anything else refused: traffik 2 takes no locks.
     :param parent: the context this one merges into (see `nested`).
     """
 
@@ -107,8 +106,6 @@ class QuotaContext(Generic[C]):
         self._decisions: list[Decision] = []
         if parent is not None:
             parent._children.append(self)
-
-    # -- state ---------------------------------------------------------------------
 
     @property
     def consumed(self) -> bool:
@@ -188,12 +185,7 @@ class QuotaContext(Generic[C]):
             raise QuotaCancelledError("Cannot queue quota entries on a cancelled quota context")
         if self._consumed:
             raise QuotaAppliedError("Cannot queue quota entries on a consumed quota context")
-        if throttle is not None and not isinstance(throttle, Throttle):
-            raise ConfigurationError(
-                f"A quota entry's first argument is its throttle, got {throttle!r}; "
-                "for a cost, write quota(cost=...)"
-            )
-        chosen = throttle if throttle is not None else self.owner
+        chosen = self._chosen(throttle)
         if chosen is None:
             raise QuotaError(
                 "No throttle given: pass one (quota(throttle, cost=...)), or bind the context "
@@ -228,7 +220,14 @@ class QuotaContext(Generic[C]):
 
     __call__ = consume
 
-    # -- looking -------------------------------------------------------------------
+    def _chosen(self, throttle: object) -> Throttle[Any] | None:
+        """``throttle``, or the owner when None; anything else is refused."""
+        if throttle is None or isinstance(throttle, Throttle):
+            return throttle if throttle is not None else self.owner
+        raise ConfigurationError(
+            f"A quota entry's first argument is its throttle, got {throttle!r}; "
+            "for a cost, write quota(cost=...)"
+        )
 
     async def check(
         self,
@@ -239,7 +238,7 @@ class QuotaContext(Generic[C]):
         """Best effort: whether ``cost`` (default 1) of ``throttle`` (the owner by
         default) would be allowed now; unbound and without a throttle, whether each
         queued entry would be. Consumes nothing; another request may consume meanwhile."""
-        chosen = throttle if throttle is not None else self.owner
+        chosen = self._chosen(throttle)
         if chosen is not None:
             return await would_allow(chosen, self.connection, 1 if cost is None else cost)
         for entry in self._queue:
@@ -251,12 +250,7 @@ class QuotaContext(Generic[C]):
         self, throttle: Throttle[Any] | None = None, context: Mapping[str, Any] | None = None
     ) -> ThrottleStat | None:
         """The connection's standing under ``throttle`` (the owner by default)."""
-        if throttle is not None and not isinstance(throttle, Throttle):
-            raise ConfigurationError(
-                f"A quota entry's first argument is its throttle, got {throttle!r}; "
-                "for a cost, write quota(cost=...)"
-            )
-        chosen = throttle if throttle is not None else self.owner
+        chosen = self._chosen(throttle)
         if chosen is None:
             raise QuotaError("No throttle given, and the context is bound to none")
         return await stat(chosen, self.connection)
@@ -349,6 +343,10 @@ class QuotaContext(Generic[C]):
         """A child context with the same owner, merging into this one when its block
         succeeds. ``apply_on_error`` None inherits this context's; ``reentrant_lock``
         (1.x, about locks) has no effect."""
+        if not self.active:  # its entries would have nowhere to go
+            raise (QuotaCancelledError if self._cancelled else QuotaAppliedError)(
+                "Cannot open a nested context in a consumed or cancelled quota context"
+            )
         merged = {**self.default_context, **context} if context else self.default_context
         return type(self)(
             self.connection,
