@@ -149,8 +149,8 @@ def test_retry_and_fallback_from_traffik_error_handlers_fail_at_import() -> None
 def test_headers_quotas_and_stats_fail_at_import() -> None:
     with pytest.raises(ImportError, match="custom response headers are not available yet"):
         from traffik.headers import Header, Headers  # type: ignore[attr-defined]  # noqa: F401
-    with pytest.raises(ImportError, match="quota contexts are not available yet"):
-        from traffik.quotas import QuotaContext  # type: ignore[attr-defined]  # noqa: F401
+    with pytest.warns(DeprecationWarning, match="from traffik.quota_context import QuotaContext"):
+        from traffik.quotas import QuotaContext  # noqa: F401
     with pytest.raises(ImportError, match=r"traffik\.ThrottleStat"):
         from traffik.types import StrategyStat  # type: ignore[attr-defined]  # noqa: F401
 

@@ -25,6 +25,10 @@ SCRIPT = textwrap.dedent(
         allowed = [(await limiter.decide("queue")).allowed for _ in range(3)]
         assert allowed == [True, True, False], allowed
         assert (await limiter.peek("queue")).retry_after == 60.0
+        async with limiter.quota("batch") as quota:  # quota contexts need no web stack
+            await quota(cost=1)
+            await quota(cost=1)
+        assert (quota.applied_cost, (await limiter.peek("batch")).allowed) == (2, False)
 
     asyncio.run(main())
 

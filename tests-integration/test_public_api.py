@@ -28,7 +28,15 @@ DOCUMENTED_PATHS = {
     "traffik.strategies.cost_based_token_bucket": ["CostBasedTokenBucket"],
     "traffik.backends.base": ["ThrottleBackend", "Hit", "get_default_backend"],
     "traffik.backends.inmemory": ["InMemoryBackend"],
-    "traffik.exceptions": ["TraffikError", "ConfigurationError", "BackendError"],
+    "traffik.exceptions": [
+        "TraffikError",
+        "ConfigurationError",
+        "BackendError",
+        "QuotaError",
+        "QuotaAppliedError",
+        "QuotaCancelledError",
+    ],
+    "traffik.quota_context": ["QuotaContext"],
     "traffik.clock": ["ManualClock", "system_clock"],
     "traffik.fastapi": ["HTTPThrottle", "ConnectionThrottled", "remote_address"],
     "traffik.backends.redis": ["RedisBackend"],
@@ -58,8 +66,8 @@ ALIAS_PATHS: dict[str, tuple[list[str], list[str]]] = {
         [], ["Header", "Headers", "DEFAULT_HEADERS_ALWAYS", "DEFAULT_HEADERS_THROTTLED"]
     ),
     "traffik.quotas": (
-        [], ["QuotaContext", "ConstantBackoff", "LinearBackoff", "ExponentialBackoff",
-             "LogarithmicBackoff"],
+        ["QuotaContext"],
+        ["ConstantBackoff", "LinearBackoff", "ExponentialBackoff", "LogarithmicBackoff"],
     ),
     "traffik.error_handlers": (
         ["CircuitBreaker", "CircuitState"],
@@ -121,9 +129,12 @@ def test_1x_exception_names() -> None:
     with pytest.warns(DeprecationWarning, match="from traffik.fastapi import ConnectionThrottled"):
         from traffik.exceptions import ConnectionThrottled
     assert ConnectionThrottled is traffik.fastapi.ConnectionThrottled
-    for name in ["LockError", "LockTimeoutError", "QuotaError", "QuotaAppliedError"]:
+    for name in ["LockError", "LockTimeoutError"]:
         with pytest.raises(ImportError, match=f"traffik.exceptions.{name} .traffik 1.x."):
             getattr(traffik.exceptions, name)
+    # Kept with their 1.x meaning (quota contexts, traffik.quota_context).
+    assert issubclass(traffik.exceptions.QuotaAppliedError, traffik.exceptions.QuotaError)
+    assert issubclass(traffik.exceptions.QuotaCancelledError, traffik.exceptions.QuotaError)
     assert "TraffikException" not in traffik.exceptions.__all__
 
 

@@ -110,7 +110,8 @@ def test_types_exempted_and_rate() -> None:
         ("traffik.typing", "ThrottleErrorHandler", "traffik.ErrorHandler"),
         ("traffik.headers", "Header", "headers="),
         ("traffik.headers", "DEFAULT_HEADERS_ALWAYS", "headers="),
-        ("traffik.quotas", "QuotaContext", "traffik.hit_all"),
+        ("traffik.quotas", "ExponentialBackoff", "backoff= takes any function"),
+        ("traffik.backoff", "ExponentialBackoff", "(attempt, base_delay) -> seconds"),
         ("traffik.error_handlers", "failover", "FailoverBackend"),
         ("traffik.error_handlers", "retry", "Retry("),
         ("traffik.throttles", "ThrottleStrategy", "traffik.strategies.Strategy"),
@@ -131,8 +132,16 @@ def test_from_import_of_a_missing_name_shows_the_message() -> None:
     """Python turns an AttributeError here into "cannot import name"; ours goes through."""
     with pytest.raises(ImportError, match="custom response headers are not available yet"):
         from traffik.headers import Header  # type: ignore[attr-defined]  # noqa: F401
-    with pytest.raises(ImportError, match=r"quota contexts .* traffik\.hit_all"):
-        from traffik.quotas import QuotaContext  # type: ignore[attr-defined]  # noqa: F401
+    with pytest.raises(ImportError, match=r"backoffs belong to traffik\.resilience"):
+        from traffik.quotas import LinearBackoff  # type: ignore[attr-defined]  # noqa: F401
+
+
+def test_quota_context_moved_to_traffik_quota_context() -> None:
+    import traffik.quota_context
+
+    with pytest.warns(DeprecationWarning, match="use `from traffik.quota_context import Quota"):
+        from traffik.quotas import QuotaContext
+    assert QuotaContext is traffik.quota_context.QuotaContext
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from traffik._aliases import Gone, forward
 _BACKOFF = Gone(
     "backoffs belong to traffik.resilience (pip install 'traffik[resilience]'), where they "
     "are classes with other parameters: initial and max_delay in seconds, jitter a "
-    "traffik.resilience.Jitter"
+    "traffik.resilience.Jitter; a quota entry's backoff= (traffik.quota_context) takes any "
+    "function (attempt, base_delay) -> seconds"
 )
 
 forward(

@@ -7,7 +7,10 @@
     ├── BackendError (.cause)                   the store failed
     │   ├── BackendConnectionError              ... could not be reached
     │   └── BackendTimeoutError (also TimeoutError)  ... did not answer in time
-    └── RateLimitExceeded (.decision, .retry_after)  a request was over its limit
+    ├── RateLimitExceeded (.decision, .retry_after)  a request was over its limit
+    └── QuotaError                              misuse of a quota context
+        ├── QuotaAppliedError                   ... already consumed
+        └── QuotaCancelledError                 ... already cancelled
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ __all__ = [
     "BackendError",
     "BackendTimeoutError",
     "ConfigurationError",
+    "QuotaAppliedError",
+    "QuotaCancelledError",
+    "QuotaError",
     "RateLimitExceeded",
     "TraffikError",
 ]
@@ -63,9 +69,20 @@ class RateLimitExceeded(TraffikError):
         super().__init__(message or f"Rate limit exceeded; retry after {decision.retry_after:.3f}s")
 
 
+class QuotaError(TraffikError):
+    """A quota context (`traffik.quota_context`) was used in a way it cannot be."""
+
+
+class QuotaAppliedError(QuotaError):
+    """The quota context was already consumed (applied, or merged into its parent)."""
+
+
+class QuotaCancelledError(QuotaError):
+    """The quota context was cancelled."""
+
+
 # traffik 1.x's names (`traffik._aliases`): a kept one warns, the others say what to use.
 _NO_LOCKS = Gone("traffik 2 takes no locks: each backend applies a decision atomically")
-_NO_QUOTAS = Gone("quota contexts are not available yet")
 forward(
     __name__,
     globals(),
@@ -77,9 +94,6 @@ forward(
         "LockReleaseError": _NO_LOCKS,
         "LockTimeoutError": _NO_LOCKS,
         "LockPoolError": _NO_LOCKS,
-        "QuotaError": _NO_QUOTAS,
-        "QuotaAppliedError": _NO_QUOTAS,
-        "QuotaCancelledError": _NO_QUOTAS,
     },
     alias_module=False,
 )

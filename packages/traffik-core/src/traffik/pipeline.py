@@ -115,11 +115,17 @@ async def decide(calls: Sequence[Call]) -> list[Outcome[Any]]:
             shadows.append((outcome, connection))
         else:
             groups.setdefault(id(outcome.backend), []).append((outcome, connection))
-    for members in groups.values():
-        if len(members) == 1:
-            await _apply(members[0][0], members[0][1], False)
-        else:
-            await _apply_many(members)
+    try:
+        for members in groups.values():
+            if len(members) == 1:
+                await _apply(members[0][0], members[0][1], False)
+            else:
+                await _apply_many(members)
+    except BaseException:  # a later backend raised (on_error="raise"): give back the rest
+        consumed = [outcome for outcome in outcomes if outcome.consumed]
+        if consumed:
+            await asyncio.shield(_give_back(consumed))
+        raise
     refused = False
     for outcome in outcomes:  # a loop: no generator on every request
         if outcome.refused:

@@ -1,24 +1,27 @@
-"""traffik 1.x's ``traffik.quotas``: quota contexts are not in traffik 2 yet.
+"""traffik 1.x's ``traffik.quotas``: ``QuotaContext`` now lives in `traffik.quota_context`.
 
-Each 1.x name raises an ImportError saying what to use instead (see `traffik._aliases`).
+Importing it from here warns once per place, naming the 2.x import; the 1.x backoffs
+raise an ImportError saying what to use instead (see `traffik._aliases`).
 """
 
-from traffik._aliases import Gone, forward
+from typing import TYPE_CHECKING
+
+from traffik._aliases import Gone, Moved, forward
+
+if TYPE_CHECKING:
+    from traffik.quota_context import QuotaContext as QuotaContext
 
 _BACKOFF = Gone(
     "backoffs belong to traffik.resilience (pip install 'traffik[resilience]'), where they "
-    "are classes with other parameters: initial and max_delay in seconds, jitter a Jitter"
+    "are classes with other parameters: initial and max_delay in seconds, jitter a Jitter; "
+    "a quota entry's backoff= takes any function (attempt, base_delay) -> seconds"
 )
 
 forward(
     __name__,
     globals(),
     {
-        "QuotaContext": Gone(
-            "quota contexts are not available yet; to consume several throttles at once, "
-            "all-or-nothing, use traffik.hit_all([(throttle, connection), ...]) or "
-            "@throttled(first, second)"
-        ),
+        "QuotaContext": Moved("traffik.quota_context"),
         "ConstantBackoff": _BACKOFF,
         "LinearBackoff": _BACKOFF,
         "ExponentialBackoff": _BACKOFF,

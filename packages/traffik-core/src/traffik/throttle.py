@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from traffik.backends.base import ThrottleBackend, get_default_backend
 from traffik.callbacks import EMPTY_CONTEXT, connection_function
@@ -34,6 +34,9 @@ from traffik.resolution import checked_cost, resolve
 from traffik.stats import ThrottleStat
 from traffik.strategies.base import NO_PARAMS, Params, Strategy, check_rate
 from traffik.strategies.fixed_window import FixedWindow
+
+if TYPE_CHECKING:
+    from traffik.quota_context import ApplyOnError, QuotaContext
 
 __all__ = [
     "CostFunction",
@@ -282,6 +285,32 @@ class Throttle(Generic[C]):
         outcome = await resolve(self, connection, 1, None)
         if outcome.hit is not None and outcome.backend is not None:
             await outcome.backend.delete(outcome.hit.key)
+
+    def quota(
+        self,
+        connection: C,
+        context: Mapping[str, Any] | None = None,
+        *,
+        apply_on_error: ApplyOnError = False,
+        apply_on_exit: bool = True,
+        lock: bool | str | None = None,
+        lock_config: Mapping[str, Any] | None = None,
+        parent: QuotaContext[C] | None = None,
+    ) -> QuotaContext[C]:
+        """A quota context bound to this throttle (`traffik.quota_context`): queue costs,
+        consumed together, all-or-nothing, when the ``async with`` block succeeds."""
+        from traffik.quota_context import QuotaContext
+
+        return QuotaContext(
+            connection,
+            context,
+            owner=self,
+            apply_on_error=apply_on_error,
+            apply_on_exit=apply_on_exit,
+            lock=lock,
+            lock_config=lock_config,
+            parent=parent,
+        )
 
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend
