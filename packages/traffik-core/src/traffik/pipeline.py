@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from traffik._legacy_keywords import floor_wait
 from traffik.checks import Outcome, unconsumed
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import fail
@@ -66,6 +67,8 @@ async def decide_one(
         outcome = await _resolved(throttle, connection, cost, params, key_suffix, peek)
     if outcome.hit is not None:
         await _apply(outcome, connection, peek)
+        if throttle.min_wait_period is not None:
+            floor_wait(outcome)
     return outcome
 
 
@@ -102,6 +105,9 @@ async def decide(calls: Sequence[Call]) -> list[Outcome[Any]]:
             await _apply(members[0][0], members[0][1], False)
         else:
             await _apply_many(members)
+        for outcome, _ in members:
+            if outcome.throttle.min_wait_period is not None:
+                floor_wait(outcome)
     refused = False
     for outcome in outcomes:  # a loop: no generator on every request
         if outcome.refused:

@@ -58,6 +58,10 @@ class ThrottleBackend(ABC):
     ``namespace`` prefixes every key the backend stores, so several applications (or
     environments) can share one store. ``on_error`` is the default for throttles that use
     this backend and set none of their own.
+
+    ``persistent`` is traffik 1.x's keyword: ``persistent=False`` clears the namespace when
+    the backend's lifespan (its outermost ``async with``) ends, as 1.x did by default. By
+    default (None) nothing is ever cleared implicitly: shared counters survive restarts.
     """
 
     #: Whether decisions are shared between processes (False for the in-memory backend).
@@ -82,8 +86,15 @@ class ThrottleBackend(ABC):
             if method is not None and not getattr(method, "__forgets_refusals__", False):
                 setattr(cls, name, wrap(method))
 
-    def __init__(self, namespace: str, *, on_error: OnError = "allow") -> None:
+    def __init__(
+        self, namespace: str, *, on_error: OnError = "allow", persistent: bool | None = None
+    ) -> None:
         self.namespace = validate_key_part(namespace, "Backend namespace")
+        if persistent is not None and not isinstance(persistent, bool):
+            raise ConfigurationError(f"persistent must be True, False or None, got {persistent!r}")
+        #: traffik 1.x's ``persistent``: False clears the namespace when the backend's
+        #: outermost context (its lifespan) exits. None or True (the default): never.
+        self.persistent = persistent
         validated = validate_on_error(on_error, allow_none=False)
         assert validated is not None
         self.on_error: ErrorPolicy = validated
@@ -178,7 +189,11 @@ class ThrottleBackend(ABC):
         set_default_backend(self._previous_default.pop())
         self._entered -= 1
         if self._entered == 0:
-            await self.close()
+            try:
+                if self.persistent is False:  # asked for, as in traffik 1.x
+                    await self.clear()
+            finally:
+                await self.close()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:

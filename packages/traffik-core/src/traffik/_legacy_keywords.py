@@ -1,0 +1,121 @@
+"""traffik 1.x keyword arguments and methods that traffik 2 refuses, with what to do instead.
+
+A 1.x keyword that traffik 2 keeps is an ordinary keyword with its 1.x meaning
+(``min_wait_period=`` in milliseconds, ``skip_handler=``, ``persistent=``). The ones whose
+meaning is gone are refused here, when the object is built (or, for a method, when it is
+called), with an error naming the 2.x way: never Python's bare "unexpected keyword
+argument", and never only once requests arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from traffik.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from traffik.checks import Outcome
+
+__all__ = [
+    "LEGACY_KEYWORDS",
+    "LEGACY_METHODS",
+    "LegacyError",
+    "check_min_wait_period",
+    "floor_wait",
+    "refuse_legacy",
+    "refused_method",
+]
+
+_NO_LOCKS: Final = (
+    "traffik 2 takes no locks: each backend applies a decision in one atomic step, so "
+    "there is nothing to configure"
+)
+
+LEGACY_KEYWORDS: Final[Mapping[str, str]] = {
+    "cache_ids": (
+        "the identity is resolved once per decision; to reuse an expensive one, cache it in "
+        "your identifier (say on request.state)"
+    ),
+    "lock_config": _NO_LOCKS,
+    "lock_ttl": _NO_LOCKS,
+    "lock_blocking": _NO_LOCKS,
+    "lock_blocking_timeout": _NO_LOCKS,
+    "exception_handler_getter": (
+        "refusals are rendered by the application's exception handlers "
+        "(app.add_exception_handler(ConnectionThrottled, ...)), else as JSON"
+    ),
+    "middleware_backend": (
+        "run the backend for the application (FastAPI(lifespan=backend.lifespan)), or pass "
+        "backend= to the throttle: every throttle finds its backend by itself"
+    ),
+    "sort": (
+        "the matching middleware throttles are decided together, all-or-nothing, so their "
+        "order does not matter"
+    ),
+}
+"""1.x keywords traffik 2 refuses, and what to do instead (a sentence)."""
+
+LEGACY_METHODS: Final[Mapping[str, str]] = {
+    "update_rate": (
+        "a throttle's configuration is fixed when built: for a rate that changes at run time "
+        "pass rate= an async function of the connection (it may read a setting you update)"
+    ),
+    "update_cost": "pass cost= an async function of the connection",
+    "update_strategy": "build a new throttle with the other strategy= (and the same uid)",
+    "update_identifier": "pass identifier= an async function that decides as you need",
+    "update_headers": "headers= is fixed when the throttle is built",
+    "update_error_handler": "pass on_error= when building the throttle (or to its backend)",
+    "get_scoped_key": (
+        "keys are built by traffik 2 itself; `(await throttle.stat(connection)).key` is "
+        "the key a connection uses"
+    ),
+    "get_namespaced_key": (
+        "keys are built by traffik 2 itself; `(await throttle.stat(connection)).key` is "
+        "the key a connection uses"
+    ),
+}
+"""1.x throttle methods traffik 2 refuses, and what to do instead."""
+
+
+class LegacyError(ConfigurationError):
+    """A traffik 1.x keyword argument or method that traffik 2 does not take."""
+
+
+def refuse_legacy(owner: str, keyword: str, instead: str | None = None) -> LegacyError:
+    """The error for passing the 1.x ``keyword`` to ``owner`` (say ``"HTTPThrottle"``)."""
+    reason = instead if instead is not None else LEGACY_KEYWORDS[keyword]
+    shown = "backend" if keyword == "middleware_backend" else keyword
+    return LegacyError(f"{owner}({shown}=...) is traffik 1.x: {reason}")
+
+
+def refused_method(owner: str, method: str) -> LegacyError:
+    """The error for calling the 1.x ``method`` of ``owner``."""
+    return LegacyError(f"{owner}.{method}() is traffik 1.x: {LEGACY_METHODS[method]}")
+
+
+def check_min_wait_period(value: object, uid: str) -> float | None:
+    """``min_wait_period`` as traffik 1.x took it: milliseconds (>= 0), or None."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigurationError(
+            f"Throttle {uid!r}: min_wait_period is a number of milliseconds >= 0 (as in "
+            f"traffik 1.x), got {value!r}"
+        )
+    return float(value)
+
+
+def floor_wait(outcome: Outcome[Any]) -> None:
+    """Raise a refusal's ``retry_after`` to its throttle's ``min_wait_period`` (traffik 1.x:
+    milliseconds, applied to refused requests only; admitted ones are left alone)."""
+    minimum = outcome.throttle.min_wait_period
+    decision = outcome.decision
+    if minimum is not None and not decision.allowed and decision.retry_after * 1000.0 < minimum:
+        outcome.decision = decision._replace(retry_after=minimum / 1000.0)

@@ -1,0 +1,103 @@
+"""The traffik 1.x methods of a throttle: those kept with their 1.x meaning, and those
+refused with what to do instead (`traffik._legacy_keywords`).
+
+1.x's ``disable()`` / ``enable()`` and ``update_*`` were coroutines; in traffik 2
+switching is synchronous, and `Switched` (what they return) may be awaited, so 1.x's
+``await throttle.disable()`` works as well as a plain call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+from traffik._legacy_keywords import check_min_wait_period, refused_method
+from traffik.backends.base import ThrottleBackend, get_default_backend
+from traffik.exceptions import ConfigurationError
+from traffik.identities import ExemptedType
+
+if TYPE_CHECKING:
+    from traffik.throttle import Throttle
+
+__all__ = ["SWITCHED", "LegacyThrottleMethods", "Switched"]
+
+
+class Switched:
+    """Done already; awaiting it (traffik 1.x's ``await throttle.disable()``) returns None."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
+
+    def __repr__(self) -> str:
+        return "SWITCHED"
+
+
+SWITCHED: Final = Switched()
+
+
+class LegacyThrottleMethods:
+    """traffik 1.x's throttle methods (a base of `Throttle`)."""
+
+    __slots__ = ()
+
+    # -- kept, with their 1.x meaning ----------------------------------------------------
+
+    def get_backend(self: Throttle[Any], connection: Any = None) -> ThrottleBackend:
+        """The backend this throttle uses (for ``connection``, when given): its own, else
+        the application's, else the running default. traffik 1.x's name."""
+        if connection is not None:
+            return self._backend_for(connection)
+        backend = self.backend if self.backend is not None else get_default_backend()
+        if backend is None:
+            raise ConfigurationError(
+                f"Throttle {self.uid!r} has no backend: pass backend=..., or run one with "
+                "FastAPI(lifespan=backend.lifespan) or 'async with backend:'"
+            )
+        return backend
+
+    async def get_connection_id(
+        self: Throttle[Any], connection: Any, backend: Any = None, context: Any = None
+    ) -> str | ExemptedType:
+        """The client's identity for ``connection`` (or `EXEMPTED`), as 1.x returned it;
+        ``backend`` and ``context`` (1.x) are not needed."""
+        return await self.identifier(connection)
+
+    async def update_min_wait_period(self: Throttle[Any], min_wait_period: float | None) -> None:
+        """Set ``min_wait_period`` (milliseconds, or None to remove the floor), as in 1.x."""
+        self.min_wait_period = check_min_wait_period(min_wait_period, self.uid)
+
+    async def update_backend(self: Throttle[Any], backend: ThrottleBackend) -> None:
+        """Use ``backend`` from the next decision on, as in 1.x."""
+        if not isinstance(backend, ThrottleBackend):
+            raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
+        self.backend = backend
+
+    # -- refused, naming the 2.x way -----------------------------------------------------
+
+    async def update_rate(self: Throttle[Any], rate: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_rate")
+
+    async def update_cost(self: Throttle[Any], cost: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_cost")
+
+    async def update_strategy(self: Throttle[Any], strategy: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_strategy")
+
+    async def update_identifier(self: Throttle[Any], identifier: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_identifier")
+
+    async def update_headers(self: Throttle[Any], headers: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_headers")
+
+    async def update_error_handler(self: Throttle[Any], handler: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_error_handler")
+
+    def get_scoped_key(self: Throttle[Any], connection: object, context: object = None) -> NoReturn:
+        raise refused_method(type(self).__name__, "get_scoped_key")
+
+    def get_namespaced_key(
+        self: Throttle[Any], connection: object, connection_id: object, context: object = None
+    ) -> NoReturn:
+        raise refused_method(type(self).__name__, "get_namespaced_key")
