@@ -22,10 +22,12 @@ __all__ = [
     "LEGACY_KEYWORDS",
     "LEGACY_METHODS",
     "LegacyError",
+    "check_connection_keywords",
     "check_min_wait_period",
     "floor_wait",
     "refuse_legacy",
     "refused_method",
+    "skips_handler",
 ]
 
 _NO_LOCKS: Final = (
@@ -35,8 +37,9 @@ _NO_LOCKS: Final = (
 
 LEGACY_KEYWORDS: Final[Mapping[str, str]] = {
     "cache_ids": (
-        "the identity is resolved once per decision; to reuse an expensive one, cache it in "
-        "your identifier (say on request.state)"
+        "traffik 2 resolves a client's identity once per request (once per connection for a "
+        "WebSocket); an identity that must be worked out anew each time belongs in your "
+        "identifier, with no cache of its own, on a throttle keyed by it"
     ),
     "lock_config": _NO_LOCKS,
     "lock_ttl": _NO_LOCKS,
@@ -50,6 +53,7 @@ LEGACY_KEYWORDS: Final[Mapping[str, str]] = {
         "run the backend for the application (FastAPI(lifespan=backend.lifespan)), or pass "
         "backend= to the throttle: every throttle finds its backend by itself"
     ),
+    "middleware_context": ("pass context= to each MiddlewareThrottle (or to the throttle itself)"),
     "sort": (
         "the matching middleware throttles are decided together, all-or-nothing, so their "
         "order does not matter"
@@ -67,6 +71,10 @@ LEGACY_METHODS: Final[Mapping[str, str]] = {
     "update_identifier": "pass identifier= an async function that decides as you need",
     "update_headers": "headers= is fixed when the throttle is built",
     "update_error_handler": "pass on_error= when building the throttle (or to its backend)",
+    "update_handle_throttled": (
+        "pass handle_throttled= (1.x form, milliseconds) or on_throttled= (the Decision) when "
+        "building the throttle"
+    ),
     "get_scoped_key": (
         "keys are built by traffik 2 itself; `(await throttle.stat(connection)).key` is "
         "the key a connection uses"
@@ -84,9 +92,11 @@ class LegacyError(ConfigurationError):
 
 
 def refuse_legacy(owner: str, keyword: str, instead: str | None = None) -> LegacyError:
-    """The error for passing the 1.x ``keyword`` to ``owner`` (say ``"HTTPThrottle"``)."""
+    """The error for passing the 1.x ``keyword`` to ``owner`` (say ``"ThrottleMiddleware"``)."""
     reason = instead if instead is not None else LEGACY_KEYWORDS[keyword]
     shown = "backend" if keyword == "middleware_backend" else keyword
+    if owner.endswith(": "):  # a throttle, named by its uid
+        return LegacyError(f"{owner}{shown}=... is traffik 1.x: {reason}")
     return LegacyError(f"{owner}({shown}=...) is traffik 1.x: {reason}")
 
 
@@ -119,3 +129,35 @@ def floor_wait(outcome: Outcome[Any]) -> None:
     decision = outcome.decision
     if minimum is not None and not decision.allowed and decision.retry_after * 1000.0 < minimum:
         outcome.decision = decision._replace(retry_after=minimum / 1000.0)
+
+
+def check_connection_keywords(
+    uid: str, *, skip_handler: object, cache_ids: object, dynamic_rules: object
+) -> bool:
+    """Check the 1.x keywords of a web throttle; return ``skip_handler``.
+
+    ``dynamic_rules`` is accepted either way and changes nothing: traffik 2 applies a
+    registry's ``add_rules`` to its throttles at once, which is 1.x's ``True``; 1.x's
+    ``False`` only cached them from the first request on (an optimisation), and applying
+    rules the application added is what it asked for. ``cache_ids=True`` (1.x's default)
+    is what traffik 2 does; ``cache_ids=False`` is refused.
+    """
+    if not isinstance(skip_handler, bool):
+        raise ConfigurationError(
+            f"Throttle {uid!r}: skip_handler must be True or False, got {skip_handler!r}"
+        )
+    if not isinstance(dynamic_rules, bool):
+        raise ConfigurationError(
+            f"Throttle {uid!r}: dynamic_rules must be True or False, got {dynamic_rules!r}"
+        )
+    if cache_ids is not True:
+        raise refuse_legacy(f"Throttle {uid!r}: ", "cache_ids")
+    return skip_handler
+
+
+def skips_handler(throttle: Any, override: bool | None) -> bool:
+    """Whether a refusal by ``throttle`` leaves its handler out (traffik 1.x's
+    ``skip_handler``): the call's ``override`` when given, else the throttle's setting."""
+    if override is not None:
+        return override
+    return bool(getattr(throttle, "skip_handler", False))

@@ -8,16 +8,13 @@ switching is synchronous, and `Switched` (what they return) may be awaited, so 1
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from traffik._legacy_keywords import check_min_wait_period, refused_method
 from traffik.backends.base import ThrottleBackend, get_default_backend
 from traffik.exceptions import ConfigurationError
 from traffik.identities import ExemptedType
-
-if TYPE_CHECKING:
-    from traffik.throttle import Throttle
 
 __all__ = ["SWITCHED", "LegacyThrottleMethods", "Switched"]
 
@@ -40,11 +37,17 @@ SWITCHED: Final = Switched()
 class LegacyThrottleMethods:
     """traffik 1.x's throttle methods (a base of `Throttle`)."""
 
-    __slots__ = ()
+    if TYPE_CHECKING:  # what `Throttle` gives its bases
+        uid: str
+        backend: ThrottleBackend | None
+        min_wait_period: float | None
+        identifier: Callable[[Any], Awaitable[str | ExemptedType]]
+
+        def _backend_for(self, connection: Any) -> ThrottleBackend: ...
 
     # -- kept, with their 1.x meaning ----------------------------------------------------
 
-    def get_backend(self: Throttle[Any], connection: Any = None) -> ThrottleBackend:
+    def get_backend(self, connection: Any = None) -> ThrottleBackend:
         """The backend this throttle uses (for ``connection``, when given): its own, else
         the application's, else the running default. traffik 1.x's name."""
         if connection is not None:
@@ -58,17 +61,17 @@ class LegacyThrottleMethods:
         return backend
 
     async def get_connection_id(
-        self: Throttle[Any], connection: Any, backend: Any = None, context: Any = None
+        self, connection: Any, backend: Any = None, context: Any = None
     ) -> str | ExemptedType:
         """The client's identity for ``connection`` (or `EXEMPTED`), as 1.x returned it;
         ``backend`` and ``context`` (1.x) are not needed."""
         return await self.identifier(connection)
 
-    async def update_min_wait_period(self: Throttle[Any], min_wait_period: float | None) -> None:
+    async def update_min_wait_period(self, min_wait_period: float | None) -> None:
         """Set ``min_wait_period`` (milliseconds, or None to remove the floor), as in 1.x."""
         self.min_wait_period = check_min_wait_period(min_wait_period, self.uid)
 
-    async def update_backend(self: Throttle[Any], backend: ThrottleBackend) -> None:
+    async def update_backend(self, backend: ThrottleBackend) -> None:
         """Use ``backend`` from the next decision on, as in 1.x."""
         if not isinstance(backend, ThrottleBackend):
             raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
@@ -76,28 +79,31 @@ class LegacyThrottleMethods:
 
     # -- refused, naming the 2.x way -----------------------------------------------------
 
-    async def update_rate(self: Throttle[Any], rate: object) -> NoReturn:
+    async def update_rate(self, rate: object) -> NoReturn:
         raise refused_method(type(self).__name__, "update_rate")
 
-    async def update_cost(self: Throttle[Any], cost: object) -> NoReturn:
+    async def update_cost(self, cost: object) -> NoReturn:
         raise refused_method(type(self).__name__, "update_cost")
 
-    async def update_strategy(self: Throttle[Any], strategy: object) -> NoReturn:
+    async def update_strategy(self, strategy: object) -> NoReturn:
         raise refused_method(type(self).__name__, "update_strategy")
 
-    async def update_identifier(self: Throttle[Any], identifier: object) -> NoReturn:
+    async def update_identifier(self, identifier: object) -> NoReturn:
         raise refused_method(type(self).__name__, "update_identifier")
 
-    async def update_headers(self: Throttle[Any], headers: object) -> NoReturn:
+    async def update_headers(self, headers: object) -> NoReturn:
         raise refused_method(type(self).__name__, "update_headers")
 
-    async def update_error_handler(self: Throttle[Any], handler: object) -> NoReturn:
+    async def update_error_handler(self, handler: object) -> NoReturn:
         raise refused_method(type(self).__name__, "update_error_handler")
 
-    def get_scoped_key(self: Throttle[Any], connection: object, context: object = None) -> NoReturn:
+    async def update_handle_throttled(self, handle_throttled: object) -> NoReturn:
+        raise refused_method(type(self).__name__, "update_handle_throttled")
+
+    def get_scoped_key(self, connection: object, context: object = None) -> NoReturn:
         raise refused_method(type(self).__name__, "get_scoped_key")
 
     def get_namespaced_key(
-        self: Throttle[Any], connection: object, connection_id: object, context: object = None
+        self, connection: object, connection_id: object, context: object = None
     ) -> NoReturn:
         raise refused_method(type(self).__name__, "get_namespaced_key")
