@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from traffik.exceptions import ConfigurationError
 
@@ -22,6 +22,7 @@ __all__ = [
     "LEGACY_KEYWORDS",
     "LEGACY_METHODS",
     "LegacyError",
+    "RefusesLockConfig",
     "check_connection_keywords",
     "check_min_wait_period",
     "floor_wait",
@@ -161,3 +162,20 @@ def skips_handler(throttle: Any, override: bool | None) -> bool:
     if override is not None:
         return override
     return bool(getattr(throttle, "skip_handler", False))
+
+
+_S = TypeVar("_S", bound="RefusesLockConfig")
+
+
+class RefusesLockConfig:
+    """A base of every strategy: 1.x's ``lock_config=`` (and lock keywords) are refused
+    with the reason, rather than with Python's "unexpected keyword argument". Refused,
+    not ignored: the strategies are frozen values compared by their fields."""
+
+    __slots__ = ()
+
+    def __new__(cls: type[_S], *args: Any, **kwargs: Any) -> _S:
+        for keyword in ("lock_config", "lock_ttl", "lock_blocking", "lock_blocking_timeout"):
+            if keyword in kwargs:
+                raise refuse_legacy(cls.__name__, keyword)
+        return super().__new__(cls)
