@@ -95,7 +95,7 @@ class LegacyError(ConfigurationError):
 def refuse_legacy(owner: str, keyword: str, instead: str | None = None) -> LegacyError:
     """The error for passing the 1.x ``keyword`` to ``owner`` (say ``"ThrottleMiddleware"``)."""
     reason = instead if instead is not None else LEGACY_KEYWORDS[keyword]
-    shown = "backend" if keyword == "middleware_backend" else keyword
+    shown = keyword.removeprefix("middleware_")  # the middleware's own, named apart
     if owner.endswith(": "):  # a throttle, named by its uid
         return LegacyError(f"{owner}{shown}=... is traffik 1.x: {reason}")
     return LegacyError(f"{owner}({shown}=...) is traffik 1.x: {reason}")

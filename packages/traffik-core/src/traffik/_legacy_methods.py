@@ -16,22 +16,30 @@ from traffik.backends.base import ThrottleBackend, get_default_backend
 from traffik.exceptions import ConfigurationError
 from traffik.identities import ExemptedType
 
-__all__ = ["SWITCHED", "LegacyThrottleMethods", "Switched"]
+__all__ = ["FOUND", "SWITCHED", "LegacyThrottleMethods", "Switched"]
 
 
 class Switched:
-    """Done already; awaiting it (traffik 1.x's ``await throttle.disable()``) returns None."""
+    """Done already; awaiting it (traffik 1.x's ``await throttle.disable()``) gives
+    ``result``: None for a throttle, True for a registry's uid (1.x: "found")."""
 
-    __slots__ = ()
+    __slots__ = ("result",)
 
-    def __await__(self) -> Generator[None, None, None]:
+    def __init__(self, result: bool | None) -> None:
+        self.result = result
+
+    def __await__(self) -> Generator[None, None, bool | None]:
         yield from ()
+        return self.result
 
     def __repr__(self) -> str:
-        return "SWITCHED"
+        return f"Switched({self.result!r})"
 
 
-SWITCHED: Final = Switched()
+SWITCHED: Final = Switched(None)
+"""What a throttle's `disable` / `enable` return."""
+FOUND: Final = Switched(True)
+"""What a registry's `disable` / `enable` return: awaited, True (1.x: the uid was found)."""
 
 
 class LegacyThrottleMethods:

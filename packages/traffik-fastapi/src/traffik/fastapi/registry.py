@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from traffik._legacy_keywords import LegacyError
-from traffik._legacy_methods import SWITCHED, Switched
+from traffik._legacy_methods import FOUND, Switched
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi.rules import Rule
 
@@ -102,30 +102,31 @@ class ThrottleRegistry:
 
     # -- switching ---------------------------------------------------------------------
 
-    # Each returns `SWITCHED`, which may be awaited: traffik 1.x's coroutines.
+    # Each returns `FOUND`, which may be awaited (traffik 1.x's coroutines) and gives True.
+    # An unknown uid raises KeyError (1.x returned False: a typo went unnoticed).
 
     def disable(self, uid: str) -> Switched:
         """Let every request through the throttles of ``uid``, without a backend call."""
         for throttle in self._require(uid):
             throttle.disable()
-        return SWITCHED
+        return FOUND
 
     def enable(self, uid: str) -> Switched:
         for throttle in self._require(uid):
             throttle.enable()
-        return SWITCHED
+        return FOUND
 
     def disable_all(self) -> Switched:
         for members in self._throttles.values():
             for throttle in members:
                 throttle.disable()
-        return SWITCHED
+        return FOUND
 
     def enable_all(self) -> Switched:
         for members in self._throttles.values():
             for throttle in members:
                 throttle.enable()
-        return SWITCHED
+        return FOUND
 
     # -- rules -------------------------------------------------------------------------
 
