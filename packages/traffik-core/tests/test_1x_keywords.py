@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from traffik import ConfigurationError, InMemoryBackend, Limiter, ManualClock, Throttle
-from traffik._legacy_keywords import LEGACY_METHODS, LegacyError
+from traffik._legacy_keywords import BACKEND_KEYWORDS, LEGACY_METHODS, LegacyError
 
 
 def limiter(backend: InMemoryBackend, **kwargs: object) -> Limiter:
@@ -157,3 +157,33 @@ def test_update_rate_message() -> None:
     with pytest.raises(LegacyError, match="pass rate= an async function of the connection"):
         coroutine.send(None)
     assert issubclass(Limiter, Throttle)
+
+
+@pytest.mark.parametrize("keyword", sorted(BACKEND_KEYWORDS))
+def test_1x_backend_keywords_are_refused_naming_the_2x_way(keyword: str) -> None:
+    with pytest.raises(LegacyError) as caught:
+        InMemoryBackend(namespace="inmemory", **{keyword: None})  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        f"InMemoryBackend({keyword}=...) is traffik 1.x: {BACKEND_KEYWORDS[keyword]}"
+    )
+
+
+def test_other_unknown_backend_keywords_stay_a_type_error() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'shards'"):
+        InMemoryBackend(shards=3)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("keyword", ["lock_config", "lock_ttl"])
+def test_lock_config_on_a_strategy_is_refused_naming_why(keyword: str) -> None:
+    with pytest.warns(DeprecationWarning, match="traffik 1.x spelling"):
+        from traffik.strategies import GCRAStrategy, TokenBucketStrategy
+    from traffik.strategies import SlidingWindowLog
+
+    for strategy in (TokenBucketStrategy, GCRAStrategy, SlidingWindowLog):
+        with pytest.raises(LegacyError) as caught:
+            strategy(**{keyword: {"ttl": 5.0}})  # type: ignore[arg-type]
+        assert str(caught.value) == (
+            f"{strategy.__name__}({keyword}=...) is traffik 1.x: traffik 2 takes no locks: each "
+            "backend applies a decision in one atomic step, so there is nothing to configure"
+        )
+    assert TokenBucketStrategy(burst_size=5).burst_size == 5

@@ -9,6 +9,7 @@ argument", and never only once requests arrive.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from traffik.checks import Outcome
 
 __all__ = [
+    "BACKEND_KEYWORDS",
     "LEGACY_KEYWORDS",
     "LEGACY_METHODS",
     "LegacyError",
@@ -26,6 +28,7 @@ __all__ = [
     "check_connection_keywords",
     "check_min_wait_period",
     "floor_wait",
+    "refuse_backend_keywords",
     "refuse_legacy",
     "refused_method",
     "skips_handler",
@@ -61,6 +64,39 @@ LEGACY_KEYWORDS: Final[Mapping[str, str]] = {
     ),
 }
 """1.x keywords traffik 2 refuses, and what to do instead (a sentence)."""
+
+_NO_POOL_LOCKS: Final = "traffik 2 takes no locks, so it keeps no pool of them"
+
+BACKEND_KEYWORDS: Final[Mapping[str, str]] = {
+    "identifier": (
+        "pass identifier= to each throttle (by default the identity is the client address)"
+    ),
+    "handle_throttled": (
+        "pass handle_throttled= (1.x form, milliseconds) or on_throttled= to each throttle"
+    ),
+    **dict.fromkeys(
+        ("lock_blocking", "lock_ttl", "lock_blocking_timeout", "lock_type", "lock_sleep"), _NO_LOCKS
+    ),
+    "lock_contention_threshold": _NO_LOCKS,
+    **dict.fromkeys(
+        ("lock_kind", "lock_pool_size", "lock_pool_headroom", "prepopulate_lock_pool"),
+        _NO_POOL_LOCKS,
+    ),
+    "number_of_shards": "the in-memory backend decides without locks; max_keys= bounds it",
+    "cleanup_frequency": (
+        "expired keys are swept as keys are written, and max_keys= bounds the memory used"
+    ),
+    **dict.fromkeys(
+        ("url_kwargs", "cluster_kwargs", "sentinel_kwargs", "connection_args"),
+        "pass the client's options as client_kwargs= (RedisBackend), or pass a client you built",
+    ),
+    **dict.fromkeys(
+        ("track_keys", "number_of_tracking_shards"),
+        "clear() works without tracking keys: the namespace moves to a new generation",
+    ),
+    "pool_minsize": "connections open as needed, up to pool_size=",
+}
+"""1.x backend keywords traffik 2 refuses (where the backend does not take them)."""
 
 LEGACY_METHODS: Final[Mapping[str, str]] = {
     "update_rate": (
@@ -165,6 +201,17 @@ def skips_handler(throttle: Any, override: bool | None) -> bool:
 
 
 _S = TypeVar("_S", bound="RefusesLockConfig")
+
+
+def refuse_backend_keywords(cls: type, kwargs: Mapping[str, object]) -> None:
+    """Refuse the 1.x keywords among ``kwargs`` that ``cls``'s constructor does not take."""
+    legacy = [keyword for keyword in kwargs if keyword in BACKEND_KEYWORDS]
+    if not legacy:
+        return
+    taken = inspect.signature(cls).parameters
+    for keyword in legacy:
+        if keyword not in taken:
+            raise refuse_legacy(cls.__name__, keyword, BACKEND_KEYWORDS[keyword])
 
 
 class RefusesLockConfig:

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from traffik._aliases import Gone, forward
+from traffik._legacy_keywords import refuse_backend_keywords
 from traffik.error_policy import ErrorPolicy, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
 from traffik.keys import validate_key_part
@@ -40,6 +41,9 @@ __all__ = [
 
 APP_STATE_ATTRIBUTE = "traffik_backend"
 """The attribute of ``app.state`` where a backend's lifespan records itself."""
+
+
+_B = TypeVar("_B", bound="ThrottleBackend")
 
 
 class Hit(NamedTuple):
@@ -85,6 +89,12 @@ class ThrottleBackend(ABC):
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "__forgets_refusals__", False):
                 setattr(cls, name, wrap(method))
+
+    def __new__(cls: type[_B], *args: Any, **kwargs: Any) -> _B:
+        # traffik 1.x keywords this backend does not take: refused with what to do instead,
+        # rather than Python's "unexpected keyword argument".
+        refuse_backend_keywords(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self, namespace: str, *, on_error: OnError = "allow", persistent: bool | None = None
