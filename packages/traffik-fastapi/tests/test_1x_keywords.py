@@ -192,7 +192,7 @@ def test_dynamic_rules_is_taken_and_rules_added_later_apply(
 def test_cache_ids_true_is_taken_false_is_refused() -> None:
     HTTPThrottle("api:ids", rate="1/min", cache_ids=True, registry=ThrottleRegistry())
     with pytest.raises(LegacyError) as caught:
-        HTTPThrottle("api:ids", rate="1/min", cache_ids=False, registry=ThrottleRegistry())
+        HTTPThrottle("api:ids", rate="1/min", cache_ids=False, registry=ThrottleRegistry())  # type: ignore[arg-type]
     assert str(caught.value) == (
         f"Throttle 'api:ids': cache_ids=... is traffik 1.x: {LEGACY_KEYWORDS['cache_ids']}"
     )

@@ -91,4 +91,4 @@ def test_min_wait_period_floors_the_notice(
 
 def test_cache_ids_false_is_refused(backend: InMemoryBackend) -> None:
     with pytest.raises(LegacyError, match="once per connection for a WebSocket"):
-        WebSocketThrottle("ws:ids", rate="2/min", cache_ids=False, registry=ThrottleRegistry())
+        WebSocketThrottle("ws:ids", rate="2/min", cache_ids=False, registry=ThrottleRegistry())  # type: ignore[arg-type]

@@ -212,7 +212,7 @@ class ThrottleBackend(ABC):
         ``FastAPI(lifespan=backend.lifespan)``, ``Starlette(lifespan=backend.lifespan)`` or,
         inside a lifespan of your own, ``async with backend.lifespan(app): ...``. The backend
         is recorded on ``app.state`` (requests find it there) and as the process default.
-        Shared counters survive shutdown.
+        Shared counters survive shutdown (unless ``persistent=False``, traffik 1.x's).
         """
         state = getattr(app, "state", None)
         async with self:

@@ -127,7 +127,7 @@ class ConnectionThrottle(LegacyConnectionMethods, Throttle[HTTPConnection]):
         on_throttled: ThrottledHandler | None = None,
         min_wait_period: float | None = None,
         skip_handler: bool = False,
-        cache_ids: bool = True,
+        cache_ids: Literal[True] = True,
         dynamic_rules: bool = False,
     ) -> None:
         super().__init__(

@@ -193,7 +193,7 @@ class WebSocketThrottle(ConnectionThrottle):
         on_throttled: WebSocketThrottledHandler | None = None,
         min_wait_period: float | None = None,
         skip_handler: bool = False,
-        cache_ids: bool = True,
+        cache_ids: Literal[True] = True,
         dynamic_rules: bool = False,
     ) -> None:
         if key_by not in WEBSOCKET_KEY_BY:
