@@ -222,4 +222,4 @@ def test_throttled_needs_throttles() -> None:
     with pytest.raises(ConfigurationError, match="at least one"):
         throttled()
     with pytest.raises(ConfigurationError, match="'nope'"):
-        throttled("nope")  # type: ignore[arg-type]
+        throttled("nope")  # type: ignore[call-overload]

@@ -27,6 +27,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from traffik._legacy_keywords import floor_wait
 from traffik.checks import Outcome, unconsumed
 from traffik.decision import NOT_LIMITED, Decision
 from traffik.error_policy import fail
@@ -61,7 +62,7 @@ def decide_one(
     Await it. The plain configuration is resolved before the first await, and the
     coroutine returned is the backend's step itself: one frame fewer on every request.
     """
-    if not throttle._disabled:
+    if not throttle._disabled and throttle.min_wait_period is None:
         outcome = _resolved_now(throttle, connection, cost, params, key_suffix)
         if outcome is not None:
             return _apply(outcome, connection, peek)
@@ -84,6 +85,8 @@ async def _decide_one(
     outcome = await _resolved(throttle, connection, cost, params, key_suffix, peek)
     if outcome.hit is not None:
         await _apply(outcome, connection, peek)
+        if throttle.min_wait_period is not None:
+            floor_wait(outcome)
     return outcome
 
 
@@ -121,6 +124,9 @@ async def decide(calls: Sequence[Call]) -> list[Outcome[Any]]:
                 await _apply(members[0][0], members[0][1], False)
             else:
                 await _apply_many(members)
+            for outcome, _ in members:
+                if outcome.throttle.min_wait_period is not None:
+                    floor_wait(outcome)
     except BaseException:  # a later backend raised (on_error="raise"): give back the rest
         consumed = [outcome for outcome in outcomes if outcome.consumed]
         if consumed:

@@ -21,6 +21,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from traffik._legacy_keywords import check_min_wait_period
+from traffik._legacy_methods import SWITCHED, LegacyThrottleMethods, Switched
 from traffik.backends.base import ThrottleBackend, get_default_backend
 from traffik.callbacks import EMPTY_CONTEXT, connection_function
 from traffik.decision import Decision
@@ -60,7 +62,7 @@ CostFunction = Callable[[C], Awaitable[int]] | Callable[[C, Any], Awaitable[int]
 ParamsFunction = Callable[[C], Awaitable[Params]] | Callable[[C, Any], Awaitable[Params]]
 
 
-class Throttle(Generic[C]):
+class Throttle(LegacyThrottleMethods, Generic[C]):
     """Limits connections of type ``C`` at ``rate``, per identity.
 
     :param uid: a unique, stable name; part of every key (no braces).
@@ -101,8 +103,11 @@ class Throttle(Generic[C]):
         params: Params | ParamsFunction[C] | None = None,
         shadow: bool = False,
         cache_refusals: bool | None = None,
+        min_wait_period: float | None = None,
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
+        #: traffik 1.x's floor on a refusal's wait, in milliseconds (None: none).
+        self.min_wait_period = check_min_wait_period(min_wait_period, uid)
         self.rate: Rate | None = None
         self._rate_function: Callable[[C], Awaitable[RateLike]] | None = None
         if callable(rate):
@@ -201,12 +206,16 @@ class Throttle(Generic[C]):
 
     # -- switching -------------------------------------------------------------------
 
-    def disable(self) -> None:
-        """Let every request through without touching the backend."""
+    def disable(self) -> Switched:
+        """Let every request through without touching the backend. Done at once; the
+        result may be awaited (traffik 1.x's ``await throttle.disable()``)."""
         self._disabled = True
+        return SWITCHED
 
-    def enable(self) -> None:
+    def enable(self) -> Switched:
+        """Limit again (awaitable, as `disable`)."""
         self._disabled = False
+        return SWITCHED
 
     @property
     def is_disabled(self) -> bool:

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from traffik._aliases import Gone, forward
+from traffik._legacy_keywords import refuse_backend_keywords
 from traffik.error_policy import ErrorPolicy, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
 from traffik.keys import validate_key_part
@@ -42,6 +43,9 @@ APP_STATE_ATTRIBUTE = "traffik_backend"
 """The attribute of ``app.state`` where a backend's lifespan records itself."""
 
 
+_B = TypeVar("_B", bound="ThrottleBackend")
+
+
 class Hit(NamedTuple):
     """One limit to apply: what `ThrottleBackend.apply_many` takes, one per limit."""
 
@@ -58,6 +62,10 @@ class ThrottleBackend(ABC):
     ``namespace`` prefixes every key the backend stores, so several applications (or
     environments) can share one store. ``on_error`` is the default for throttles that use
     this backend and set none of their own.
+
+    ``persistent`` is traffik 1.x's keyword: ``persistent=False`` clears the namespace when
+    the backend's lifespan (its outermost ``async with``) ends, as 1.x did by default. By
+    default (None) nothing is ever cleared implicitly: shared counters survive restarts.
     """
 
     #: Whether decisions are shared between processes (False for the in-memory backend).
@@ -82,8 +90,21 @@ class ThrottleBackend(ABC):
             if method is not None and not getattr(method, "__forgets_refusals__", False):
                 setattr(cls, name, wrap(method))
 
-    def __init__(self, namespace: str, *, on_error: OnError = "allow") -> None:
+    def __new__(cls: type[_B], *args: Any, **kwargs: Any) -> _B:
+        # traffik 1.x keywords this backend does not take: refused with what to do instead,
+        # rather than Python's "unexpected keyword argument".
+        refuse_backend_keywords(cls, kwargs)
+        return super().__new__(cls)
+
+    def __init__(
+        self, namespace: str, *, on_error: OnError = "allow", persistent: bool | None = None
+    ) -> None:
         self.namespace = validate_key_part(namespace, "Backend namespace")
+        if persistent is not None and not isinstance(persistent, bool):
+            raise ConfigurationError(f"persistent must be True, False or None, got {persistent!r}")
+        #: traffik 1.x's ``persistent``: False clears the namespace when the backend's
+        #: outermost context (its lifespan) exits. None or True (the default): never.
+        self.persistent = persistent
         validated = validate_on_error(on_error, allow_none=False)
         assert validated is not None
         self.on_error: ErrorPolicy = validated
@@ -178,7 +199,11 @@ class ThrottleBackend(ABC):
         set_default_backend(self._previous_default.pop())
         self._entered -= 1
         if self._entered == 0:
-            await self.close()
+            try:
+                if self.persistent is False:  # asked for, as in traffik 1.x
+                    await self.clear()
+            finally:
+                await self.close()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -187,7 +212,7 @@ class ThrottleBackend(ABC):
         ``FastAPI(lifespan=backend.lifespan)``, ``Starlette(lifespan=backend.lifespan)`` or,
         inside a lifespan of your own, ``async with backend.lifespan(app): ...``. The backend
         is recorded on ``app.state`` (requests find it there) and as the process default.
-        Shared counters survive shutdown.
+        Shared counters survive shutdown (unless ``persistent=False``, traffik 1.x's).
         """
         state = getattr(app, "state", None)
         async with self:

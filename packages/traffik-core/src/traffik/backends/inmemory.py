@@ -43,6 +43,8 @@ class InMemoryBackend(ThrottleBackend):
     :param cache_refusals: answer lasting refusals without deciding again until their
         retry time (see `traffik.refusals`; exact here, where no other process shares the
         state, but it saves little in memory: it is off by default).
+    :param persistent: traffik 1.x's keyword: ``False`` clears this backend's keys when its
+        lifespan ends; by default (None) they are kept.
     """
 
     def __init__(
@@ -53,12 +55,13 @@ class InMemoryBackend(ThrottleBackend):
         clock: Clock = system_clock,
         on_error: OnError = "allow",
         cache_refusals: bool = False,
+        persistent: bool | None = None,
     ) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ConfigurationError(f"max_keys must be a whole number >= 1, got {max_keys!r}")
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}")
-        super().__init__(namespace, on_error=on_error)
+        super().__init__(namespace, on_error=on_error, persistent=persistent)
         self.cache_refusals = cache_refusals
         self.max_keys = max_keys
         self.clock = clock

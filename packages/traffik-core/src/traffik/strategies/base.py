@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import ClassVar, Final, Protocol, TypeVar
 
+from traffik._legacy_keywords import RefusesLockConfig
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
@@ -115,7 +116,7 @@ retry): about 285,000 years."""
 _INTEGER = re.compile(rb"-?[0-9]+")
 
 
-class IntTupleCodec:
+class IntTupleCodec(RefusesLockConfig):
     """Stores a tuple of integers as readable ASCII: ``b"28333333,7"``.
 
     ``state_fields`` (set by each strategy) is the number of integers a state holds;

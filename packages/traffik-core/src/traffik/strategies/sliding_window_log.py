@@ -61,6 +61,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from traffik._legacy_keywords import RefusesLockConfig
 from traffik.decision import Decision
 from traffik.rates import Rate
 from traffik.strategies.base import Params, Step, require_exact
@@ -194,7 +195,7 @@ class LogState:
 
 
 @dataclass(frozen=True, slots=True)
-class SlidingWindowLog:
+class SlidingWindowLog(RefusesLockConfig):
     """Exact sliding window over a log of admitted requests."""
 
     name: ClassVar[str] = "sliding_window_log"

@@ -17,10 +17,12 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from traffik._legacy_keywords import check_connection_keywords
 from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi._legacy import LegacyConnectionMethods
 from traffik.fastapi.handlers import raise_throttled, resolve_refusal_handler
 from traffik.fastapi.headers import (
     HeaderSpec,
@@ -89,7 +91,7 @@ class DependencySignature:
         return self.signature if instance is not None else None
 
 
-class ConnectionThrottle(Throttle[HTTPConnection]):
+class ConnectionThrottle(LegacyConnectionMethods, Throttle[HTTPConnection]):
     """What HTTP and WebSocket throttles share: identities, keys, rules, headers, the
     refusal handler. See `HTTPThrottle` for the parameters."""
 
@@ -123,6 +125,10 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
         shadow: bool = False,
         cache_refusals: bool | None = None,
         on_throttled: ThrottledHandler | None = None,
+        min_wait_period: float | None = None,
+        skip_handler: bool = False,
+        cache_ids: Literal[True] = True,
+        dynamic_rules: bool = False,
     ) -> None:
         super().__init__(
             uid,
@@ -135,6 +141,12 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
             params=params,
             shadow=shadow,
             cache_refusals=cache_refusals,
+            min_wait_period=min_wait_period,
+        )
+        #: traffik 1.x's ``skip_handler``: a refusal is recorded (`is_throttled`,
+        #: `get_wait`) but its handler is not called, so the request goes on.
+        self.skip_handler = check_connection_keywords(
+            uid, skip_handler=skip_handler, cache_ids=cache_ids, dynamic_rules=dynamic_rules
         )
         #: What a refusal calls: ``on_throttled``, or ``handle_throttled`` adapted to it
         #: (`traffik.fastapi.handlers.resolve_refusal_handler`), or `raise_throttled`.

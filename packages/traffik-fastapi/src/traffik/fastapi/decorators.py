@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import anyio.from_thread
 from starlette.exceptions import HTTPException
@@ -44,12 +44,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 _HIDDEN_PREFIX = "_traffik_throttle_"
 
 
-def throttled(*throttles: ConnectionThrottle) -> Callable[[F], F]:
+@overload
+def throttled(*throttles: ConnectionThrottle) -> Callable[[F], F]: ...
+
+
+@overload
+def throttled(*throttles: ConnectionThrottle, route: F) -> F: ...
+
+
+def throttled(*throttles: ConnectionThrottle, route: F | None = None) -> Callable[[F], F] | F:
     """Limit the decorated endpoint with ``throttles`` (decided together, all-or-nothing).
 
     >>> @app.get("/items")  # doctest: +SKIP
     ... @throttled(per_second, per_day)
     ... async def list_items(): ...
+
+    ``throttled(*throttles, route=endpoint)`` (traffik 1.x) returns the limited endpoint.
     """
     if not throttles:
         raise ConfigurationError("throttled() needs at least one throttle")
@@ -70,7 +80,7 @@ def throttled(*throttles: ConnectionThrottle) -> Callable[[F], F]:
             raise ConfigurationError(f"throttled() decorates endpoints, got {endpoint!r}")
         return cast(F, _wrap(endpoint, tuple(throttles)))
 
-    return decorate
+    return decorate if route is None else decorate(route)
 
 
 def _wrap(endpoint: Callable[..., Any], throttles: tuple[ConnectionThrottle, ...]) -> Any:

@@ -34,6 +34,7 @@ async def enforce(
     cost: int | None = None,
     context: Mapping[str, Any] | None = None,
     response: Response | None = None,
+    skip_handler: bool | None = None,
 ) -> list[Outcome]:
     """Decide ``throttles`` for ``connection``, handle refusals, and return the outcomes.
 
@@ -67,7 +68,7 @@ async def enforce(
     refused = [o for o in outcomes if o is not None and o.refused and not o.handled]
     refused_elsewhere = [o for o in planned if o.refused and not o.handled]
     if refused or refused_elsewhere:
-        await handle_refusals(connection, ledger, refused, refused_elsewhere, context)
+        await handle_refusals(connection, ledger, refused, refused_elsewhere, context, skip_handler)
     return outcomes  # type: ignore[return-value]  # no None left
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from traffik._legacy_keywords import skips_handler
 from traffik.callbacks import arguments_taken, describe
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
@@ -191,10 +192,14 @@ async def handle_refusals(
     own: list[Outcome],
     gathered: list[Outcome],
     context: Mapping[str, Any] | None,
+    skip_handler: bool | None = None,
 ) -> None:
     """Call ``handle_throttled`` for each refusal, the longest wait first (the default
     handler raises, ending the request). Every handler is told the request's longest
-    wait, so ``Retry-After`` names the time when every limit would admit it."""
+    wait, so ``Retry-After`` names the time when every limit would admit it.
+
+    A throttle with traffik 1.x's ``skip_handler`` (or ``skip_handler=True`` for this
+    call's own throttles) has its refusal recorded but its handler left out."""
     wait = ledger.wait
     ordered = [
         *sorted(own, key=lambda o: o.decision.retry_after, reverse=True),
@@ -203,6 +208,8 @@ async def handle_refusals(
     for outcome in ordered:
         outcome.handled = True
         throttle = outcome.throttle
+        if skips_handler(throttle, skip_handler if outcome in own else None):
+            continue
         decision = outcome.decision
         if decision.retry_after < wait:
             decision = decision._replace(retry_after=wait)

@@ -37,6 +37,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from traffik._legacy_keywords import refuse_legacy, skips_handler
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi.connection_throttle import ConnectionThrottle
@@ -68,9 +69,12 @@ class MiddlewareThrottle:
         context below), sync or async: limit only where it is true.
     :param cost: the cost of each request here; the throttle's own by default.
     :param context: ``handle_throttled`` context for refusals here (over the throttle's).
+    :param skip_handler: traffik 1.x's: True records a refusal here (`is_throttled`) without
+        calling the handler, so the request reaches the application; None (the default)
+        follows the throttle's own ``skip_handler``.
     """
 
-    __slots__ = ("_suffixes", "context", "cost", "label", "rule", "throttle")
+    __slots__ = ("_suffixes", "context", "cost", "label", "rule", "skip_handler", "throttle")
 
     def __init__(
         self,
@@ -81,6 +85,7 @@ class MiddlewareThrottle:
         predicate: Predicate | None = None,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
+        skip_handler: bool | None = None,
     ) -> None:
         if not isinstance(throttle, ConnectionThrottle):
             raise ConfigurationError(
@@ -104,6 +109,7 @@ class MiddlewareThrottle:
             {**throttle.context, **context} if context else throttle.context
         )
         self._suffixes: dict[str, str] = {}
+        self.skip_handler = _checked_skip_handler(skip_handler)
 
     def key_suffix(self, connection: HTTPConnection) -> str:
         """The key part after the client: method and pattern, per the throttle's settings."""
@@ -153,6 +159,12 @@ class ThrottleMiddleware:
         ``application/problem+json`` (type ``quota-exceeded``) rather than
         ``{"detail": ...}``, unless the application registered a handler for
         `ConnectionThrottled`.
+    :param skip_handler: traffik 1.x's: True (or False) overrides the ``skip_handler`` of
+        every throttle here; refusals skipping their handler reach the application, which
+        reads `is_throttled`. None (the default) leaves each throttle's own.
+
+    traffik 1.x's ``backend=``, ``exception_handler_getter=``, ``context=`` and ``sort=``
+    are refused, naming what to do instead (`traffik._legacy_keywords`).
     """
 
     def __init__(
@@ -161,7 +173,21 @@ class ThrottleMiddleware:
         middleware_throttles: Sequence[MiddlewareThrottle] = (),
         *,
         problem_details: bool = False,
+        skip_handler: bool | None = None,
+        backend: None = None,
+        exception_handler_getter: None = None,
+        context: None = None,
+        sort: None = None,
     ) -> None:
+        for keyword, value in (
+            ("middleware_backend", backend),
+            ("exception_handler_getter", exception_handler_getter),
+            ("middleware_context", context),
+            ("sort", sort),
+        ):
+            if value is not None:
+                raise refuse_legacy("ThrottleMiddleware", keyword)
+        self.skip_handler = _checked_skip_handler(skip_handler)
         throttles = tuple(middleware_throttles)
         for entry in throttles:
             if not isinstance(entry, MiddlewareThrottle):
@@ -291,6 +317,9 @@ class ThrottleMiddleware:
         try:
             for outcome, entry in refused:
                 outcome.handled = True
+                skip = self.skip_handler if self.skip_handler is not None else entry.skip_handler
+                if skips_handler(entry.throttle, skip):
+                    continue  # traffik 1.x's skip_handler: recorded, the request goes on
                 decision = outcome.decision
                 if decision.retry_after < wait:
                     decision = decision._replace(retry_after=wait)
@@ -321,6 +350,12 @@ class ThrottleMiddleware:
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
+
+
+def _checked_skip_handler(skip_handler: object) -> bool | None:
+    if skip_handler is not None and not isinstance(skip_handler, bool):
+        raise ConfigurationError(f"skip_handler must be True, False or None, got {skip_handler!r}")
+    return skip_handler
 
 
 def _with_block(message: Message, block: RawHeaders) -> Message:

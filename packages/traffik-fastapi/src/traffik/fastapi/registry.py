@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from traffik._legacy_keywords import LegacyError
+from traffik._legacy_methods import FOUND, Switched
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi.rules import Rule
 
@@ -33,14 +35,28 @@ class ThrottleRegistry:
 
     # -- membership --------------------------------------------------------------------
 
-    def register(self, throttle: ConnectionThrottle) -> None:
-        """Add ``throttle`` (done by its constructor) and give it the rules of its uid."""
+    def register(
+        self, throttle: ConnectionThrottle | str, legacy_throttle: ConnectionThrottle | None = None
+    ) -> None:
+        """Add ``throttle`` (done by its constructor) and give it the rules of its uid.
+
+        traffik 1.x's ``register(uid, throttle)`` is taken too; its ``register(uid)``,
+        which only reserved a uid, is refused (`add_rules` needs no reservation)."""
+        if isinstance(throttle, str):
+            throttle = _legacy_registration(throttle, legacy_throttle)
         self._throttles.setdefault(throttle.uid, weakref.WeakSet()).add(throttle)
         rules = self._rules.get(throttle.uid)
         if rules:
             throttle.set_extra_rules(rules)
 
-    def unregister(self, throttle: ConnectionThrottle) -> None:
+    def unregister(self, throttle: ConnectionThrottle | str) -> None:
+        """Remove ``throttle``; given a uid (traffik 1.x), remove every throttle of that
+        uid and the rules added for it."""
+        if isinstance(throttle, str):
+            for member in self.get_throttles(throttle):
+                self.unregister(member)
+            self.clear_rules(throttle)
+            return
         members = self._throttles.get(throttle.uid)
         if members is not None:
             members.discard(throttle)
@@ -86,24 +102,31 @@ class ThrottleRegistry:
 
     # -- switching ---------------------------------------------------------------------
 
-    def disable(self, uid: str) -> None:
+    # Each returns `FOUND`, which may be awaited (traffik 1.x's coroutines) and gives True.
+    # An unknown uid raises KeyError (1.x returned False: a typo went unnoticed).
+
+    def disable(self, uid: str) -> Switched:
         """Let every request through the throttles of ``uid``, without a backend call."""
         for throttle in self._require(uid):
             throttle.disable()
+        return FOUND
 
-    def enable(self, uid: str) -> None:
+    def enable(self, uid: str) -> Switched:
         for throttle in self._require(uid):
             throttle.enable()
+        return FOUND
 
-    def disable_all(self) -> None:
+    def disable_all(self) -> Switched:
         for members in self._throttles.values():
             for throttle in members:
                 throttle.disable()
+        return FOUND
 
-    def enable_all(self) -> None:
+    def enable_all(self) -> Switched:
         for members in self._throttles.values():
             for throttle in members:
                 throttle.enable()
+        return FOUND
 
     # -- rules -------------------------------------------------------------------------
 
@@ -134,6 +157,21 @@ class ThrottleRegistry:
 
     def __repr__(self) -> str:
         return f"ThrottleRegistry(uids={self.uids()!r})"
+
+
+def _legacy_registration(uid: str, throttle: ConnectionThrottle | None) -> ConnectionThrottle:
+    """The throttle of traffik 1.x's ``register(uid, throttle)``."""
+    if throttle is None:
+        raise LegacyError(
+            f"ThrottleRegistry.register({uid!r}) is traffik 1.x: a throttle registers itself "
+            "when built (in its registry=, GLOBAL_REGISTRY by default), and add_rules(uid, "
+            "...) works before the throttle of that uid exists"
+        )
+    if throttle.uid != uid:
+        raise ConfigurationError(
+            f"ThrottleRegistry.register({uid!r}, throttle): the throttle's uid is {throttle.uid!r}"
+        )
+    return throttle
 
 
 GLOBAL_REGISTRY = ThrottleRegistry()

@@ -69,6 +69,7 @@ class BaseHTTPThrottle(ConnectionThrottle):
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
+        skip_handler: bool | None = None,
     ) -> H:
         """Check and apply, as in traffik 1.x: the same as ``await throttle(request)``.
 
@@ -76,7 +77,7 @@ class BaseHTTPThrottle(ConnectionThrottle):
         `ConnectionThrottled`: HTTP 429). Returns the connection. For the `Decision`
         without any refusal handling, call `decide`.
         """
-        await self._enforce(cast(Request, connection), None, cost, context)
+        await self._enforce(cast(Request, connection), None, cost, context, skip_handler)
         return connection
 
     async def _enforce(
@@ -85,9 +86,17 @@ class BaseHTTPThrottle(ConnectionThrottle):
         response: Response | None,
         cost: int | None,
         context: Mapping[str, Any] | None,
+        skip_handler: bool | None = None,
     ) -> Decision:
         """Decide this throttle for ``request`` through `enforce` (refusals handled)."""
-        outcomes = await enforce(request, (self,), cost=cost, context=context, response=response)
+        outcomes = await enforce(
+            request,
+            (self,),
+            cost=cost,
+            context=context,
+            response=response,
+            skip_handler=skip_handler,
+        )
         return outcomes[0].decision
 
 
@@ -127,6 +136,18 @@ class HTTPThrottle(BaseHTTPThrottle):
     :param cache_refusals: answer a client's lasting refusal in this process, without
         asking the backend, until its retry time (see `traffik.refusals`); None follows
         the backend's ``cache_refusals`` (off by default).
+    :param min_wait_period: traffik 1.x's floor, in **milliseconds**, on a refusal's wait
+        (``Retry-After``, the handler's ``wait_ms``); admitted requests are not affected.
+    :param skip_handler: traffik 1.x's: a refusal is recorded (`is_throttled`,
+        `get_wait`) but ``handle_throttled`` is not called, so the request goes on and the
+        endpoint decides what to answer. A call's ``skip_handler=`` overrides it.
+    :param cache_ids: traffik 1.x's; only its default, True, is taken (the identity is
+        resolved once per request); False is refused.
+    :param dynamic_rules: traffik 1.x's; either value is taken and changes nothing: rules
+        added to the registry apply at once (1.x's True).
+
+    Other 1.x keywords (``dynamic_backend``, ``headers=`` objects) are described in
+    docs/migrating.md.
     """
 
     __signature__ = DependencySignature()
@@ -138,6 +159,7 @@ class HTTPThrottle(BaseHTTPThrottle):
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
+        skip_handler: bool | None = None,
     ) -> R:
         """Check ``request`` and return it (as in traffik 1.x); over the limit, call
         ``handle_throttled`` (HTTP 429 by default).
@@ -147,8 +169,11 @@ class HTTPThrottle(BaseHTTPThrottle):
         into the response of a route that returns data: the rate-limit headers go there
         (unless a `ThrottleMiddleware` adds them to every response itself). For the
         `Decision`, depend on `decision` instead, or call `get_decision` afterwards.
+
+        ``skip_handler=True`` (traffik 1.x) records a refusal (`is_throttled`, `get_wait`)
+        without calling ``handle_throttled``: the caller decides what to answer.
         """
-        await self._enforce(request, response, cost, context)
+        await self._enforce(request, response, cost, context, skip_handler)
         return request
 
     async def decision(self, request: Request, response: Response) -> Decision:
@@ -163,19 +188,30 @@ class HTTPThrottle(BaseHTTPThrottle):
         response: Response | None,
         cost: int | None,
         context: Mapping[str, Any] | None,
+        skip_handler: bool | None = None,
     ) -> Decision:
         """`traffik.fastapi.enforcement.enforce` for this throttle: the path of every way
         in (``__call__``, `hit`, `decision`). Returns the decision."""
         scope = request.scope
         if LEDGER_KEY in scope:
             outcomes = await enforce(
-                request, (self,), cost=cost, context=context, response=response
+                request,
+                (self,),
+                cost=cost,
+                context=context,
+                response=response,
+                skip_handler=skip_handler,
             )
             return outcomes[0].decision
         route = route_info(scope)
         if route is not None and route.throttles and route.throttles != (self,):
             outcomes = await enforce(
-                request, (self,), cost=cost, context=context, response=response
+                request,
+                (self,),
+                cost=cost,
+                context=context,
+                response=response,
+                skip_handler=skip_handler,
             )
             return outcomes[0].decision
         # The first decision on this request, and no other throttle in the route's plan:
@@ -190,7 +226,7 @@ class HTTPThrottle(BaseHTTPThrottle):
         elif not decision.allowed:
             if response is not None:
                 ledger.write_headers(response)
-            await handle_refusals(request, ledger, [outcome], [], context)
+            await handle_refusals(request, ledger, [outcome], [], context, skip_handler)
             return decision
         elif decision.delay > 0:
             await wait_out(decision.delay)

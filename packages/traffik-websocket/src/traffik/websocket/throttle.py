@@ -28,6 +28,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
+from traffik._legacy_keywords import skips_handler
 from traffik.backends.base import ThrottleBackend
 from traffik.callbacks import connection_function
 from traffik.checks import Outcome
@@ -163,6 +164,9 @@ class WebSocketThrottle(ConnectionThrottle):
     :param shadow: decide and record, but never refuse: no denial, no notice, no close.
     :param cache_refusals: answer a client's lasting refusal locally until its retry time
         (see `traffik.refusals`); None follows the backend's setting.
+    :param min_wait_period, skip_handler, cache_ids, dynamic_rules: traffik 1.x's keywords,
+        as for ``HTTPThrottle``; ``skip_handler`` records a refused message without
+        sending the notice (check `is_throttled` yourself).
     """
 
     scope_type: ClassVar[str] = "websocket"
@@ -190,6 +194,10 @@ class WebSocketThrottle(ConnectionThrottle):
         shadow: bool = False,
         cache_refusals: bool | None = None,
         on_throttled: WebSocketThrottledHandler | None = None,
+        min_wait_period: float | None = None,
+        skip_handler: bool = False,
+        cache_ids: Literal[True] = True,
+        dynamic_rules: bool = False,
     ) -> None:
         if key_by not in WEBSOCKET_KEY_BY:
             raise ConfigurationError(
@@ -223,6 +231,10 @@ class WebSocketThrottle(ConnectionThrottle):
             registry=registry,
             shadow=shadow,
             cache_refusals=cache_refusals,
+            min_wait_period=min_wait_period,
+            skip_handler=skip_handler,
+            cache_ids=cache_ids,
+            dynamic_rules=dynamic_rules,
         )
         self.close_code = close_code
         #: The handler called when this throttle refuses (the user's, or the default);
@@ -239,6 +251,7 @@ class WebSocketThrottle(ConnectionThrottle):
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
+        skip_handler: bool | None = None,
     ) -> W:
         """Check the handshake (before ``accept``) or one message (after), and return the
         socket (as in traffik 1.x: ``websocket: WebSocket = Depends(throttle)``).
@@ -247,11 +260,13 @@ class WebSocketThrottle(ConnectionThrottle):
             of the message weighs, and what tells the checks of one message from the next.
         :param cost: this check's cost, over the throttle's (``cost=len(data)``).
         :param context: for ``handle_throttled``, over the throttle's own.
+        :param skip_handler: traffik 1.x's: True records a refusal (`is_throttled`) without
+            calling ``handle_throttled``; None follows the throttle's ``skip_handler``.
 
         ``is_throttled(websocket)`` then says whether it was refused, and
         ``get_decision(websocket, throttle)`` what was decided.
         """
-        await self._enforce(websocket, message, cost, context)
+        await self._enforce(websocket, message, cost, context, skip_handler)
         return websocket
 
     async def hit(
@@ -261,6 +276,7 @@ class WebSocketThrottle(ConnectionThrottle):
         *,
         cost: int | None = None,
         context: Mapping[str, Any] | None = None,
+        skip_handler: bool | None = None,
     ) -> H:
         """Check and apply, as in traffik 1.x: the same as ``await throttle(websocket)``.
 
@@ -268,7 +284,7 @@ class WebSocketThrottle(ConnectionThrottle):
         handshake is denied. Returns the connection. For the `Decision` without any
         refusal handling, call `decide`.
         """
-        await self._enforce(cast(WebSocket, connection), message, cost, context)
+        await self._enforce(cast(WebSocket, connection), message, cost, context, skip_handler)
         return connection
 
     async def decision(self, websocket: WebSocket) -> Decision:
@@ -282,14 +298,17 @@ class WebSocketThrottle(ConnectionThrottle):
         message: Any,
         cost: int | None,
         context: Mapping[str, Any] | None,
+        skip_handler: bool | None = None,
     ) -> Decision:
         """What every way in does (``__call__``, `hit`, `decision`): decide, handle a
         refusal (notice, denial), and return the decision."""
         state = getattr(websocket, "application_state", WebSocketState.CONNECTING)
         if state is WebSocketState.CONNECTING:
-            outcomes = await enforce(websocket, (self,), cost=cost, context=context)
+            outcomes = await enforce(
+                websocket, (self,), cost=cost, context=context, skip_handler=skip_handler
+            )
             return outcomes[0].decision
-        return await self._check_message(websocket, message, cost, context)
+        return await self._check_message(websocket, message, cost, context, skip_handler)
 
     async def _check_message(
         self,
@@ -297,6 +316,7 @@ class WebSocketThrottle(ConnectionThrottle):
         message: Any,
         cost: int | None,
         context: Mapping[str, Any] | None,
+        skip_handler: bool | None = None,
     ) -> Decision:
         ledger = ledger_for_message(websocket.scope, self, message)
         refusal = ledger.refusal
@@ -315,6 +335,8 @@ class WebSocketThrottle(ConnectionThrottle):
         decision = outcome.decision
         if not decision.allowed:
             outcome.handled = True
+            if skips_handler(self, skip_handler):
+                return decision  # traffik 1.x's skip_handler: recorded, not handled
             merged = {**self.context, **context} if context else self.context
             await self.refusal_handler(websocket, decision, self, merged)
         return decision

@@ -74,9 +74,8 @@ class MemcachedBackend(ThrottleBackend):
         generation; another process's ``clear()`` reaches it within that time.
     :param server_failures: with several servers, the failed calls in a row that take a
         server out: its keys go to the next server on the ring until it is back.
-    :param server_retry: with several servers, seconds a server stays out before one call
-        probes it.
-    :param on_error: the default ``on_error`` for throttles using this backend.
+    :param server_retry: seconds a server (of several) stays out before one call probes it.
+    :param on_error, persistent: as for every backend (`ThrottleBackend`).
     """
 
     distributed = True
@@ -101,6 +100,7 @@ class MemcachedBackend(ThrottleBackend):
         server_failures: int = 3,
         server_retry: float = 10.0,
         on_error: OnError = "allow",
+        persistent: bool | None = None,
     ) -> None:
         places = addresses(url, servers, host, port, client)
         check_number("pool_size", pool_size, minimum=1, whole=True)
@@ -111,7 +111,7 @@ class MemcachedBackend(ThrottleBackend):
         check_number("server_retry", server_retry, minimum=0, whole=False, inclusive=False)
         if not callable(clock):
             raise ConfigurationError(f"clock must be callable, got {clock!r}")
-        super().__init__(namespace, on_error=on_error)
+        super().__init__(namespace, on_error=on_error, persistent=persistent)
         self.pool_size = pool_size
         self.clock = clock
         self.timeout = float(timeout)

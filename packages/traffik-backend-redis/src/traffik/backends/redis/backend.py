@@ -73,6 +73,7 @@ class RedisBackend(ThrottleBackend):
         ``TIME``. Tests inject a `traffik.clock.ManualClock` (keys then live
         `INJECTED_CLOCK_TTL_PADDING_MS` longer, since Redis expires them on its own clock).
     :param on_error: the default ``on_error`` for throttles using this backend.
+    :param persistent: traffik 1.x's keyword, as for every backend (`ThrottleBackend`).
     :param max_conflict_retries: how often the generic path decides again when another
         process changed a key in between.
     :param client_kwargs: extra options for a client the backend creates (``password``,
@@ -98,6 +99,7 @@ class RedisBackend(ThrottleBackend):
         max_conflict_retries: int = 50,
         client_kwargs: Mapping[str, Any] | None = None,
         coalesce: bool = True,
+        persistent: bool | None = None,
     ) -> None:
         self._source = ClientSource.check(
             connection,
@@ -114,7 +116,7 @@ class RedisBackend(ThrottleBackend):
             raise ConfigurationError(
                 f"RedisBackend coalesce must be True or False, got {coalesce!r}"
             )
-        super().__init__(namespace, on_error=on_error)
+        super().__init__(namespace, on_error=on_error, persistent=persistent)
         self.timeout = float(timeout)
         self.max_connections = max_connections
         self.max_conflict_retries = max_conflict_retries
