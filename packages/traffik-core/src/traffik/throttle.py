@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from traffik.backends.base import ThrottleBackend, get_default_backend
+from traffik.backends.current import current_backend
 from traffik.callbacks import EMPTY_CONTEXT, connection_function
 from traffik.decision import Decision
 from traffik.error_policy import FailureWarnings, OnError, validate_on_error
@@ -77,6 +78,10 @@ class Throttle(Generic[C]):
     :param cache_refusals: answer a client's lasting refusal locally, without asking the
         backend, until its retry time (see `traffik.refusals`); None (the default) follows
         the backend's ``cache_refusals``, itself off by default.
+    :param dynamic_backend: find the backend on every hit from the current context
+        (``async with backend:`` around the request: per-tenant backends), before the
+        application's and the process default (`traffik.backends.current`). Refused with
+        an explicit ``backend``. Without it a throttle ignores the context.
     """
 
     #: What a 1.x-style function ``(connection, context)`` receives as its context
@@ -96,6 +101,7 @@ class Throttle(Generic[C]):
         params: Params | ParamsFunction[C] | None = None,
         shadow: bool = False,
         cache_refusals: bool | None = None,
+        dynamic_backend: bool = False,
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         self.rate: Rate | None = None
@@ -117,6 +123,15 @@ class Throttle(Generic[C]):
         if backend is not None and not isinstance(backend, ThrottleBackend):
             raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
         self.backend = backend
+        if not isinstance(dynamic_backend, bool):
+            raise ConfigurationError(f"dynamic_backend must be True or False, got {dynamic_backend!r}")
+        if dynamic_backend and backend is not None:
+            raise ConfigurationError(
+                f"Throttle {uid!r}: dynamic_backend=True finds the backend of each request "
+                f"(`async with backend:` around it), so it takes no backend=; got {backend!r}"
+            )
+        #: Whether the backend is found per hit from the current context.
+        self.dynamic_backend = dynamic_backend
 
         self.cost = 1
         self._cost_function: Callable[[C], Awaitable[int]] | None = None
@@ -262,7 +277,10 @@ class Throttle(Generic[C]):
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend
         if backend is None:
-            backend = self.find_backend(connection)
+            if self.dynamic_backend:
+                backend = current_backend()
+            if backend is None:
+                backend = self.find_backend(connection)
             if backend is None:
                 backend = get_default_backend()
         if backend is None:

@@ -123,6 +123,7 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
         shadow: bool = False,
         cache_refusals: bool | None = None,
         on_throttled: ThrottledHandler | None = None,
+        dynamic_backend: bool = False,
     ) -> None:
         super().__init__(
             uid,
@@ -135,6 +136,7 @@ class ConnectionThrottle(Throttle[HTTPConnection]):
             params=params,
             shadow=shadow,
             cache_refusals=cache_refusals,
+            dynamic_backend=dynamic_backend,
         )
         #: What a refusal calls: ``on_throttled``, or ``handle_throttled`` adapted to it
         #: (`traffik.fastapi.handlers.resolve_refusal_handler`), or `raise_throttled`.

@@ -95,6 +95,9 @@ class HTTPThrottle(BaseHTTPThrottle):
     :param cache_refusals: answer a client's lasting refusal in this process, without
         asking the backend, until its retry time (see `traffik.refusals`); None follows
         the backend's ``cache_refusals`` (off by default).
+    :param dynamic_backend: find the backend on every request from the current context:
+        the innermost ``async with backend:`` around it (a middleware choosing a tenant's
+        backend), else the app's (`traffik.backends.current`). Refused with ``backend=``.
     """
 
     __signature__ = DependencySignature()

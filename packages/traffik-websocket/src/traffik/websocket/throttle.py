@@ -187,6 +187,7 @@ class WebSocketThrottle(ConnectionThrottle):
         shadow: bool = False,
         cache_refusals: bool | None = None,
         on_throttled: WebSocketThrottledHandler | None = None,
+        dynamic_backend: bool = False,
     ) -> None:
         if key_by not in WEBSOCKET_KEY_BY:
             raise ConfigurationError(
@@ -220,6 +221,7 @@ class WebSocketThrottle(ConnectionThrottle):
             registry=registry,
             shadow=shadow,
             cache_refusals=cache_refusals,
+            dynamic_backend=dynamic_backend,
         )
         self.close_code = close_code
         #: The handler called when this throttle refuses (the user's, or the default);
