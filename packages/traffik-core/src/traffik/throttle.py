@@ -124,7 +124,9 @@ class Throttle(Generic[C]):
             raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
         self.backend = backend
         if not isinstance(dynamic_backend, bool):
-            raise ConfigurationError(f"dynamic_backend must be True or False, got {dynamic_backend!r}")
+            raise ConfigurationError(
+                f"dynamic_backend must be True or False, got {dynamic_backend!r}"
+            )
         if dynamic_backend and backend is not None:
             raise ConfigurationError(
                 f"Throttle {uid!r}: dynamic_backend=True finds the backend of each request "
