@@ -119,6 +119,11 @@ class Throttle(Generic[C]):
             raise ConfigurationError(f"strategy must have a decide() method, got {strategy!r}")
         self.strategy: Strategy[Any] = strategy
         check_rate(strategy, self.rate)  # a fixed rate the strategy cannot decide: refused now
+        #: traffik 1.x's tier / priority written in the identity, read by the strategy
+        #: (`traffik.strategies._markers`); None for strategies that read none.
+        self._marked: Callable[[str], tuple[str, Params] | None] | None = None
+        if getattr(strategy, "marker", None) is not None:
+            self._marked = getattr(strategy, "from_identity", None)
 
         if backend is not None and not isinstance(backend, ThrottleBackend):
             raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
@@ -173,6 +178,7 @@ class Throttle(Generic[C]):
             and self.rate is not None
             and self.rate.limit > 0
             and self.cost > 0
+            and self._marked is None
         )
         self._resolves_now = False
         self.gate = None
