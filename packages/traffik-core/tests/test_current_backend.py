@@ -111,10 +111,19 @@ async def test_the_1x_call_form_records_on_the_app_and_may_stay_open() -> None:
     assert closed == [True]  # close_on_exit defaults to True, as in 1.x
 
 
-async def test_the_1x_call_form_refuses_persistent_false_naming_clear() -> None:
+async def test_the_1x_call_form_clears_on_exit_only_when_persistent_false_is_asked() -> None:
     b = backend("b")
-    with pytest.raises(ConfigurationError, match=r"persistent=False .* backend\.clear\(\)"):
-        b(persistent=False)
+    limiter = Limiter("api", "5/min", dynamic_backend=True)
+    async with b():
+        await limiter.hit("k")
+    async with b(persistent=True):
+        await limiter.hit("k")
+    assert len(b) == 1  # left out or True: nothing deleted
+    async with b(close_on_exit=False, persistent=False):
+        assert (await limiter.hit("k")).remaining == 2
+    assert len(b) == 0  # asked for: the namespace is cleared, as 1.x did
+    with pytest.raises(ConfigurationError, match="persistent must be True or False"):
+        b(persistent="no")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="close_on_exit must be True or False"):
         b(close_on_exit="no")  # type: ignore[arg-type]
 

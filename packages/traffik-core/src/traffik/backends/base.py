@@ -189,8 +189,9 @@ class ThrottleBackend(ABC):
         self, app: object = None, *, close_on_exit: bool = True, persistent: bool | None = None
     ) -> BackendContext:
         """traffik 1.x's ``async with backend(app, close_on_exit=False, persistent=True):``
-        — ``async with backend:`` that also records the backend as ``app``'s, and with
-        ``close_on_exit=False`` leaves it open (see `traffik.backends.current`)."""
+        — ``async with backend:`` that also records the backend as ``app``'s, with
+        ``close_on_exit=False`` leaves it open, and with ``persistent=False`` (asked for,
+        never the default) clears its namespace at the end (`traffik.backends.current`)."""
         return BackendContext(self, app, close_on_exit=close_on_exit, persistent=persistent)
 
     @contextlib.asynccontextmanager

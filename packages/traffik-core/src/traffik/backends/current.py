@@ -16,8 +16,10 @@ traffik 1.x, where such a throttle kept the backend it found first.
 ``backend(app=None, *, close_on_exit=True, persistent=None)`` is traffik 1.x's spelling
 of the same context, kept with its meaning: ``app`` also records the backend as that
 application's (as its lifespan does), ``close_on_exit=False`` leaves the backend open when
-the context ends. ``persistent=False`` (1.x: clear every counter on exit) is refused:
-traffik 2 never deletes counters implicitly; call ``await backend.clear()``.
+the context ends, and ``persistent=False`` — asked for, never by default — clears the
+backend's namespace when the context ends, as 1.x did (never do that around requests:
+every request would start every client afresh). Left out (None) or True, nothing is
+deleted: traffik 2 never deletes counters unless asked.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def leave_context(backend: ThrottleBackend) -> None:
 class BackendContext:
     """``backend(app, close_on_exit=..., persistent=...)``: traffik 1.x's context."""
 
-    __slots__ = ("_recorded", "app", "backend", "close_on_exit")
+    __slots__ = ("_recorded", "app", "backend", "close_on_exit", "persistent")
 
     def __init__(
         self,
@@ -76,15 +78,11 @@ class BackendContext:
             raise ConfigurationError(f"close_on_exit must be True or False, got {close_on_exit!r}")
         if persistent is not None and not isinstance(persistent, bool):
             raise ConfigurationError(f"persistent must be True or False, got {persistent!r}")
-        if persistent is False:
-            raise ConfigurationError(
-                "persistent=False (traffik 1.x: delete every counter when the context ends) "
-                "is refused: traffik 2 never deletes counters implicitly; leave it out, and "
-                "call `await backend.clear()` where the counters must go"
-            )
         self.backend = backend
         self.app = app
         self.close_on_exit = close_on_exit
+        #: False: clear the namespace when the context ends (asked for explicitly).
+        self.persistent = persistent
         self._recorded = False
 
     async def __aenter__(self) -> ThrottleBackend:
@@ -112,7 +110,11 @@ class BackendContext:
             state = getattr(self.app, "state", None)
             if getattr(state, APP_STATE_ATTRIBUTE, None) is backend:
                 delattr(state, APP_STATE_ATTRIBUTE)
-        await backend._leave(close=self.close_on_exit)
+        try:
+            if self.persistent is False:
+                await backend.clear()
+        finally:
+            await backend._leave(close=self.close_on_exit)
 
     def __repr__(self) -> str:
         return f"BackendContext({self.backend!r}, close_on_exit={self.close_on_exit})"
