@@ -554,3 +554,21 @@ def test_the_notice_never_says_to_retry_at_once(
     )
     client = client_for(echo_app(throttle))
     assert exchange(client, ["a"]) == [{**NOTICE_20, "retry_after": 1}]
+
+
+def test_a_dynamic_backend_throttle_counts_each_tenants_messages_in_its_own_backend(
+    clock: ManualClock, client_for: Callable[..., TestClient]
+) -> None:
+    tenants = {name: InMemoryBackend(namespace=name, clock=clock) for name in ("a", "b")}
+    throttle = WebSocketThrottle("ws:tenants", "2/min", dynamic_backend=True)
+
+    async def check(websocket: WebSocket, data: str) -> None:
+        async with tenants[websocket.query_params["tenant"]]:  # this connection's tenant
+            await throttle(websocket, data)
+
+    client = client_for(echo_app(check))
+    for name in ("a", "b"):  # the same client address, a budget per tenant
+        replies = exchange(client, ["1", "2", "3"], path=f"/ws?tenant={name}")
+        assert replies[:2] == ["echo:1", "echo:2"]
+        assert replies[2]["type"] == "rate_limit"
+        assert len(tenants[name]) == 1

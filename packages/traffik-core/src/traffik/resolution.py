@@ -16,6 +16,7 @@ an unlimited rate, an `EXEMPTED` identity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from traffik.backends.base import Hit
@@ -125,6 +126,8 @@ async def resolve(
             params = (
                 throttle._params if params_function is None else await params_function(connection)
             )
+        if throttle._marked is not None:
+            identity, params = _marked(throttle._marked, identity, params)
         if key_suffix is None:
             key_suffix = throttle.key_suffix(connection)
         key = throttle_key(throttle.uid, identity, key_suffix, throttle.strategy.name)
@@ -138,6 +141,19 @@ async def resolve(
         backend = throttle._backend_for(connection)
     hit = _new_hit(Hit, (key, throttle.strategy, rate, cost, params))
     return Outcome(throttle, NOT_LIMITED, hit, backend)
+
+
+def _marked(
+    read: Callable[[str], tuple[str, Params] | None], identity: str, params: Params
+) -> tuple[str, Params]:
+    """traffik 1.x's tier / priority in the identity (`traffik.strategies._markers`): the
+    identity that keys the client, and ``params`` with the value under whatever they
+    name themselves (params win)."""
+    marked = read(identity)
+    if marked is None:
+        return identity, params
+    rest, found = marked
+    return rest, ({**found, **params} if params else found)
 
 
 def checked_cost(cost: object, uid: str) -> int:

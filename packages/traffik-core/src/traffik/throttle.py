@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from traffik._legacy_keywords import check_min_wait_period
 from traffik._legacy_methods import SWITCHED, LegacyThrottleMethods, Switched
 from traffik.backends.base import ThrottleBackend, get_default_backend
+from traffik.backends.current import current_backend
 from traffik.callbacks import EMPTY_CONTEXT, connection_function
 from traffik.decision import Decision
 from traffik.error_policy import FailureWarnings, OnError, validate_on_error
@@ -84,6 +85,10 @@ class Throttle(LegacyThrottleMethods, Generic[C]):
     :param cache_refusals: answer a client's lasting refusal locally, without asking the
         backend, until its retry time (see `traffik.refusals`); None (the default) follows
         the backend's ``cache_refusals``, itself off by default.
+    :param dynamic_backend: find the backend on every hit from the current context
+        (``async with backend:`` around the request: per-tenant backends), before the
+        application's and the process default (`traffik.backends.current`). Refused with
+        an explicit ``backend``. Without it a throttle ignores the context.
     """
 
     #: What a 1.x-style function ``(connection, context)`` receives as its context
@@ -104,6 +109,7 @@ class Throttle(LegacyThrottleMethods, Generic[C]):
         shadow: bool = False,
         cache_refusals: bool | None = None,
         min_wait_period: float | None = None,
+        dynamic_backend: bool = False,
     ) -> None:
         self.uid = validate_key_part(uid, "Throttle uid")
         #: traffik 1.x's floor on a refusal's wait, in milliseconds (None: none).
@@ -123,10 +129,26 @@ class Throttle(LegacyThrottleMethods, Generic[C]):
             raise ConfigurationError(f"strategy must have a decide() method, got {strategy!r}")
         self.strategy: Strategy[Any] = strategy
         check_rate(strategy, self.rate)  # a fixed rate the strategy cannot decide: refused now
+        #: traffik 1.x's tier / priority written in the identity, read by the strategy
+        #: (`traffik.strategies._markers`); None for strategies that read none.
+        self._marked: Callable[[str], tuple[str, Params] | None] | None = None
+        if getattr(strategy, "marker", None) is not None:
+            self._marked = getattr(strategy, "from_identity", None)
 
         if backend is not None and not isinstance(backend, ThrottleBackend):
             raise ConfigurationError(f"backend must be a ThrottleBackend, got {backend!r}")
         self.backend = backend
+        if not isinstance(dynamic_backend, bool):
+            raise ConfigurationError(
+                f"dynamic_backend must be True or False, got {dynamic_backend!r}"
+            )
+        if dynamic_backend and backend is not None:
+            raise ConfigurationError(
+                f"Throttle {uid!r}: dynamic_backend=True finds the backend of each request "
+                f"(`async with backend:` around it), so it takes no backend=; got {backend!r}"
+            )
+        #: Whether the backend is found per hit from the current context.
+        self.dynamic_backend = dynamic_backend
 
         self.cost = 1
         self._cost_function: Callable[[C], Awaitable[int]] | None = None
@@ -166,6 +188,7 @@ class Throttle(LegacyThrottleMethods, Generic[C]):
             and self.rate is not None
             and self.rate.limit > 0
             and self.cost > 0
+            and self._marked is None
         )
         self._resolves_now = False
         self.gate = None
@@ -324,7 +347,10 @@ class Throttle(LegacyThrottleMethods, Generic[C]):
     def _backend_for(self, connection: C) -> ThrottleBackend:
         backend = self.backend
         if backend is None:
-            backend = self.find_backend(connection)
+            if self.dynamic_backend:
+                backend = current_backend()
+            if backend is None:
+                backend = self.find_backend(connection)
             if backend is None:
                 backend = get_default_backend()
         if backend is None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from traffik._aliases import Gone, forward
 from traffik._legacy_keywords import refuse_backend_keywords
+from traffik.backends.current import BackendContext, enter_context, leave_context
 from traffik.error_policy import ErrorPolicy, OnError, validate_on_error
 from traffik.exceptions import ConfigurationError
 from traffik.keys import validate_key_part
@@ -109,7 +110,6 @@ class ThrottleBackend(ABC):
         assert validated is not None
         self.on_error: ErrorPolicy = validated
         self._entered = 0
-        self._previous_default: list[ThrottleBackend | None] = []
 
     # -- refusals served locally -------------------------------------------------------
 
@@ -185,9 +185,9 @@ class ThrottleBackend(ABC):
     async def __aenter__(self) -> ThrottleBackend:
         if self._entered == 0:
             await self.initialize()
+            _started.append(self)  # the process default while it runs
         self._entered += 1
-        self._previous_default.append(get_default_backend())
-        set_default_backend(self)
+        enter_context(self)  # the backend of this context (`traffik.backends.current`)
         return self
 
     async def __aexit__(
@@ -196,14 +196,29 @@ class ThrottleBackend(ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        set_default_backend(self._previous_default.pop())
+        await self._leave(close=True)
+
+    async def _leave(self, *, close: bool) -> None:
+        leave_context(self)
         self._entered -= 1
         if self._entered == 0:
+            _forget_started(self)
             try:
                 if self.persistent is False:  # asked for, as in traffik 1.x
                     await self.clear()
             finally:
-                await self.close()
+                if close:
+                    await self.close()
+
+    def __call__(
+        self, app: object = None, *, close_on_exit: bool = True, persistent: bool | None = None
+    ) -> BackendContext:
+        """traffik 1.x's ``async with backend(app, close_on_exit=False, persistent=True):``
+        — ``async with backend:`` that also records the backend as ``app``'s, with
+        ``close_on_exit=False`` leaves it open, and with ``persistent=False`` (asked for,
+        never the default) clears its namespace at the end (`traffik.backends.current`);
+        ``persistent=None`` follows the backend's own ``persistent``."""
+        return BackendContext(self, app, close_on_exit=close_on_exit, persistent=persistent)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -288,19 +303,29 @@ def _forgetting_all(method: _Method) -> _Method:
     return forgetting  # type: ignore[return-value]
 
 
-# The backend that throttles without one of their own fall back to. Set by a running
-# lifespan (or `async with backend:`); the lifespan also records itself on the app, which
-# is where requests look first.
-_default_backend: ThrottleBackend | None = None
+# The backend that throttles without one of their own (and without dynamic_backend) fall
+# back to: the latest backend started (entered first, by a lifespan or `async with
+# backend:`) and still running, unless `set_default_backend` named one. Entering a
+# backend already running (a request routed to a tenant's backend) leaves it alone: the
+# default is process-wide, and requests run concurrently. A lifespan also records its
+# backend on the app, which is where requests look first.
+_started: list[ThrottleBackend] = []
+
+
+def _forget_started(backend: ThrottleBackend) -> None:
+    for index in range(len(_started) - 1, -1, -1):
+        if _started[index] is backend:
+            del _started[index]
+            return
 
 
 def get_default_backend() -> ThrottleBackend | None:
-    return _default_backend
+    return _started[-1] if _started else None
 
 
 def set_default_backend(backend: ThrottleBackend | None) -> None:
-    global _default_backend
-    _default_backend = backend
+    """Make ``backend`` the process default (None: no default), until another starts."""
+    _started[:] = [] if backend is None else [backend]
 
 
 # traffik 1.x's names that 2.x does not have (`traffik._aliases`): each says what to use.

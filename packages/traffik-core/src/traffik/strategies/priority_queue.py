@@ -10,8 +10,10 @@ CRITICAL requests and still passes when a flood of lower-priority work has used 
 budget. With ``"100/min"``: 100 LOW then 40 CRITICAL requests all pass, but after 100
 CRITICAL ones nothing else does; sent round-robin (LOW, NORMAL, HIGH, CRITICAL, LOW,
 ...), LOW stops first. The priority comes from the request's params
-(``params={"priority": Priority.HIGH}``, an int 1-4 or a name such as ``"high"``); a
-missing or unrecognised one is ``default_priority``. Refused requests count nothing; a
+(``params={"priority": Priority.HIGH}``, an int 1-4 or a name such as ``"high"``), else,
+as in traffik 1.x, from the identity after ``marker`` (``"priority:3:user:42"``, see
+`traffik.strategies._markers`); a missing one is ``default_priority``, and so is an
+unrecognised one, with a warning naming it. Refused requests count nothing; a
 refused request may retry in the next window, or never if its cost exceeds
 ``min(limit, max_queue_size)``.
 
@@ -40,6 +42,7 @@ from typing import ClassVar
 from traffik.decision import Decision
 from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
+from traffik.strategies._markers import checked_marker, split_marked, warn_unknown
 from traffik.strategies._support import aligned_window, whole_number
 from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
 
@@ -62,8 +65,11 @@ def _as_priority(value: object) -> Priority | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4:
         return Priority(value)
-    if isinstance(value, str) and value.upper() in Priority.__members__:
-        return Priority[value.upper()]
+    if isinstance(value, str):
+        if value.upper() in Priority.__members__:
+            return Priority[value.upper()]
+        if value in ("1", "2", "3", "4"):  # 1.x wrote the level in the identity
+            return Priority(int(value))
     return None
 
 
@@ -73,6 +79,7 @@ class PriorityQueue(IntTupleCodec):
 
     default_priority: Priority = Priority.NORMAL
     max_queue_size: int = 1000
+    marker: str | None = "priority:"
 
     name: ClassVar[str] = "priority_queue"
     state_fields: ClassVar[int] = 5
@@ -86,10 +93,31 @@ class PriorityQueue(IntTupleCodec):
             )
         object.__setattr__(self, "default_priority", priority)
         whole_number(self.max_queue_size, "PriorityQueue max_queue_size", minimum=1)
+        object.__setattr__(self, "marker", checked_marker(self.marker, "PriorityQueue"))
 
     def priority_of(self, params: Params) -> Priority:
-        """``params["priority"]`` when it names a priority, else the default one."""
-        return _as_priority(params.get("priority")) or self.default_priority
+        """``params["priority"]`` when it names a priority, else the default one (an
+        unrecognised one said in a warning, once)."""
+        value = params.get("priority")
+        priority = _as_priority(value)
+        if priority is not None:
+            return priority
+        if value is not None:
+            warn_unknown(
+                "PriorityQueue priority", value, "LOW..CRITICAL (1-4)", self.default_priority
+            )
+        return self.default_priority
+
+    def from_identity(self, identity: str) -> tuple[str, Params] | None:
+        """traffik 1.x's form: the priority after ``marker`` in the identity, as params,
+        and the identity without it (`traffik.strategies._markers`); None when unmarked."""
+        marker = self.marker
+        if marker is None:
+            return None
+        marked = split_marked(identity, marker)
+        if marked is None:
+            return None
+        return marked[0], {"priority": marked[1]}
 
     def check_rate(self, rate: Rate) -> None:
         """Refuse a rate this window cannot decide exactly (see `require_exact`)."""

@@ -1,8 +1,10 @@
 """Tiered rate: one fixed window whose limit is scaled by the client's tier.
 
 Rule: the request's tier comes from its params (``params={"tier": "premium"}``, given to
-the throttle as a mapping or as an async function of the connection); a missing or
-unknown tier is ``default_tier`` (the least privilege, never an error at request time).
+the throttle as a mapping or as an async function of the connection), else, as in
+traffik 1.x, from the identity after ``marker`` (``"tier:premium:user:42"``, see
+`traffik.strategies._markers`); a missing tier is ``default_tier``, and so is an unknown
+one (the least privilege, never an error at request time), with a warning naming it.
 The limit for the request is ``max(1, floor(limit * multiplier))``, and the window is a
 `FixedWindow` count shared by all tiers of one client: with ``"100/hour"`` and the
 default multipliers (free 1, premium 5, enterprise 10), a free client gets 100 units per
@@ -28,6 +30,7 @@ from typing import ClassVar
 
 from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
+from traffik.strategies._markers import checked_marker, split_marked, warn_unknown
 from traffik.strategies._support import exact_ratio, scaled
 from traffik.strategies.base import IntTupleCodec, Params, Step, require_exact
 from traffik.strategies.fixed_window import WindowState, decide_window, refund_window
@@ -41,12 +44,14 @@ DEFAULT_TIER_MULTIPLIERS: Mapping[str, float] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class TieredRate(IntTupleCodec):
-    """A fixed window whose limit is multiplied per tier (``params["tier"]``)."""
+    """A fixed window whose limit is multiplied per tier (``params["tier"]``, else the
+    identity's segment after ``marker``, as in traffik 1.x; None reads params only)."""
 
     tier_multipliers: Mapping[str, float | int | Fraction] = field(
         default_factory=lambda: dict(DEFAULT_TIER_MULTIPLIERS), hash=False
     )
     default_tier: str = "free"
+    marker: str | None = "tier:"
     _ratios: tuple[tuple[str, Fraction], ...] = field(init=False, repr=False, compare=False)
 
     name: ClassVar[str] = "tiered_rate"
@@ -72,14 +77,29 @@ class TieredRate(IntTupleCodec):
                 f"{sorted(multipliers)}"
             )
         object.__setattr__(self, "tier_multipliers", MappingProxyType(dict(multipliers)))
+        object.__setattr__(self, "marker", checked_marker(self.marker, "TieredRate"))
         object.__setattr__(self, "_ratios", tuple(ratios))
 
     def tier_of(self, params: Params) -> str:
-        """The request's tier: ``params["tier"]`` when it is a known tier, else the default."""
+        """The request's tier: ``params["tier"]`` when it is a known tier, else the default
+        (an unknown one said in a warning, once)."""
         tier = params.get("tier")
         if isinstance(tier, str) and tier in self.tier_multipliers:
             return tier
+        if tier is not None:
+            warn_unknown("TieredRate tier", tier, sorted(self.tier_multipliers), self.default_tier)
         return self.default_tier
+
+    def from_identity(self, identity: str) -> tuple[str, Params] | None:
+        """traffik 1.x's form: the tier after ``marker`` in the identity, as params, and
+        the identity without it (`traffik.strategies._markers`); None when unmarked."""
+        marker = self.marker
+        if marker is None:
+            return None
+        marked = split_marked(identity, marker)
+        if marked is None:
+            return None
+        return marked[0], {"tier": marked[1]}
 
     def effective_limit(self, rate: Rate, params: Params) -> int:
         """``max(1, floor(limit * multiplier))`` for the request's tier."""

@@ -129,6 +129,7 @@ class ConnectionThrottle(LegacyConnectionMethods, Throttle[HTTPConnection]):
         skip_handler: bool = False,
         cache_ids: Literal[True] = True,
         dynamic_rules: bool = False,
+        dynamic_backend: bool = False,
     ) -> None:
         super().__init__(
             uid,
@@ -142,6 +143,7 @@ class ConnectionThrottle(LegacyConnectionMethods, Throttle[HTTPConnection]):
             shadow=shadow,
             cache_refusals=cache_refusals,
             min_wait_period=min_wait_period,
+            dynamic_backend=dynamic_backend,
         )
         #: traffik 1.x's ``skip_handler``: a refusal is recorded (`is_throttled`,
         #: `get_wait`) but its handler is not called, so the request goes on.

@@ -148,6 +148,9 @@ class HTTPThrottle(BaseHTTPThrottle):
 
     Other 1.x keywords (``dynamic_backend``, ``headers=`` objects) are described in
     docs/migrating.md.
+    :param dynamic_backend: find the backend on every request from the current context:
+        the innermost ``async with backend:`` around it (a middleware choosing a tenant's
+        backend), else the app's (`traffik.backends.current`). Refused with ``backend=``.
     """
 
     __signature__ = DependencySignature()

@@ -198,6 +198,7 @@ class WebSocketThrottle(ConnectionThrottle):
         skip_handler: bool = False,
         cache_ids: Literal[True] = True,
         dynamic_rules: bool = False,
+        dynamic_backend: bool = False,
     ) -> None:
         if key_by not in WEBSOCKET_KEY_BY:
             raise ConfigurationError(
@@ -235,6 +236,7 @@ class WebSocketThrottle(ConnectionThrottle):
             skip_handler=skip_handler,
             cache_ids=cache_ids,
             dynamic_rules=dynamic_rules,
+            dynamic_backend=dynamic_backend,
         )
         self.close_code = close_code
         #: The handler called when this throttle refuses (the user's, or the default);
