@@ -454,8 +454,7 @@ def render_custom(
     taken: set[bytes],
 ) -> list[tuple[bytes, bytes]]:
     """The custom headers of ``outcomes``, one value per name: the limit closest to
-    refusing gives it (as for ``X-RateLimit-*``); names in ``taken`` (the standard
-    headers already in the block) are not repeated."""
+    refusing gives it (as for ``X-RateLimit-*``); names in ``taken`` are left out."""
     if len(outcomes) > 1:
         outcomes = sorted(outcomes, key=_closeness)
     connection = connection_of(scope) if scope is not None else None

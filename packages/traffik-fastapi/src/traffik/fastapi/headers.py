@@ -153,9 +153,9 @@ def set_default_headers(spec: HeaderSpec) -> None:
 
 
 def default_headers() -> frozenset[str]:
-    """The headers sent by throttles that do not choose their own."""
-    names = {name for name in HEADER_NAMES if _default_mask & _BITS[name.lower()]}
-    return frozenset(names | {item.name for item in _default_custom})
+    """The standard headers sent by throttles that do not choose their own (custom
+    defaults aside: passing this back to `set_default_headers` drops them)."""
+    return frozenset(name for name in HEADER_NAMES if _default_mask & _BITS[name.lower()])
 
 
 def custom_headers_of(throttle: Any) -> tuple[CustomHeader, ...]:
@@ -264,10 +264,12 @@ def render_headers(outcomes: Sequence[Outcome], scope: Scope | None = None) -> R
             headers.append((_X_RESET_NAME, b"%d" % whole_seconds(decision.reset_after)))
     seconds = retry_after_seconds(retry_after) if refused else None
     if custom:
-        taken = {header[0] for header in headers}
-        if seconds is not None:
-            taken.add(RETRY_AFTER_NAME)
-        headers.extend(render_custom(custom, scope, taken))
+        # A custom header replaces a standard one of its name; not a refusal's Retry-After.
+        extra = render_custom(custom, scope, {RETRY_AFTER_NAME} if seconds is not None else set())
+        if extra:
+            replaced = {name for name, _ in extra}
+            headers = [header for header in headers if header[0] not in replaced]
+            headers.extend(extra)
     if seconds is not None:
         headers.append((RETRY_AFTER_NAME, b"%d" % seconds))  # last: see `middleware._with_block`
     return headers
