@@ -44,7 +44,7 @@ def _depends_gives_the_connection() -> bool:
     app = FastAPI(lifespan=probe_backend.lifespan)
 
     @app.get("/")
-    async def probe(request: Request = Depends(throttle)) -> dict[str, bool]:
+    async def probe(request: Request = Depends(throttle)) -> dict[str, bool]:  # noqa: B008
         return {"request": isinstance(request, Request)}
 
     with TestClient(app) as client:
@@ -97,7 +97,11 @@ def test_the_throttled_preset_appears_only_on_429() -> None:
         ok, refused = client.get("/items"), client.get("/items")
     assert picked(ok) == {}
     assert refused.status_code == 429
-    assert picked(refused) == {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "20"}
+    assert picked(refused) == {
+        "x-ratelimit-limit": "1",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "20",
+    }
 
 
 # -- the guide: conditions, values, collections --------------------------------------------
@@ -151,7 +155,9 @@ def test_static_and_resolved_values_in_a_collection() -> None:
     )
     memory = backend()
     app = FastAPI(lifespan=memory.lifespan)
-    throttle = HTTPThrottle("api:items", rate="2/min", headers=my_headers, registry=ThrottleRegistry())
+    throttle = HTTPThrottle(
+        "api:items", rate="2/min", headers=my_headers, registry=ThrottleRegistry()
+    )
 
     @app.get("/items", dependencies=[Depends(throttle)])
     async def items() -> list[str]:
@@ -182,7 +188,11 @@ def test_merging_and_copying() -> None:
         }
     )
     combined = DEFAULT_HEADERS_ALWAYS | extra
-    assert list(DEFAULT_HEADERS_ALWAYS) == ["X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"]
+    assert list(DEFAULT_HEADERS_ALWAYS) == [
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "Retry-After",
+    ]
     assert list(combined) == [*DEFAULT_HEADERS_ALWAYS, "X-Service-Name", "X-RateLimit-Reset-Ms"]
 
     my_copy = DEFAULT_HEADERS_ALWAYS.copy()
@@ -191,7 +201,9 @@ def test_merging_and_copying() -> None:
 
     memory = backend()
     app = FastAPI(lifespan=memory.lifespan)
-    throttle = HTTPThrottle("api:merged", rate="1/min", headers=combined, registry=ThrottleRegistry())
+    throttle = HTTPThrottle(
+        "api:merged", rate="1/min", headers=combined, registry=ThrottleRegistry()
+    )
 
     @app.get("/items", dependencies=[Depends(throttle)])
     async def items() -> list[str]:
@@ -199,7 +211,8 @@ def test_merging_and_copying() -> None:
 
     with TestClient(app) as client:
         ok, refused = client.get("/items"), client.get("/items")
-    assert ok.headers["x-service-name"] == "my-api" and ok.headers["x-ratelimit-reset-ms"] == "0"
+    assert ok.headers["x-service-name"] == "my-api"
+    assert ok.headers["x-ratelimit-reset-ms"] == "0"
     assert refused.headers["x-ratelimit-reset-ms"] == "20000"
     assert refused.headers["retry-after"] == "20"
 
@@ -228,7 +241,7 @@ def test_the_real_world_example() -> None:
     @app.get("/items")
     async def list_items(
         response: Response,
-        request: Request = Depends(api_throttle),
+        request: Request = Depends(api_throttle),  # noqa: B008
     ) -> dict[str, list[str]]:
         headers = await api_throttle.get_headers(request)
         response.headers.update(headers)
@@ -238,7 +251,8 @@ def test_the_real_world_example() -> None:
         ok = client.get("/items")
         client.get("/items"), client.get("/items")
         refused = client.get("/items")
-    assert ok.status_code == 200 and ok.json() == {"items": ["widget", "gizmo"]}
+    assert ok.status_code == 200
+    assert ok.json() == {"items": ["widget", "gizmo"]}
     assert [name for name, _ in ok.headers.items()].count("x-ratelimit-remaining") == 1
     assert picked(ok, (*THREE, "x-ratelimit-reset-ms", "ratelimit-policy")) == {
         "x-ratelimit-limit": "3",
@@ -261,10 +275,12 @@ def test_the_real_world_example() -> None:
 def test_the_json_response_tip() -> None:
     memory = backend()
     app = FastAPI(lifespan=memory.lifespan)
-    api_throttle = HTTPThrottle("api:v1", rate="3/min", headers=api_headers, registry=ThrottleRegistry())
+    api_throttle = HTTPThrottle(
+        "api:v1", rate="3/min", headers=api_headers, registry=ThrottleRegistry()
+    )
 
     @app.get("/items")
-    async def list_items(request: Request = Depends(api_throttle)) -> JSONResponse:
+    async def list_items(request: Request = Depends(api_throttle)) -> JSONResponse:  # noqa: B008
         headers = await api_throttle.get_headers(request)
         return JSONResponse({"items": ["widget", "gizmo"]}, headers=headers)
 
@@ -277,10 +293,12 @@ async def test_disabling_a_header_per_request() -> None:
     """The guide's snippet, in a route written as 1.x's own tests write them (over httpx)."""
     memory = backend()
     app = FastAPI(lifespan=memory.lifespan)
-    throttle = HTTPThrottle("api:items", rate="5/min", headers=DEFAULT_HEADERS_ALWAYS, registry=ThrottleRegistry())
+    throttle = HTTPThrottle(
+        "api:items", rate="5/min", headers=DEFAULT_HEADERS_ALWAYS, registry=ThrottleRegistry()
+    )
 
     @app.get("/items")
-    async def items(request: Request, _: Any = Depends(throttle)) -> JSONResponse:
+    async def items(request: Request, _: Any = Depends(throttle)) -> JSONResponse:  # noqa: B008
         resolved = await throttle.get_headers(
             request,
             headers={"X-RateLimit-Remaining": Header.DISABLE},
@@ -288,7 +306,10 @@ async def test_disabling_a_header_per_request() -> None:
         return JSONResponse({"resolved": resolved}, headers=resolved)
 
     transport = httpx2.ASGITransport(app=app)
-    async with memory.lifespan(app), httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with (
+        memory.lifespan(app),
+        httpx2.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
         response = await client.get("/items")
     assert response.json() == {"resolved": {"X-RateLimit-Limit": "5", "Retry-After": "0"}}
     assert "x-ratelimit-remaining" not in response.headers
@@ -302,7 +323,7 @@ def _app_resolving(throttle: HTTPThrottle, **get_headers: Any) -> FastAPI:
     app = FastAPI(lifespan=memory.lifespan)
 
     @app.get("/api/data")
-    async def handler(request: Request, _: Any = Depends(throttle)) -> JSONResponse:
+    async def handler(request: Request, _: Any = Depends(throttle)) -> JSONResponse:  # noqa: B008
         resolved = await throttle.get_headers(request, **get_headers)
         return JSONResponse({"ok": True, "header_count": len(resolved)}, headers=resolved)
 
@@ -325,7 +346,10 @@ def test_static_string_headers() -> None:
 
 def test_override_headers_in_get_headers() -> None:
     throttle = HTTPThrottle(
-        uid="override-headers-fastapi", rate="5/s", headers={"X-Version": "v1"}, registry=ThrottleRegistry()
+        uid="override-headers-fastapi",
+        rate="5/s",
+        headers={"X-Version": "v1"},
+        registry=ThrottleRegistry(),
     )
     app = _app_resolving(throttle, headers={"X-Version": "v2", "X-Extra": "bonus"})
     with TestClient(app) as client:
@@ -380,7 +404,8 @@ def test_the_presets_as_defaults_with_several_throttles() -> None:
     finally:
         set_default_headers(True)
     assert [response.status_code for response in responses] == [200, 200, 429]
-    assert picked(responses[0]) == {} and picked(responses[1]) == {}
+    assert picked(responses[0]) == {}
+    assert picked(responses[1]) == {}
     # The refusing limit (per minute) gives the values; no standard header besides.
     assert picked(responses[2]) == {
         "x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "retry-after": "20",

@@ -58,7 +58,9 @@ def test_bad_header_names_are_refused(name: Any) -> None:
         HTTPThrottle("bad-name", rate="1/s", headers={name: Header("v")})
 
 
-@pytest.mark.parametrize("value", ["a\r\nSet-Cookie: x=1", "a\nb", "a\rb", "nul\x00", "€uro", "\x7f"])
+@pytest.mark.parametrize(
+    "value", ["a\r\nSet-Cookie: x=1", "a\nb", "a\rb", "nul\x00", "€uro", "\x7f"]
+)
 def test_constant_values_with_control_characters_are_refused(value: str) -> None:
     with pytest.raises(ConfigurationError, match="cannot be sent"):
         Header(value)
@@ -94,7 +96,11 @@ def test_one_entry_per_name_whatever_its_case() -> None:
 
 
 def test_presets_and_defaults_of_when() -> None:
-    assert list(DEFAULT_HEADERS_ALWAYS) == ["X-RateLimit-Limit", "X-RateLimit-Remaining", "Retry-After"]
+    assert list(DEFAULT_HEADERS_ALWAYS) == [
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "Retry-After",
+    ]
     assert list(DEFAULT_HEADERS_THROTTLED) == list(DEFAULT_HEADERS_ALWAYS)
     stat = HeaderStat("k", None, 10, 4, 30.0, 0.0, throttled=False)
     assert Header("100;w=60").check(None, stat, None)  # type: ignore[arg-type]  # a constant: always
@@ -104,37 +110,63 @@ def test_presets_and_defaults_of_when() -> None:
     assert Header.RESET_SECONDS(when="always").resolve(None, refused) == "2"  # type: ignore[arg-type]
     assert Header.RESET_MILLISECONDS(when="always").resolve(None, refused) == "1200"  # type: ignore[arg-type]
     assert Header.RESET_SECONDS(when="always").resolve(None, stat) == "0"  # type: ignore[arg-type]
-    assert refused.wait_ms == 1200.0 and refused.hits_remaining == 0
+    assert refused.wait_ms == 1200.0
+    assert refused.hits_remaining == 0
 
 
 # -- on real requests ---------------------------------------------------------------------
 
 
 def test_preset_always_on_200_and_429(backend: InMemoryBackend, client_for: ClientFactory) -> None:
-    client = client_for(app_with(backend, HTTPThrottle("always", rate="2/min", headers=DEFAULT_HEADERS_ALWAYS)))
+    client = client_for(
+        app_with(backend, HTTPThrottle("always", rate="2/min", headers=DEFAULT_HEADERS_ALWAYS))
+    )
     first, second, refused = client.get("/items"), client.get("/items"), client.get("/items")
-    assert picked(first) == {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "1", "retry-after": "0"}
-    assert picked(second) == {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "retry-after": "0"}
+    assert picked(first) == {
+        "x-ratelimit-limit": "2",
+        "x-ratelimit-remaining": "1",
+        "retry-after": "0",
+    }
+    assert picked(second) == {
+        "x-ratelimit-limit": "2",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "0",
+    }
     assert refused.status_code == 429
     # The clock stands 40 s into a minute: 20 s to wait.
-    assert picked(refused) == {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "retry-after": "20"}
+    assert picked(refused) == {
+        "x-ratelimit-limit": "2",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "20",
+    }
     assert refused.headers.get_list("retry-after") == ["20"]  # once: the standard one
     assert picked(first, STANDARD) == {}  # custom headers only: the throttle chose them
 
 
 def test_preset_throttled_only_on_429(backend: InMemoryBackend, client_for: ClientFactory) -> None:
     client = client_for(
-        app_with(backend, HTTPThrottle("when-throttled", rate="1/min", headers=DEFAULT_HEADERS_THROTTLED))
+        app_with(
+            backend, HTTPThrottle("when-throttled", rate="1/min", headers=DEFAULT_HEADERS_THROTTLED)
+        )
     )
     ok, refused = client.get("/items"), client.get("/items")
-    assert ok.status_code == 200 and picked(ok) == {}
+    assert ok.status_code == 200
+    assert picked(ok) == {}
     assert refused.status_code == 429
-    assert picked(refused) == {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "20"}
+    assert picked(refused) == {
+        "x-ratelimit-limit": "1",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "20",
+    }
 
 
 def test_mixed_with_standard_names(backend: InMemoryBackend, client_for: ClientFactory) -> None:
-    extra = Headers({"X-Service": "catalogue", "X-RateLimit-Remaining": Header.REMAINING(when="always")})
-    throttle = HTTPThrottle("mixed", rate="3/min", headers=["RateLimit", "X-RateLimit-Remaining", extra])
+    extra = Headers(
+        {"X-Service": "catalogue", "X-RateLimit-Remaining": Header.REMAINING(when="always")}
+    )
+    throttle = HTTPThrottle(
+        "mixed", rate="3/min", headers=["RateLimit", "X-RateLimit-Remaining", extra]
+    )
     response = client_for(app_with(backend, throttle)).get("/items")
     assert response.headers["ratelimit"] == '"mixed";r=2;t=20'
     assert response.headers["x-service"] == "catalogue"
@@ -146,8 +178,13 @@ def test_as_defaults(backend: InMemoryBackend, client_for: ClientFactory) -> Non
     set_default_headers(DEFAULT_HEADERS_THROTTLED)
     client = client_for(app_with(backend, HTTPThrottle("by-default", rate="1/min")))
     ok, refused = client.get("/items"), client.get("/items")
-    assert picked(ok) == {} and picked(ok, STANDARD) == {}
-    assert picked(refused) == {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "20"}
+    assert picked(ok) == {}
+    assert picked(ok, STANDARD) == {}
+    assert picked(refused) == {
+        "x-ratelimit-limit": "1",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "20",
+    }
     set_default_headers([*HEADER_NAMES, {"X-Service": "catalogue"}])
     mixed = client.get("/items")
     assert mixed.headers["x-service"] == "catalogue"
@@ -158,7 +195,9 @@ def test_as_defaults(backend: InMemoryBackend, client_for: ClientFactory) -> Non
 
 def test_several_throttles_on_a_route(backend: InMemoryBackend, client_for: ClientFactory) -> None:
     burst = HTTPThrottle("burst", rate="2/min", headers=DEFAULT_HEADERS_ALWAYS | {"X-Burst": "yes"})
-    hourly = HTTPThrottle("hourly", rate="5/hour", headers=DEFAULT_HEADERS_ALWAYS | {"X-Hourly": "yes"})
+    hourly = HTTPThrottle(
+        "hourly", rate="5/hour", headers=DEFAULT_HEADERS_ALWAYS | {"X-Hourly": "yes"}
+    )
     standard = HTTPThrottle("standard", rate="10/min")  # the default: the standard headers
     client = client_for(app_with(backend, hourly, burst, standard))
     first = client.get("/items")
@@ -166,7 +205,8 @@ def test_several_throttles_on_a_route(backend: InMemoryBackend, client_for: Clie
     # custom header replaces a standard one of its name.
     assert first.headers.get_list("x-ratelimit-remaining") == ["1"]
     assert first.headers.get_list("x-ratelimit-limit") == ["2"]
-    assert first.headers["x-burst"] == "yes" and first.headers["x-hourly"] == "yes"
+    assert first.headers["x-burst"] == "yes"
+    assert first.headers["x-hourly"] == "yes"
     assert first.headers["ratelimit-policy"] == '"standard";q=10;w=60'
     client.get("/items")
     refused = client.get("/items")
@@ -181,9 +221,17 @@ def test_under_the_middleware(backend: InMemoryBackend, client_for: ClientFactor
     app.add_middleware(ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle)])
     client = client_for(app)
     ok, refused = client.get("/items"), client.get("/items")
-    assert picked(ok) == {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "0"}
+    assert picked(ok) == {
+        "x-ratelimit-limit": "1",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "0",
+    }
     assert refused.status_code == 429
-    assert picked(refused) == {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "20"}
+    assert picked(refused) == {
+        "x-ratelimit-limit": "1",
+        "x-ratelimit-remaining": "0",
+        "retry-after": "20",
+    }
 
 
 # -- resolved values are cleaned; failing resolvers leave their header out -----------------
@@ -197,7 +245,10 @@ async def test_resolved_values_cannot_inject_headers(backend: InMemoryBackend) -
     throttle = HTTPThrottle("echo", rate="5/min", headers={"X-Tag": Header(_echo, when="always")})
     app = app_with(backend, throttle)
     transport = httpx2.ASGITransport(app=app)
-    async with backend.lifespan(app), httpx2.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with (
+        backend.lifespan(app),
+        httpx2.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
         response = await client.get("/items", params={"tag": "a\r\nSet-Cookie: session=evil\x00€"})
     assert response.status_code == 200
     assert response.headers["x-tag"] == "aSet-Cookie: session=evil"
@@ -224,6 +275,8 @@ def test_failing_resolvers_leave_their_header_out(
     with caplog.at_level(logging.WARNING, logger="traffik.fastapi"):
         response = client.get("/items")
     assert response.status_code == 200
-    assert "x-broken" not in response.headers and "x-nothing" not in response.headers
-    assert response.headers["x-number"] == "4" and response.headers["x-fine"] == "fine"
+    assert "x-broken" not in response.headers
+    assert "x-nothing" not in response.headers
+    assert response.headers["x-number"] == "4"
+    assert response.headers["x-fine"] == "fine"
     assert "'x-broken': its resolver or condition raised" in caplog.text

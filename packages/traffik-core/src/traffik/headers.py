@@ -4,7 +4,15 @@ Each name warns (a DeprecationWarning naming the 2.x import) and gives the traff
 object, with its 1.x meaning (see `traffik._aliases`).
 """
 
+from typing import TYPE_CHECKING
+
 from traffik._aliases import Moved, forward
+
+if TYPE_CHECKING:
+    from traffik.fastapi import DEFAULT_HEADERS_ALWAYS as DEFAULT_HEADERS_ALWAYS
+    from traffik.fastapi import DEFAULT_HEADERS_THROTTLED as DEFAULT_HEADERS_THROTTLED
+    from traffik.fastapi import Header as Header
+    from traffik.fastapi import Headers as Headers
 
 forward(
     __name__,

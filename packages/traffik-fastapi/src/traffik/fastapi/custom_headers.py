@@ -274,22 +274,22 @@ class Header:
         return self.when("throttled")
 
     @classmethod
-    def LIMIT(cls, when: HeaderWhen) -> Header:  # noqa: N802 - the 1.x name
+    def LIMIT(cls, when: HeaderWhen) -> Header:
         """The limit the client's requests count against (``X-RateLimit-Limit``)."""
         return cls(_limit, when=when)
 
     @classmethod
-    def REMAINING(cls, when: HeaderWhen) -> Header:  # noqa: N802
+    def REMAINING(cls, when: HeaderWhen) -> Header:
         """Units left after this request, a whole number (1.x printed the strategy's float)."""
         return cls(_remaining, when=when)
 
     @classmethod
-    def RESET_SECONDS(cls, when: HeaderWhen) -> Header:  # noqa: N802
+    def RESET_SECONDS(cls, when: HeaderWhen) -> Header:
         """Whole seconds, rounded up, until the client may send again (0 when it may now)."""
         return cls(_reset_seconds, when=when)
 
     @classmethod
-    def RESET_MILLISECONDS(cls, when: HeaderWhen) -> Header:  # noqa: N802
+    def RESET_MILLISECONDS(cls, when: HeaderWhen) -> Header:
         """Whole milliseconds, rounded up, until the client may send again."""
         return cls(_reset_milliseconds, when=when)
 
@@ -303,7 +303,7 @@ HeaderValue: TypeAlias = Header | str
 
 def _as_header(name: str, value: object) -> Header | str:
     if value is Header.DISABLE or isinstance(value, Header):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, str):
         return Header(check_value(value, f"Value of header {name!r}"), when="always")
     raise ConfigurationError(f"Header {name!r} takes a string or a Header, got {value!r}")
@@ -347,11 +347,13 @@ class Headers(MutableMapping[str, Header]):
 
     def __or__(self, other: Mapping[str, HeaderValue]) -> Headers:
         merged = self.copy()
-        merged.update(other)
+        for name, value in other.items():
+            merged[name] = value
         return merged
 
-    def __ior__(self, other: Mapping[str, HeaderValue]) -> Headers:  # type: ignore[override,misc]
-        self.update(other)
+    def __ior__(self, other: Mapping[str, HeaderValue]) -> Headers:
+        for name, value in other.items():
+            self[name] = value
         return self
 
     def copy(self) -> Headers:
@@ -415,7 +417,9 @@ def clean_value(value: object, name: str) -> bytes | None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
         else:
-            logger.warning("Header %r: its resolver returned %r, not a string; left out", name, value)
+            logger.warning(
+                "Header %r: its resolver returned %r, not a string; left out", name, value
+            )
             return None
     if _NOT_FIELD_VALUE.search(value) is not None:
         value = _NOT_FIELD_VALUE.sub("", value)
@@ -439,7 +443,9 @@ def resolve_one(
             return None
         value = header.resolve(connection, stat, context)
     except Exception:
-        logger.warning("Header %r: its resolver or condition raised; left out", item.name, exc_info=True)
+        logger.warning(
+            "Header %r: its resolver or condition raised; left out", item.name, exc_info=True
+        )
         return None
     return clean_value(value, item.name)
 

@@ -33,9 +33,9 @@ from traffik.fastapi.connection_throttle import (
     MillisecondHandler,
     ThrottledHandler,
 )
+from traffik.fastapi.custom_headers import HeaderStat
 from traffik.fastapi.enforcement import enforce
 from traffik.fastapi.handlers import handle_refusals
-from traffik.fastapi.custom_headers import HeaderStat
 from traffik.fastapi.headers import (
     render_headers,
 )
@@ -162,9 +162,7 @@ class HTTPThrottle(BaseHTTPThrottle):
         context: Mapping[str, Any] | None = None,
     ) -> None:
         """Put `get_headers` into ``response``, as in traffik 1.x."""
-        await set_headers(
-            self, response, connection, headers=headers, stat=stat, context=context
-        )
+        await set_headers(self, response, connection, headers=headers, stat=stat, context=context)
 
 
 RequestThrottle = HTTPThrottle
