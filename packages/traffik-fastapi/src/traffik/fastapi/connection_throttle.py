@@ -21,7 +21,8 @@ from traffik.backends.base import APP_STATE_ATTRIBUTE, ThrottleBackend
 from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.custom_headers import CustomHeader, HeaderStat
+from traffik.fastapi.custom_headers import HeaderStat
+from traffik.fastapi.custom_rendering import CustomHeader
 from traffik.fastapi.handlers import raise_throttled, resolve_refusal_handler
 from traffik.fastapi.headers import (
     ALL_HEADERS,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.types import Scope
 
 from traffik.exceptions import ConfigurationError
-from traffik.fastapi.custom_headers import CustomHeader, compile_headers, render_custom
+from traffik.fastapi.custom_rendering import CustomHeader, compile_headers, render_custom
 from traffik.fastapi.exceptions import retry_after_seconds
 from traffik.rates import Rate
 

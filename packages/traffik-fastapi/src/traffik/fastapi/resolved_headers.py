@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from traffik.fastapi.custom_headers import (
-    CustomHeader,
-    Header,
-    HeaderStat,
-    compile_headers,
-    resolve_one,
-)
+from traffik.fastapi.custom_headers import Header, HeaderStat
+from traffik.fastapi.custom_rendering import CustomHeader, compile_headers, resolve_one
 from traffik.fastapi.headers import custom_headers_of
 from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.stats import ThrottleStat
