@@ -10,7 +10,8 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import Depends, FastAPI
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from traffik import ConfigurationError, HTTPThrottle, InMemoryBackend, set_default_headers
@@ -23,6 +24,7 @@ from traffik.fastapi import (
     HeaderStat,
     MiddlewareThrottle,
     ThrottleMiddleware,
+    throttled,
 )
 
 ClientFactory = Callable[..., TestClient]
@@ -280,3 +282,41 @@ def test_failing_resolvers_leave_their_header_out(
     assert response.headers["x-number"] == "4"
     assert response.headers["x-fine"] == "fine"
     assert "'x-broken': its resolver or condition raised" in caplog.text
+
+
+def test_through_the_decorator_and_set_headers(
+    backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    throttle = HTTPThrottle(
+        "decorated",
+        rate="1/min",
+        headers=DEFAULT_HEADERS_ALWAYS | {"X-Plan": "free"},
+        key_by="client",  # one budget for both routes
+    )
+    app = FastAPI(lifespan=backend.lifespan)
+
+    @app.get("/decorated")
+    @throttled(throttle)
+    async def decorated(request: Request) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/set")
+    async def set_them(request: Request) -> PlainTextResponse:
+        response = PlainTextResponse("ok")
+        await throttle.set_headers(response, request, headers={"X-Plan": Header.DISABLE})
+        return response
+
+    client = client_for(app)
+    ok, refused = client.get("/decorated"), client.get("/decorated")
+    assert picked(ok, (*THREE, "x-plan")) == {
+        "x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "0",
+        "x-plan": "free",
+    }  # fmt: skip
+    assert refused.status_code == 429
+    assert refused.headers["x-plan"] == "free"
+    assert refused.headers.get_list("retry-after") == ["20"]
+    # Outside a decided request: the standing, read without consuming (nothing left).
+    standing = client.get("/set")
+    assert picked(standing, (*THREE, "x-plan")) == {
+        "x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "20",
+    }  # fmt: skip
