@@ -39,7 +39,7 @@ def compile_headers(headers: Mapping[str, Any]) -> tuple[CustomHeader, ...]:
     """A throttle's snapshot of ``headers`` (validated; disabled entries left out)."""
     checked = headers if isinstance(headers, Headers) else Headers(headers)
     compiled = []
-    for name, header in checked._items.items():
+    for name, header in checked.items():
         if header is Header.DISABLE or not isinstance(header, Header):
             continue
         constant = header.constant
@@ -90,6 +90,7 @@ def resolve_one(
 
 
 def connection_of(scope: Scope) -> HTTPConnection:
+    """The connection a resolver is given: the request, or the socket being handshaken."""
     return Request(scope) if scope["type"] == "http" else HTTPConnection(scope)
 
 
