@@ -40,7 +40,7 @@ def compile_headers(headers: Mapping[str, Any]) -> tuple[CustomHeader, ...]:
     checked = headers if isinstance(headers, Headers) else Headers(headers)
     compiled = []
     for name, header in checked.items():
-        if header is Header.DISABLE or not isinstance(header, Header):
+        if not isinstance(header, Header):  # Header.DISABLE: left out
             continue
         constant = header.constant
         raw_value = constant.encode("latin-1") if header.static and constant is not None else None
