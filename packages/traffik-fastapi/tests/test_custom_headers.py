@@ -320,3 +320,12 @@ def test_through_the_decorator_and_set_headers(
     assert picked(standing, (*THREE, "x-plan")) == {
         "x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "retry-after": "20",
     }  # fmt: skip
+
+
+def test_a_disabled_entry_is_left_out(backend: InMemoryBackend, client_for: ClientFactory) -> None:
+    merged = DEFAULT_HEADERS_ALWAYS | {"Retry-After": Header.DISABLE}
+    throttle = HTTPThrottle("disabled", rate="1/min", headers=merged)
+    client = client_for(app_with(backend, throttle))
+    ok, refused = client.get("/items"), client.get("/items")
+    assert picked(ok) == {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0"}
+    assert refused.headers.get_list("retry-after") == ["20"]  # a refusal's own, never switched off
