@@ -146,9 +146,21 @@ def test_retry_and_fallback_from_traffik_error_handlers_fail_at_import() -> None
         from traffik.error_handlers import backend_fallback  # type: ignore[attr-defined]  # noqa: F401
 
 
-def test_headers_quotas_and_stats_fail_at_import() -> None:
-    with pytest.raises(ImportError, match="custom response headers are not available yet"):
-        from traffik.headers import Header, Headers  # type: ignore[attr-defined]  # noqa: F401
+def test_custom_headers_import_from_their_1x_path_and_the_top_level() -> None:
+    import traffik
+    import traffik.fastapi
+
+    with pytest.warns(DeprecationWarning, match=r"use `from traffik.fastapi import Header`"):
+        from traffik.headers import Header
+    with pytest.warns(DeprecationWarning, match="traffik 1.x spelling"):
+        from traffik.headers import DEFAULT_HEADERS_ALWAYS, DEFAULT_HEADERS_THROTTLED, Headers
+    assert Header is traffik.fastapi.Header is traffik.Header
+    assert Headers is traffik.fastapi.Headers is traffik.Headers
+    assert DEFAULT_HEADERS_ALWAYS is traffik.DEFAULT_HEADERS_ALWAYS
+    assert DEFAULT_HEADERS_THROTTLED is traffik.DEFAULT_HEADERS_THROTTLED
+
+
+def test_quotas_and_stats_fail_at_import() -> None:
     with pytest.warns(DeprecationWarning, match="from traffik.quota_context import QuotaContext"):
         from traffik.quotas import QuotaContext  # noqa: F401
     with pytest.raises(ImportError, match=r"traffik\.ThrottleStat"):

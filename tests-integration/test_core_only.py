@@ -56,6 +56,8 @@ SCRIPT = textwrap.dedent(
         ("from traffik.decorators import throttled", "fastapi"),
         ("from traffik.registry import GLOBAL_REGISTRY", "fastapi"),
         ("from traffik.middleware import ThrottleMiddleware", "fastapi"),
+        ("from traffik.headers import Header", "fastapi"),
+        ("from traffik import DEFAULT_HEADERS_ALWAYS", "fastapi"),
         ("from traffik.throttles import WebSocketThrottle", "websocket"),
         ("from traffik.error_handlers import CircuitBreaker", "resilience"),
     ]:

@@ -63,7 +63,7 @@ ALIAS_PATHS: dict[str, tuple[list[str], list[str]]] = {
         [],
     ),
     "traffik.headers": (
-        [], ["Header", "Headers", "DEFAULT_HEADERS_ALWAYS", "DEFAULT_HEADERS_THROTTLED"]
+        ["Header", "Headers", "DEFAULT_HEADERS_ALWAYS", "DEFAULT_HEADERS_THROTTLED"], []
     ),
     "traffik.quotas": (
         ["QuotaContext"],
@@ -169,7 +169,8 @@ HTTP_NAMES = [
     "MiddlewareThrottle", "Rule", "Bypass", "ThrottleRegistry", "GLOBAL_REGISTRY", "EXEMPTED",
     "is_throttled", "get_wait", "remote_address", "header_identifier", "user_identifier",
     "TrustedProxies", "ConnectionThrottled", "throttled_exception_handler",
-    "throttled_problem_handler", "set_default_headers", "Concurrency",
+    "throttled_problem_handler", "set_default_headers", "Concurrency", "Header", "Headers",
+    "DEFAULT_HEADERS_ALWAYS", "DEFAULT_HEADERS_THROTTLED",
 ]  # fmt: skip
 
 

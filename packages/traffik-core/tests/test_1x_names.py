@@ -108,8 +108,6 @@ def test_types_exempted_and_rate() -> None:
         ("traffik.types", "LockConfig", "no locks"),
         ("traffik.typing", "ConnectionThrottledHandler", "traffik.fastapi.ThrottledHandler"),
         ("traffik.typing", "ThrottleErrorHandler", "traffik.ErrorHandler"),
-        ("traffik.headers", "Header", "headers="),
-        ("traffik.headers", "DEFAULT_HEADERS_ALWAYS", "headers="),
         ("traffik.quotas", "ExponentialBackoff", "backoff= takes any function"),
         ("traffik.backoff", "ExponentialBackoff", "(attempt, base_delay) -> seconds"),
         ("traffik.error_handlers", "failover", "FailoverBackend"),
@@ -130,8 +128,6 @@ def test_a_name_without_a_2x_equivalent_says_what_to_use(module: str, name: str,
 
 def test_from_import_of_a_missing_name_shows_the_message() -> None:
     """Python turns an AttributeError here into "cannot import name"; ours goes through."""
-    with pytest.raises(ImportError, match="custom response headers are not available yet"):
-        from traffik.headers import Header  # type: ignore[attr-defined]  # noqa: F401
     with pytest.raises(ImportError, match=r"backoffs belong to traffik\.resilience"):
         from traffik.quotas import LinearBackoff  # type: ignore[attr-defined]  # noqa: F401
 
@@ -147,7 +143,6 @@ def test_quota_context_moved_to_traffik_quota_context() -> None:
 @pytest.mark.parametrize(
     ("name", "says"),
     [
-        ("Header", "headers="),
         ("MultiProcessInMemoryBackend", "RedisBackend"),
         ("connection_throttled", "raise_throttled"),
         ("set_lock_ttl", "no locks"),

@@ -10,6 +10,7 @@ otherwise — and the endpoint never runs for it. Rooms share one budget (the ro
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi import Depends, FastAPI
@@ -148,6 +149,30 @@ def test_the_denial_carries_the_rate_limit_headers(
     assert headers["ratelimit-policy"] == '"connect-headers";q=1;w=60'
     assert headers["ratelimit"] == '"connect-headers";r=0;t=20'
     assert refused.value.json() == {"detail": "Too many requests. Retry in 20 seconds."}
+
+
+def test_the_denial_carries_custom_headers(
+    backend: InMemoryBackend, client_for: ClientFactory
+) -> None:
+    from traffik.fastapi import DEFAULT_HEADERS_THROTTLED, Header
+
+    def peer(connection: Any, stat: Any, context: Any) -> str:
+        return f"{connection.client.host}\r\nX-Injected: 1"
+
+    custom = DEFAULT_HEADERS_THROTTLED | {"X-Peer": Header(peer, when="throttled")}
+    throttle = WebSocketThrottle("connect-custom", rate="1/min", backend=backend, headers=custom)
+    app, _ = build("depends", "fastapi", throttle)
+    client = client_for(app)
+    assert connects(client, "/ws/a")
+    with pytest.raises(WebSocketDenialResponse) as refused:
+        connects(client, "/ws/a")
+    headers = refused.value.headers
+    assert headers["x-ratelimit-limit"] == "1"
+    assert headers["x-ratelimit-remaining"] == "0"
+    assert headers.get_list("retry-after") == ["20"]
+    assert headers["x-peer"] == "10.0.0.1X-Injected: 1"  # the resolver saw the socket
+    assert "x-injected" not in headers
+    assert "ratelimit" not in headers
 
 
 def test_the_application_renders_the_denial_its_own_way(

@@ -60,10 +60,14 @@ if TYPE_CHECKING:
 
     from traffik.backends.memcached import ContentionError as ContentionError
     from traffik.backends.memcached import MemcachedBackend as MemcachedBackend
+    from traffik.fastapi import DEFAULT_HEADERS_ALWAYS as DEFAULT_HEADERS_ALWAYS
+    from traffik.fastapi import DEFAULT_HEADERS_THROTTLED as DEFAULT_HEADERS_THROTTLED
     from traffik.fastapi import GLOBAL_REGISTRY as GLOBAL_REGISTRY
     from traffik.fastapi import Bypass as Bypass
     from traffik.fastapi import ConcurrencyLimit as ConcurrencyLimit
     from traffik.fastapi import ConnectionThrottled as ConnectionThrottled
+    from traffik.fastapi import Header as Header
+    from traffik.fastapi import Headers as Headers
     from traffik.fastapi import HTTPThrottle as HTTPThrottle
     from traffik.fastapi import MiddlewareThrottle as MiddlewareThrottle
     from traffik.fastapi import RequestThrottle as RequestThrottle
@@ -108,6 +112,10 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
     "ContentionError": ("traffik.backends.memcached", "memcached"),
     "MemcachedBackend": ("traffik.backends.memcached", "memcached"),
     "ConnectionThrottled": ("traffik.fastapi", "fastapi"),
+    "DEFAULT_HEADERS_ALWAYS": ("traffik.fastapi", "fastapi"),
+    "DEFAULT_HEADERS_THROTTLED": ("traffik.fastapi", "fastapi"),
+    "Header": ("traffik.fastapi", "fastapi"),
+    "Headers": ("traffik.fastapi", "fastapi"),
     "HTTPThrottle": ("traffik.fastapi", "fastapi"),
     "RequestThrottle": ("traffik.fastapi", "fastapi"),
     "get_remote_address": ("traffik.fastapi", "fastapi"),
@@ -153,6 +161,8 @@ _LAZY_EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "ANONYMOUS_IDENTIFIER",
+    "DEFAULT_HEADERS_ALWAYS",
+    "DEFAULT_HEADERS_THROTTLED",
     "EXEMPTED",
     "GCRA",
     "GLOBAL_REGISTRY",
@@ -183,6 +193,8 @@ __all__ = [
     "FailoverBackend",
     "FixedWindow",
     "HTTPThrottle",
+    "Header",
+    "Headers",
     "InMemoryBackend",
     "Jitter",
     "LeakyBucket",

@@ -1,7 +1,7 @@
 """traffik 1.x's top-level names that traffik 2 does not have with the same meaning.
 
 ``traffik.<name>`` raises an ImportError saying what to use instead (`traffik._aliases`),
-so that ``from traffik import Header`` fails at import rather than as a bare "cannot
+so that ``from traffik import connection_throttled`` fails at import rather than as a bare "cannot
 import name". The 1.x names that traffik 2 keeps are ordinary top-level names.
 """
 
@@ -12,10 +12,6 @@ from traffik.types import LEGACY_NAMES
 
 __all__ = ["REMOVED_1X"]
 
-_HEADERS = Gone(
-    "custom response headers are not available yet; headers= on a throttle (True, False, "
-    "or names from traffik.fastapi.HEADER_NAMES) chooses the standard ones"
-)
 _LOCKS = Gone("traffik 2 takes no locks: each backend applies a decision atomically")
 
 REMOVED_1X: dict[str, Gone] = {
@@ -36,10 +32,6 @@ REMOVED_1X: dict[str, Gone] = {
         "a throttle finds its backend itself (its own, else the app's, else the default): "
         "traffik.backends.base.get_default_backend() returns the process default"
     ),
-    "Header": _HEADERS,
-    "Headers": _HEADERS,
-    "DEFAULT_HEADERS_ALWAYS": _HEADERS,
-    "DEFAULT_HEADERS_THROTTLED": _HEADERS,
     "throttle_if": Gone("build the rule with traffik.Rule(path=, methods=, predicate=)"),
     "bypass_if": Gone("build the rule with traffik.Bypass(path=, methods=, predicate=)"),
     "ProxyHeaders": Gone(

@@ -1,23 +1,26 @@
-"""traffik 1.x's ``traffik.headers``: custom headers are not in traffik 2 yet.
+"""traffik 1.x's ``traffik.headers``: custom response headers, now in traffik.fastapi.
 
-Each 1.x name raises an ImportError saying what to use instead (see `traffik._aliases`).
+Each name warns (a DeprecationWarning naming the 2.x import) and gives the traffik.fastapi
+object, with its 1.x meaning (see `traffik._aliases`).
 """
 
-from traffik._aliases import Gone, forward
+from typing import TYPE_CHECKING
 
-_CUSTOM_HEADERS = Gone(
-    "custom response headers are not available yet; the standard rate-limit headers "
-    "are on by default, and headers= on a throttle (True, False, or names from "
-    "traffik.fastapi.HEADER_NAMES) or traffik.fastapi.set_default_headers(...) chooses them"
-)
+from traffik._aliases import Moved, forward
+
+if TYPE_CHECKING:
+    from traffik.fastapi import DEFAULT_HEADERS_ALWAYS as DEFAULT_HEADERS_ALWAYS
+    from traffik.fastapi import DEFAULT_HEADERS_THROTTLED as DEFAULT_HEADERS_THROTTLED
+    from traffik.fastapi import Header as Header
+    from traffik.fastapi import Headers as Headers
 
 forward(
     __name__,
     globals(),
     {
-        "Header": _CUSTOM_HEADERS,
-        "Headers": _CUSTOM_HEADERS,
-        "DEFAULT_HEADERS_ALWAYS": _CUSTOM_HEADERS,
-        "DEFAULT_HEADERS_THROTTLED": _CUSTOM_HEADERS,
+        "Header": Moved("traffik.fastapi", extra="fastapi"),
+        "Headers": Moved("traffik.fastapi", extra="fastapi"),
+        "DEFAULT_HEADERS_ALWAYS": Moved("traffik.fastapi", extra="fastapi"),
+        "DEFAULT_HEADERS_THROTTLED": Moved("traffik.fastapi", extra="fastapi"),
     },
 )

@@ -8,7 +8,8 @@
 * Who a client is: `remote_address` (trusted proxies), `header_identifier`,
   `user_identifier`.
 * What clients see: `ConnectionThrottled` (429), rate-limit headers
-  (`set_default_headers`), `throttled_exception_handler`, `throttled_problem_handler`.
+  (`set_default_headers`), custom headers (`Header`, `Headers`, `DEFAULT_HEADERS_ALWAYS`,
+  `DEFAULT_HEADERS_THROTTLED`), `throttled_exception_handler`, `throttled_problem_handler`.
 * What happened: `is_throttled`, `get_wait` (ms) / `get_retry_after` (s), `get_decision`.
 * For other kinds of connection throttle (traffik-websocket): `ConnectionThrottle`,
   `enforce` / `decide_recorded` (decide and record a connection's throttles),
@@ -18,6 +19,13 @@
 from traffik.fastapi._version import __version__
 from traffik.fastapi.concurrency import ConcurrencyLimit
 from traffik.fastapi.connection_throttle import ConnectionThrottle
+from traffik.fastapi.custom_headers import (
+    DEFAULT_HEADERS_ALWAYS,
+    DEFAULT_HEADERS_THROTTLED,
+    Header,
+    Headers,
+    HeaderStat,
+)
 from traffik.fastapi.decorators import throttled
 from traffik.fastapi.enforcement import decide_recorded, enforce
 from traffik.fastapi.exceptions import (
@@ -65,6 +73,8 @@ from traffik.fastapi.throttle import (
 )
 
 __all__ = [
+    "DEFAULT_HEADERS_ALWAYS",
+    "DEFAULT_HEADERS_THROTTLED",
     "GLOBAL_REGISTRY",
     "HEADER_NAMES",
     "LEDGER_KEY",
@@ -76,7 +86,10 @@ __all__ = [
     "ConnectionThrottled",
     "HTTPIdentifier",
     "HTTPThrottle",
+    "Header",
     "HeaderSpec",
+    "HeaderStat",
+    "Headers",
     "MiddlewareThrottle",
     "ProxyHeader",
     "RequestLedger",

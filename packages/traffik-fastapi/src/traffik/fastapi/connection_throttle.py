@@ -23,11 +23,14 @@ from traffik.decision import Decision
 from traffik.error_policy import OnError
 from traffik.exceptions import ConfigurationError
 from traffik.fastapi._legacy import LegacyConnectionMethods
+from traffik.fastapi.custom_headers import HeaderStat
+from traffik.fastapi.custom_rendering import CustomHeader
 from traffik.fastapi.handlers import raise_throttled, resolve_refusal_handler
 from traffik.fastapi.headers import (
+    ALL_HEADERS,
     HeaderSpec,
     HeaderTemplate,
-    header_mask,
+    header_choice,
     header_template,
     policy_item,
     policy_name,
@@ -35,10 +38,12 @@ from traffik.fastapi.headers import (
 from traffik.fastapi.methods import key_method
 from traffik.fastapi.proxies import address_identity, get_remote_address
 from traffik.fastapi.registry import GLOBAL_REGISTRY, ThrottleRegistry
+from traffik.fastapi.resolved_headers import get_headers
 from traffik.fastapi.routes import RouteInfo, route_info
 from traffik.fastapi.rules import Rule, order_rules, rules_allow
 from traffik.identities import ExemptedType
 from traffik.rates import RateLike
+from traffik.stats import ThrottleStat
 from traffik.strategies.base import Params, Strategy
 from traffik.throttle import CostFunction, Identifier, ParamsFunction, RateFunction, Throttle
 
@@ -164,10 +169,14 @@ class ConnectionThrottle(LegacyConnectionMethods, Throttle[HTTPConnection]):
         # Whether `key_suffix` is this class's own: then the route found once per
         # request also gives the key suffix.
         self._own_suffix = type(self).key_suffix is ConnectionThrottle.key_suffix
-        #: Which headers this throttle reports (bits of `traffik.fastapi.headers`);
-        #: None follows `set_default_headers`.
-        self.header_mask: int | None = None if headers is None else header_mask(headers)
-        self.policy_name = b"" if self.header_mask == 0 else policy_name(uid)
+        #: Which headers this throttle reports (bits of `traffik.fastapi.headers`), and
+        #: its custom ones; None follows `set_default_headers`.
+        self.header_mask: int | None = None
+        self.custom_headers: tuple[CustomHeader, ...] = ()
+        if headers is not None:
+            self.header_mask, self.custom_headers = header_choice(headers)
+        reports_policy = self.header_mask is None or self.header_mask & ALL_HEADERS
+        self.policy_name = policy_name(uid) if reports_policy else b""
         self.static_policy: bytes | None = None
         #: What this throttle's headers share from one response to the next.
         self.header_template: HeaderTemplate | None = None
@@ -203,6 +212,19 @@ class ConnectionThrottle(LegacyConnectionMethods, Throttle[HTTPConnection]):
     def set_extra_rules(self, rules: Sequence[Rule]) -> None:
         """Rules added from outside (by a registry), on top of the throttle's own."""
         self.rules = order_rules((*self._own_rules, *rules))
+
+    # -- custom headers ----------------------------------------------------------------
+
+    async def get_headers(
+        self,
+        connection: HTTPConnection,
+        headers: Mapping[str, Any] | None = None,
+        stat: HeaderStat | ThrottleStat | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
+        """This throttle's custom headers for ``connection``, by name, as in traffik 1.x
+        (`traffik.fastapi.resolved_headers`); ``headers`` overrides some for this call."""
+        return await get_headers(self, connection, headers, stat, context)
 
     # -- keys, identity, backend -------------------------------------------------------
 

@@ -221,5 +221,5 @@ def _with_headers(connection: HTTPConnection, result: Any) -> Any:
     if isinstance(result, Response):
         ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
         if ledger is not None and not ledger.managed:
-            result.raw_headers.extend(ledger.headers())
+            result.raw_headers.extend(ledger.headers(connection.scope))
     return result

@@ -64,7 +64,7 @@ async def enforce(
         outcomes = [outcome if outcome is not None else next(fresh) for outcome in outcomes]
         planned = decided[own:]
     if response is not None and not ledger.managed:
-        ledger.write_headers(response)
+        ledger.write_headers(response, scope)
     refused = [o for o in outcomes if o is not None and o.refused and not o.handled]
     refused_elsewhere = [o for o in planned if o.refused and not o.handled]
     if refused or refused_elsewhere:

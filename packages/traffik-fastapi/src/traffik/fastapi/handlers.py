@@ -137,7 +137,7 @@ async def raise_throttled(
     ledger: RequestLedger | None = connection.scope.get(LEDGER_KEY)
     headers: dict[str, str] = {}
     if ledger is not None and not ledger.managed:
-        for name, value in ledger.headers():
+        for name, value in ledger.headers(connection.scope):
             headers[name.decode("latin-1")] = value.decode("latin-1")
     extra = context.get("headers")
     if extra:

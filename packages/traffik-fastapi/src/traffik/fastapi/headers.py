@@ -26,10 +26,13 @@ process (`set_default_headers`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.types import Scope
 
 from traffik.exceptions import ConfigurationError
+from traffik.fastapi.custom_rendering import CustomHeader, compile_headers, render_custom
 from traffik.fastapi.exceptions import retry_after_seconds
 from traffik.rates import Rate
 
@@ -40,6 +43,7 @@ __all__ = [
     "HEADER_NAMES",
     "HeaderSpec",
     "default_headers",
+    "header_choice",
     "header_mask",
     "policy_name",
     "render_headers",
@@ -61,11 +65,13 @@ X_LIMIT: Final = 4
 X_REMAINING: Final = 8
 X_RESET: Final = 16
 ALL_HEADERS: Final = 31
+CUSTOM: Final = 32  # custom headers (`traffik.fastapi.custom_headers`) too
 _X_ANY: Final = X_LIMIT | X_REMAINING | X_RESET
 _BITS: Final = {name.lower(): 1 << index for index, name in enumerate(HEADER_NAMES)}
 
-HeaderSpec = bool | Iterable[str]
-"""True (all), False (none), or the names of the headers to send."""
+HeaderSpec = bool | Mapping[str, Any] | Iterable[str | Mapping[str, Any]]
+"""True (all), False (none), the names of the headers to send, custom headers (a
+`traffik.fastapi.Headers`), or a list of names and custom headers."""
 
 # Raw ASGI header names, lower-case as ASGI wants them.
 _POLICY_NAME: Final = b"ratelimit-policy"
@@ -108,18 +114,53 @@ def header_mask(spec: HeaderSpec) -> int:
     return mask
 
 
+def header_choice(spec: HeaderSpec) -> tuple[int, tuple[CustomHeader, ...]]:
+    """The standard headers ``spec`` names (bits, with `CUSTOM` when it has custom ones)
+    and its custom headers. A custom header named like a standard one replaces it."""
+    if isinstance(spec, Mapping):
+        custom = compile_headers(spec)
+        return (CUSTOM if custom else 0), custom
+    if spec is True or spec is False or isinstance(spec, str):
+        return header_mask(spec), ()
+    try:
+        entries = list(spec)
+    except TypeError:
+        raise ConfigurationError(
+            f"headers must be True, False, a list of header names or custom Headers, got {spec!r}"
+        ) from None
+    names = [entry for entry in entries if not isinstance(entry, Mapping)]
+    mask = header_mask(names)
+    merged: dict[str, CustomHeader] = {}
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            for item in compile_headers(entry):
+                merged[item.name] = item  # a later collection wins
+    custom = tuple(merged.values())
+    for item in custom:
+        mask &= ~_BITS.get(item.name, 0)
+    return (mask | CUSTOM if custom else mask), custom
+
+
 _default_mask = ALL_HEADERS
+_default_custom: tuple[CustomHeader, ...] = ()
 
 
 def set_default_headers(spec: HeaderSpec) -> None:
-    """Choose the headers of every throttle that does not choose its own (all by default)."""
-    global _default_mask
-    _default_mask = header_mask(spec)
+    """Choose the headers of every throttle that does not choose its own (all the
+    standard ones by default); custom headers (`traffik.fastapi.Headers`) too."""
+    global _default_mask, _default_custom
+    _default_mask, _default_custom = header_choice(spec)
 
 
 def default_headers() -> frozenset[str]:
-    """The headers sent by throttles that do not choose their own."""
+    """The standard headers sent by throttles that do not choose their own (custom
+    defaults aside: passing this back to `set_default_headers` drops them)."""
     return frozenset(name for name in HEADER_NAMES if _default_mask & _BITS[name.lower()])
+
+
+def custom_headers_of(throttle: Any) -> tuple[CustomHeader, ...]:
+    """The custom headers ``throttle`` reports (its own, else the defaults)."""
+    return throttle.custom_headers if throttle.header_mask is not None else _default_custom
 
 
 def policy_name(uid: str) -> bytes:
@@ -154,8 +195,9 @@ def whole_seconds(seconds: float) -> int:
     return 0 if seconds <= 0 else 10**15
 
 
-def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
-    """The header block for every limit decided on one request (latest per throttle)."""
+def render_headers(outcomes: Sequence[Outcome], scope: Scope | None = None) -> RawHeaders:
+    """The header block for every limit decided on one request (latest per throttle);
+    custom headers' resolvers see the connection of ``scope``."""
     if len(outcomes) == 1:
         only = outcomes[0]
         mask = only.throttle.header_mask
@@ -173,6 +215,7 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
     refused = False
     closest: Outcome | None = None
     closest_mask = 0
+    custom: list[tuple[Outcome, tuple[CustomHeader, ...]]] = []
     for outcome in latest:
         decision = outcome.decision
         if decision.limit <= 0:
@@ -187,6 +230,8 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
             mask = default
         if not mask:
             continue
+        if mask & CUSTOM:
+            custom.append((outcome, custom_headers_of(throttle)))
         name = throttle.policy_name
         if mask & POLICY:
             rate = outcome.rate
@@ -218,8 +263,15 @@ def render_headers(outcomes: Sequence[Outcome]) -> RawHeaders:
         if closest_mask & X_RESET:
             headers.append((_X_RESET_NAME, b"%d" % whole_seconds(decision.reset_after)))
     seconds = retry_after_seconds(retry_after) if refused else None
+    if custom:
+        # A custom header replaces a standard one of its name; not a refusal's Retry-After.
+        extra = render_custom(custom, scope, {RETRY_AFTER_NAME} if seconds is not None else set())
+        if extra:
+            replaced = {name for name, _ in extra}
+            headers = [header for header in headers if header[0] not in replaced]
+            headers.extend(extra)
     if seconds is not None:
-        headers.append((RETRY_AFTER_NAME, b"%d" % seconds))
+        headers.append((RETRY_AFTER_NAME, b"%d" % seconds))  # last: see `middleware._with_block`
     return headers
 
 

@@ -147,12 +147,13 @@ class RequestLedger:
                 uids.append(outcome.throttle.uid)
         return uids
 
-    def headers(self) -> RawHeaders:
-        """The rate-limit header block for this request (empty when nothing applied)."""
+    def headers(self, scope: Scope | None = None) -> RawHeaders:
+        """The rate-limit header block for this request (empty when nothing applied);
+        custom headers' resolvers see the connection of ``scope``."""
         outcomes = self.outcomes
-        return render_headers(outcomes) if outcomes else []
+        return render_headers(outcomes, scope) if outcomes else []
 
-    def write_headers(self, response: Response) -> None:
+    def write_headers(self, response: Response, scope: Scope | None = None) -> None:
         """Put the header block into ``response``, replacing any block written before.
 
         FastAPI copies the headers of the sub-response its dependencies receive into the
@@ -164,7 +165,7 @@ class RequestLedger:
             previous = {id(header) for header in self.written}
             raw[:] = [header for header in raw if id(header) not in previous]
         outcomes = self.outcomes
-        block = render_headers(outcomes) if outcomes else []
+        block = render_headers(outcomes, scope) if outcomes else []
         raw.extend(block)
         self.written = block
 

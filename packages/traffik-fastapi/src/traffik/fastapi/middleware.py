@@ -221,7 +221,7 @@ class ThrottleMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                block = ledger.headers()
+                block = ledger.headers(scope)
                 if block:
                     message = _with_block(message, block)
             await send(message)

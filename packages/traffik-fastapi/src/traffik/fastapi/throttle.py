@@ -35,14 +35,17 @@ from traffik.fastapi.connection_throttle import (
     MillisecondHandler,
     ThrottledHandler,
 )
+from traffik.fastapi.custom_headers import HeaderStat
 from traffik.fastapi.enforcement import enforce
 from traffik.fastapi.handlers import handle_refusals
 from traffik.fastapi.headers import (
     render_headers,
 )
 from traffik.fastapi.ledger import LEDGER_KEY, Outcome, RequestLedger, wait_out
+from traffik.fastapi.resolved_headers import set_headers
 from traffik.fastapi.routes import route_info
 from traffik.pipeline import decide_one
+from traffik.stats import ThrottleStat
 
 __all__ = [
     "KEY_BY",
@@ -228,15 +231,27 @@ class HTTPThrottle(BaseHTTPThrottle):
             pass  # never refuses, never waits
         elif not decision.allowed:
             if response is not None:
-                ledger.write_headers(response)
+                ledger.write_headers(response, scope)
             await handle_refusals(request, ledger, [outcome], [], context, skip_handler)
             return decision
         elif decision.delay > 0:
             await wait_out(decision.delay)
         if response is not None:  # `ledger.write_headers`, for a first block
-            block = ledger.written = render_headers(ledger.outcomes)
+            block = ledger.written = render_headers(ledger.outcomes, scope)
             response.raw_headers.extend(block)
         return decision
+
+    async def set_headers(
+        self,
+        response: Response,
+        connection: HTTPConnection,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        stat: HeaderStat | ThrottleStat | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Put `get_headers` into ``response``, as in traffik 1.x."""
+        await set_headers(self, response, connection, headers=headers, stat=stat, context=context)
 
 
 RequestThrottle = HTTPThrottle
