@@ -394,8 +394,7 @@ def _valid_close_code(code: object) -> bool:
 
 
 def _core_cost(cost: object) -> int | CostFunction[HTTPConnection]:
-    """The cost as the core throttle takes it: an int, or a function of the connection
-    (the core checks the function's signature)."""
+    """The cost as the core takes it: an int, or a function of the connection (checked there)."""
     if isinstance(cost, MessageCost):
         return _CostOfMessage(cost)
     return cast("int | CostFunction[HTTPConnection]", cost)
