@@ -199,27 +199,11 @@ class HTTPThrottle(BaseHTTPThrottle):
         """`traffik.fastapi.enforcement.enforce` for this throttle: the path of every way
         in (``__call__``, `hit`, `decision`). Returns the decision."""
         scope = request.scope
-        if LEDGER_KEY in scope:
-            outcomes = await enforce(
-                request,
-                (self,),
-                cost=cost,
-                context=context,
-                response=response,
-                skip_handler=skip_handler,
-            )
-            return outcomes[0].decision
+        if LEDGER_KEY in scope:  # not the request's first decision
+            return await super()._enforce(request, response, cost, context, skip_handler)
         route = route_info(scope)
         if route is not None and route.throttles and route.throttles != (self,):
-            outcomes = await enforce(
-                request,
-                (self,),
-                cost=cost,
-                context=context,
-                response=response,
-                skip_handler=skip_handler,
-            )
-            return outcomes[0].decision
+            return await super()._enforce(request, response, cost, context, skip_handler)
         # The first decision on this request, and no other throttle in the route's plan:
         # `enter` and `enforcement.decide` for one throttle, the common case.
         ledger = scope[LEDGER_KEY] = RequestLedger(planned_decided=True)
