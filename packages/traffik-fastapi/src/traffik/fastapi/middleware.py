@@ -327,7 +327,9 @@ class ThrottleMiddleware:
                     connection, decision, entry.throttle, entry.context
                 )
         except HTTPException as exc:
-            return exc
+            # Rendered here, never raised again: without its traceback (whose frames would
+            # hold the caller's frame holding it, a cycle left to the collector).
+            return exc.with_traceback(None)
         return None  # every handler let the request through
 
     async def render(self, connection: HTTPConnection, exc: HTTPException) -> Response:
