@@ -13,16 +13,16 @@ cannot hold a request while a busy one is never mistaken for a dead one (see
 budget. For a primary without a budget of its own, ``timeout`` sets a plain deadline per
 check instead.
 
-Only store failures count (`STORE_FAILURES`: `traffik.exceptions.BackendError` and its
-subclasses, and the ``OSError`` / ``TimeoutError`` of a backend that does not translate
-them): they open the breaker, are retried and fall back. Anything else — a
-`ConfigurationError`, a strategy's own error, a bug — propagates unchanged, and the
-breaker does not count it. Without a fallback, a failed call raises (`CircuitOpenError`,
-`BackendTimeoutError`, ...), and the throttle's ``on_error`` decides what the request
-gets. `FailoverBackend` is the same with a fallback required: typically an
-`InMemoryBackend` per instance, so limits are still enforced (per instance) during an
-outage. When the breaker's probe finds the
-primary answering again, decisions return to it by themselves — no restart.
+Only store failures count (`STORE_FAILURES`, the core's definition, which ``on_error``
+follows too: `traffik.exceptions.BackendError` and its subclasses, and the ``OSError`` /
+``TimeoutError`` of a backend that does not translate them): they open the breaker, are
+retried and fall back. Anything else — a `ConfigurationError`, a strategy's own error, a
+bug — propagates unchanged, and the breaker does not count it. Without a fallback, a
+failed call raises (`CircuitOpenError`, `BackendTimeoutError`, ...), and the throttle's
+``on_error`` decides what the request gets. `FailoverBackend` is the same with a
+fallback required: typically an `InMemoryBackend` per instance, so limits are still
+enforced (per instance) during an outage. When the breaker's probe finds the primary
+answering again, decisions return to it by themselves — no restart.
 
 State decided by the fallback during an outage stays there: when the primary returns,
 clients are counted from what the primary remembers (it did not see the outage's hits).
@@ -37,8 +37,8 @@ from typing import Any
 
 from traffik.backends.base import Hit, ThrottleBackend
 from traffik.decision import Decision
-from traffik.error_policy import OnError
-from traffik.exceptions import BackendError, ConfigurationError
+from traffik.error_policy import STORE_FAILURES, OnError
+from traffik.exceptions import ConfigurationError
 from traffik.rates import Rate
 from traffik.resilience.breaker import CircuitBreaker, CircuitOpenError
 from traffik.resilience.retry import Retry
@@ -51,9 +51,6 @@ logger = logging.getLogger("traffik.resilience")
 
 DEFAULT_TIMEOUT = 0.05
 """Seconds: the retry budget of a check when neither ``timeout`` nor the primary says."""
-
-STORE_FAILURES: tuple[type[Exception], ...] = (BackendError, OSError, TimeoutError)
-"""What a failed store raises; anything else is not the store's failure and propagates."""
 
 
 class ResilientBackend(ThrottleBackend):
