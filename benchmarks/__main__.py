@@ -6,7 +6,8 @@
 
 Sections: ``memory`` = (a) in-memory checks and (g) memory per key; ``http`` = (b) the
 ``Depends`` route and (c) the middleware; ``redis`` = (d), (e) and (h), on a Cluster;
-``memcached`` = (f).
+``memcached`` = (f); ``uvicorn`` = (i) FastAPI served by uvicorn (uvloop, httptools) in
+processes of their own, on memory and on Redis.
 The network sections start private servers (redis-server, memcached on the PATH).
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from benchmarks.harness import Section, Settings
 from benchmarks.report import render
 
-GROUPS = ("memory", "http", "redis", "memcached")
+GROUPS = ("memory", "http", "redis", "memcached", "uvicorn")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.md"
 
 # Which sections each group holds, by letter and title, for the "skipped" entries.
@@ -39,6 +40,7 @@ _SKELETONS = {
         ("h", "Redis Cluster throughput"),
     ],
     "memcached": [("f", "Memcached check per strategy, one at a time")],
+    "uvicorn": [("i", "FastAPI under uvicorn (uvloop, httptools)")],
 }
 
 
@@ -57,10 +59,14 @@ async def _run_group(group: str, settings: Settings) -> list[Section]:
         from benchmarks.network import redis_sections
 
         runners = [redis_sections, cluster_section]
-    else:
+    elif group == "memcached":
         from benchmarks.network import memcached_section
 
         runners = [memcached_section]
+    else:
+        from benchmarks.uvicorn_row import uvicorn_section
+
+        runners = [uvicorn_section]
     sections: list[Section] = []
     for runner in runners:
         started = time.perf_counter()

@@ -55,7 +55,7 @@ def run_suite(tmp_path: Path, *arguments: str) -> dict[str, dict[str, Any]]:
     sections = {
         section["letter"]: section for section in json.loads(results.read_text())["sections"]
     }
-    assert sorted(sections) == list("abcdefgh")
+    assert sorted(sections) == list("abcdefghi")
     for section in sections.values():
         assert f"## ({section['letter']}) " in table
         for row in section["rows"]:
@@ -88,7 +88,7 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
     ]
     assert names(sections["c"])[:2] == ["bare route (floor)", "middleware throttle"]
     assert names(sections["g"])[:2] == ["dict of [window, count] (floor)", "FixedWindow"]
-    for letter in "defh":
+    for letter in "defhi":
         assert sections[letter]["skipped"] == "not selected (`--only memory,http`)."
         assert sections[letter]["rows"] == []
     # The targets the issue sets are on the rows they concern.
@@ -123,4 +123,23 @@ def test_network_sections_start_their_own_servers(tmp_path: Path) -> None:
         assert "FixedWindow" in measured
         assert measured - set(STRATEGY_NAMES) == (REFUSED if letter != "e" else set())
     for letter in "abcg":
+        assert sections[letter]["skipped"] is not None
+
+
+@pytest.mark.redis
+def test_uvicorn_section_serves_each_app_in_a_process_of_its_own(tmp_path: Path) -> None:
+    sections = run_suite(tmp_path, "--only", "uvicorn")
+
+    rows = sections["i"]["rows"]
+    assert sections["i"]["kind"] == "throughput"
+    assert [(row["name"], row["target"]) for row in rows] == [
+        ("bare route (floor)", None),
+        ("no-op `Depends`", None),
+        ("`Depends(throttle)`, memory", "≥ 0.9x"),
+        ("middleware throttle, memory", "≥ 0.9x"),
+        ("`Depends(throttle)`, Redis", "≥ 0.75x"),
+        ("middleware throttle, Redis", "≥ 0.75x"),
+        ("client ceiling", None),
+    ]
+    for letter in "abcdefgh":
         assert sections[letter]["skipped"] is not None
