@@ -14,10 +14,11 @@ dependency cannot avoid. (c) The floor is the bare route.
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any
+from typing import Any, Final
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message
 
 from benchmarks.contenders import PLENTY
@@ -74,6 +75,36 @@ async def noop(request: Request) -> None:
     return None
 
 
+_hand_counts: dict[str, tuple[int, int]] = {}
+_HAND_POLICY: Final = (b"ratelimit-policy", b'"hand";q=1000000000;w=3600')
+_HAND_LIMIT: Final = (b"x-ratelimit-limit", b"1000000000")
+
+
+async def hand_written(request: Request, response: Response) -> None:
+    """A reference, not a product: the least a dependency does to count a client's requests
+    in a fixed window and send the five headers ours sends (no identity rules, no
+    validation, no refusal, nothing recorded on the request). What any throttle pays at
+    the least, beside what ``Depends(throttle)`` pays."""
+    scope = request.scope
+    key = f"hand:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
+    now = round(time.time() * 1000)
+    window = now // 3_600_000
+    state = _hand_counts.get(key)
+    used = state[1] + 1 if state is not None and state[0] == window else 1
+    _hand_counts[key] = (window, used)
+    remaining = b"%d" % (PLENTY.limit - used)
+    reset = b"%d" % math.ceil(((window + 1) * 3_600_000 - now) / 1000)
+    response.raw_headers.extend(
+        [
+            _HAND_POLICY,
+            (b"ratelimit", b'"hand";r=' + remaining + b";t=" + reset),
+            _HAND_LIMIT,
+            (b"x-ratelimit-remaining", remaining),
+            (b"x-ratelimit-reset", reset),
+        ]
+    )
+
+
 def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
     """One app per contender, each with its one route at ``/items``: a router tries its
     routes in turn, so routes sharing an app would pay for their position in it."""
@@ -84,6 +115,7 @@ def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
         "noop": [Depends(noop)],
         "throttled": [Depends(throttle)],
         "quiet": [Depends(quiet)],
+        "hand": [Depends(hand_written)],
     }
     apps = {}
     for name, declared in dependencies.items():
@@ -134,6 +166,11 @@ async def dependency_section(settings: Settings) -> Section:
         ),
         Contender("`Depends(throttle)`", asgi_get(apps["throttled"], "/items"), TARGET),
         Contender("`Depends(throttle)`, headers off", asgi_get(apps["quiet"], "/items")),
+        Contender(
+            "hand-written counter, same headers",
+            asgi_get(apps["hand"], "/items"),
+            note="a reference: a dict counter and the five headers in one function",
+        ),
     ]
     section.rows = await compare(
         floor, contenders, rounds=settings.rounds, ops=settings.ops(REQUESTS_PER_ROUND)

@@ -75,7 +75,9 @@ def build_app(name: str, redis_url: str | None = None) -> FastAPI:
 
         assert redis_url, "the Redis apps need a URL"
         namespace = f"bench-uvicorn-{uuid.uuid4().hex[:8]}"
-        backend = RedisBackend(redis_url, namespace=namespace, timeout=1.0, on_error="raise")
+        # The shipped time budget; "raise" makes a failing store a failed run (500s), where
+        # the default "allow" would count requests let through unchecked.
+        backend = RedisBackend(redis_url, namespace=namespace, on_error="raise")
     elif name.endswith("-memory"):
         backend = InMemoryBackend("bench-uvicorn", on_error="raise")
     elif name not in ("bare", "noop"):

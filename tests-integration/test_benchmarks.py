@@ -85,6 +85,7 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
         "bare route",
         "`Depends(throttle)`",
         "`Depends(throttle)`, headers off",
+        "hand-written counter, same headers",
     ]
     assert names(sections["c"])[:2] == ["bare route (floor)", "middleware throttle"]
     assert names(sections["g"])[:2] == ["dict of [window, count] (floor)", "FixedWindow"]
