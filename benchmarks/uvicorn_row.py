@@ -321,6 +321,17 @@ async def uvicorn_section(settings: Settings) -> Section:
             ops=settings.ops(REQUESTS_PER_ROUND),
             kind="throughput",
         )
+    # Where the floor is the bare route, a dependency also pays FastAPI's own price for
+    # any dependency: the Depends rows against the no-op Depends, as (b) compares them.
+    ratios = {row.name: row.ratio for row in section.rows}
+    noop_ratio = ratios[ROWS["noop"][0]]
+    against_noop = ", ".join(
+        f"{backend} {ratios[ROWS[f'depends-{backend.lower()}'][0]] / noop_ratio:.2f}x"
+        for backend in ("Memory", "Redis")
+    )
+    section.notes.append(
+        f"`Depends(throttle)` against the no-op `Depends` (ratio of the medians): {against_noop}."
+    )
     headroom = section.rows[-1].ratio  # the client ceiling over the bare app
     verdict = "not what limits the rows" if headroom >= 2 else "**maybe what limits the rows**"
     section.notes.append(
