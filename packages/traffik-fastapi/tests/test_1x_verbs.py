@@ -202,6 +202,42 @@ def test_depends_on_the_decision(clock: ManualClock, client_for: ClientFactory) 
     assert "parameters" not in schema["paths"]["/quota"]["get"]
 
 
+def test_the_decision_is_the_throttles_own_beside_others(
+    clock: ManualClock, client_for: ClientFactory
+) -> None:
+    # Decided ahead with the route's other throttle (one all-or-nothing step), or as a
+    # shadow that refuses nothing: ``throttle.decision`` gives this throttle's decision.
+    backend = memory(clock)
+    app = FastAPI(lifespan=backend.lifespan)
+    minute = HTTPThrottle("minute", rate="2/min")
+    hour = HTTPThrottle("hour", rate="10/h")
+    trial = HTTPThrottle("trial", rate="1/min", shadow=True)
+
+    # `minute.decision` runs first and decides `hour` (the route's plan) in the same step:
+    # the last decision on the request is then hour's, not minute's.
+    @app.get("/both")
+    async def both(
+        decision: Decision = Depends(minute.decision),  # noqa: B008
+        request: Request = Depends(hour),  # noqa: B008
+    ) -> dict[str, int]:
+        by_hour = get_decision(request, hour)
+        assert by_hour is not None
+        return {"limit": decision.limit, "remaining": decision.remaining, "hour": by_hour.remaining}
+
+    @app.get("/trial")
+    async def trial_route(decision: Decision = Depends(trial.decision)) -> dict[str, bool]:  # noqa: B008
+        return {"allowed": decision.allowed}
+
+    client = client_for(app)
+    assert client.get("/both").json() == {"limit": 2, "remaining": 1, "hour": 9}
+    assert client.get("/both").json() == {"limit": 2, "remaining": 0, "hour": 8}
+    assert client.get("/both").status_code == 429
+    assert client.get("/trial").json() == {"allowed": True}
+    over = client.get("/trial")
+    assert over.status_code == 200  # a shadow refuses nothing
+    assert over.json() == {"allowed": False}  # but its decision says what it would do
+
+
 def test_get_decision_reads_what_a_throttle_decided(
     clock: ManualClock, client_for: ClientFactory
 ) -> None:
