@@ -130,7 +130,22 @@ class PageRunner:
             self.loop.close()
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(DOCS)) for page in PAGES])
+# Pages whose examples take more than a few seconds: extending.md runs the whole conformance
+# kit (every strategy case, hypothesis programs) on its example backend, about 16 s.
+SLOW_PAGES = {"extending.md"}
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(
+            page,
+            id=str(page.relative_to(DOCS)),
+            marks=[pytest.mark.slow] if str(page.relative_to(DOCS)) in SLOW_PAGES else [],
+        )
+        for page in PAGES
+    ],
+)
 def test_the_examples_of_a_page_run(page: Path, server_factory: Callable[..., Any]) -> None:
     text = page.read_text()
     substitutions = {}
