@@ -59,48 +59,14 @@ def decide_one(
 ) -> Coroutine[Any, Any, Outcome[Any]]:
     """Decide one throttle for ``connection`` (``peek``: only look, consuming nothing).
 
-    Await it. A plain configuration (`traffik.resolution.resolve_now`'s, the default one)
-    takes the branch `_decide_plain`; every other, `_decide_one`.
+    Await it. The plain configuration is resolved before the first await, and the
+    coroutine returned is the backend's step itself: one frame fewer on every request.
     """
-    if (
-        throttle._resolves_now
-        and cost is None
-        and params is None
-        and not throttle._disabled
-        and throttle.min_wait_period is None
-    ):
-        return _decide_plain(throttle, connection, key_suffix, peek)
+    if not throttle._disabled and throttle.min_wait_period is None:
+        outcome = _resolved_now(throttle, connection, cost, params, key_suffix)
+        if outcome is not None:
+            return _apply(outcome, connection, peek)
     return _decide_one(throttle, connection, cost, params, key_suffix, peek)
-
-
-async def _decide_plain(
-    throttle: Throttle[Any], connection: Any, key_suffix: str | None, peek: bool
-) -> Outcome[Any]:
-    """`decide_one` for a plain configuration: `resolve_now`, then `_apply` inlined for a
-    hit that meets no observer and no refusal cache (the default configuration's every
-    request). Whatever `resolve_now` cannot resolve goes the general way."""
-    try:
-        outcome = resolve_now(throttle, connection, key_suffix)
-    except ConfigurationError:
-        raise
-    except Exception:
-        outcome = None  # `resolve` meets the error again, and gives it to on_error
-    if outcome is None:
-        return await _decide_one(throttle, connection, None, None, key_suffix, peek)
-    hit, backend = outcome.hit, outcome.backend
-    assert hit is not None
-    assert backend is not None
-    if peek or OBSERVERS or refusals_on(throttle, backend) is not None:
-        return await _apply(outcome, connection, peek)
-    key, strategy, rate, units, params = hit  # faster than *hit: Hit is no plain tuple
-    try:
-        decision = await backend.apply(key, strategy, rate, units, params)
-    except Exception as exc:
-        outcome.decision = await fail(throttle, connection, exc, hit, backend)
-        return outcome
-    outcome.decision = decision
-    outcome.consumed = decision.allowed
-    return outcome
 
 
 async def _decide_one(
