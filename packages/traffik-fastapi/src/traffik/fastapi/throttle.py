@@ -186,14 +186,7 @@ class HTTPThrottle(BaseHTTPThrottle):
             route = route_info(scope)
             first = route is None or not route.throttles or route.throttles == (self,)
         if not first:  # an earlier decision, or other throttles in the route's plan
-            await enforce(
-                request,
-                (self,),
-                cost=cost,
-                context=context,
-                response=response,
-                skip_handler=skip_handler,
-            )
+            await super()._enforce(request, response, cost, context, skip_handler)
             return request
         # The first decision on this request, and no other throttle in the route's plan:
         # `enforce` for one throttle, the common case (written out here, in the frame
