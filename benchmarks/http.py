@@ -26,7 +26,7 @@ from benchmarks.harness import Contender, Measure, Section, Settings, Target, co
 from traffik import HTTPThrottle, MiddlewareThrottle, ThrottleMiddleware
 from traffik.backends.inmemory import InMemoryBackend
 
-__all__ = ["dependency_section", "middleware_section"]
+__all__ = ["dependency_section", "hand_headers", "hand_written", "middleware_section"]
 
 REQUESTS_PER_ROUND = 1_000
 TARGET = Target(1.10)
@@ -92,8 +92,14 @@ async def hand_written(request: Request, response: Response) -> None:
     state = _hand_counts.get(key)
     used = state[1] + 1 if state is not None and state[0] == window else 1
     _hand_counts[key] = (window, used)
+    hand_headers(response, used, (window + 1) * 3_600_000 - now)
+
+
+def hand_headers(response: Response, used: int, reset_ms: int) -> None:
+    """The five headers of the hand-written references, for ``used`` units of
+    `PLENTY` with ``reset_ms`` left in the window."""
     remaining = b"%d" % (PLENTY.limit - used)
-    reset = b"%d" % math.ceil(((window + 1) * 3_600_000 - now) / 1000)
+    reset = b"%d" % math.ceil(reset_ms / 1000)
     response.raw_headers.extend(
         [
             _HAND_POLICY,

@@ -79,6 +79,7 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
     assert set(STRATEGY_NAMES) <= set(checks)  # a strategy added to core is measured too
     assert "FixedWindow, `await limiter.decide(key)`" in checks
     assert "FixedWindow, refused" in checks
+    assert checks[checks.index("FixedWindow") + 1] == "fixed window in one function (reference)"
     assert set(checks) >= REFUSED
     assert names(sections["b"]) == [
         "no-op `Depends` (floor)",
@@ -140,6 +141,8 @@ def test_uvicorn_section_serves_each_app_in_a_process_of_its_own(tmp_path: Path)
         ("middleware throttle, memory", "≥ 0.9x"),
         ("`Depends(throttle)`, Redis", "≥ 0.75x"),
         ("middleware throttle, Redis", "≥ 0.75x"),
+        ("hand-written counter, memory", None),
+        ("hand-written `INCR`, Redis", None),
         ("client ceiling", None),
     ]
     for letter in "abcdefgh":
