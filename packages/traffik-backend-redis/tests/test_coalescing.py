@@ -8,9 +8,12 @@ from typing import Any, Protocol
 
 import pytest
 import redis.asyncio as redis
+from hypothesis import given
+from hypothesis import strategies as st
 
 from traffik import Decision, FixedWindow, ManualClock, Rate, TokenBucket
 from traffik.backends.redis import RedisBackend
+from traffik.backends.redis.coalescing import pack
 from traffik.exceptions import BackendError
 from traffik.strategies import NO_PARAMS
 
@@ -177,3 +180,31 @@ async def test_closing_fails_queued_calls_and_returns_the_connections(
     assert not pool._in_use_connections  # no public count of these
     assert await client.ping()
     await client.aclose()
+
+
+_ARGUMENTS = st.one_of(
+    st.text(max_size=600),
+    st.binary(max_size=600),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=0, max_value=600),  # the looked-up heads and numbers, and past them
+    st.floats(allow_nan=False),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["EVALSHA", "EVAL", "PING", "SCRIPT LOAD", "UNLINK", b"GET"]),
+            st.lists(_ARGUMENTS, max_size=70),
+        ),
+        max_size=4,
+    )
+)
+def test_commands_are_packed_as_redis_py_packs_them(
+    commands: list[tuple[str | bytes, list[Any]]],
+) -> None:
+    """`pack` writes the same bytes as redis-py's own packer, whatever the arguments."""
+    connection = redis.Connection()
+    flat = [(name, *arguments) for name, arguments in commands]
+    expected = b"".join(connection.pack_commands(flat))
+    assert pack(flat, connection.encoder) == expected

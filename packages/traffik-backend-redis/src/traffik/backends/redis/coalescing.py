@@ -67,12 +67,19 @@ MAX_BATCH: Final = 512
 """The most calls one round trip carries (a burst of thousands takes several)."""
 
 
+# The wire's small numbers, made once: array heads, bulk-string heads and whole numbers
+# below these bounds are looked up rather than formatted (most of `pack`'s time).
+_ARRAY_HEADS: Final = tuple(b"*%d" % count for count in range(64))
+_BULK_HEADS: Final = tuple(b"$%d" % size for size in range(512))
+_SMALL_INTS: Final = tuple(b"%d" % number for number in range(512))
+
+
 def pack(commands: Iterable[tuple[Any, ...]], encoder: Encoder) -> bytes:
     """``commands`` in Redis's wire format (arrays of bulk strings), in one buffer.
 
-    What redis-py's ``pack_commands`` sends, for less than half its time: the arguments
-    here are nearly all bytes, text and whole numbers, which take a short path; anything
-    else is encoded by the client's own encoder (floats, memoryviews; a bool is refused).
+    What redis-py's ``pack_commands`` sends, for a third of its time: the arguments here
+    are nearly all bytes, text and whole numbers, which take a short path; anything else
+    is encoded by the client's own encoder (floats, memoryviews; a bool is refused).
     """
     encoding, errors = encoder.encoding, encoder.encoding_errors
     encode: Callable[[Any], bytes] = encoder.encode
@@ -82,17 +89,21 @@ def pack(commands: Iterable[tuple[Any, ...]], encoder: Encoder) -> bytes:
         first = command[0]
         if isinstance(first, str) and " " in first:  # "SCRIPT LOAD": two words, two arguments
             command = (*first.split(), *command[1:])
-        append(b"*%d\r\n" % len(command))
+        count = len(command)
+        append(_ARRAY_HEADS[count] if count < 64 else b"*%d" % count)
         for argument in command:
             kind = type(argument)
             if kind is str:
                 argument = argument.encode(encoding, errors)
             elif kind is int:
-                argument = b"%d" % argument
+                argument = _SMALL_INTS[argument] if 0 <= argument < 512 else b"%d" % argument
             elif kind is not bytes:
                 argument = encode(argument)
-            append(b"$%d\r\n%b\r\n" % (len(argument), argument))
-    return b"".join(parts)
+            size = len(argument)
+            append(_BULK_HEADS[size] if size < 512 else b"$%d" % size)
+            append(argument)
+    append(b"")  # the last argument's CRLF
+    return b"\r\n".join(parts)
 
 
 ASKING: Final = b"*1\r\n$6\r\nASKING\r\n"
