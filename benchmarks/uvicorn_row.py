@@ -113,7 +113,7 @@ def build_app(name: str, redis_url: str | None = None) -> FastAPI:
 
 def _hand_written_app(name: str, redis_url: str | None) -> FastAPI:
     """The references: (b)'s hand-written dependency, or its Redis twin, which counts with
-    one ``INCR`` per request (and an ``EXPIRE`` when a window's key is new) on a shared
+    one ``INCR`` per request (and a ``PEXPIRE`` when a window's key is new) on a shared
     redis.asyncio client: the least a dependency does to count in Redis."""
     if name == "hand-memory":
         app, dependency = FastAPI(), hand_written
