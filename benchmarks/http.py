@@ -14,19 +14,19 @@ dependency cannot avoid. (c) The floor is the bare route.
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Any, Final
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from starlette.types import ASGIApp, Message
 
 from benchmarks.contenders import PLENTY
 from benchmarks.harness import Contender, Measure, Section, Settings, Target, compare
+from benchmarks.references import HandWrittenMiddleware, hand_written
 from traffik import HTTPThrottle, MiddlewareThrottle, ThrottleMiddleware
 from traffik.backends.inmemory import InMemoryBackend
 
-__all__ = ["dependency_section", "hand_headers", "hand_written", "middleware_section"]
+__all__ = ["dependency_section", "middleware_section"]
 
 REQUESTS_PER_ROUND = 1_000
 TARGET = Target(1.10)
@@ -75,42 +75,6 @@ async def noop(request: Request) -> None:
     return None
 
 
-_hand_counts: dict[str, tuple[int, int]] = {}
-_HAND_POLICY: Final = (b"ratelimit-policy", b'"hand";q=1000000000;w=3600')
-_HAND_LIMIT: Final = (b"x-ratelimit-limit", b"1000000000")
-
-
-async def hand_written(request: Request, response: Response) -> None:
-    """A reference, not a product: the least a dependency does to count a client's requests
-    in a fixed window and send the five headers ours sends (no identity rules, no
-    validation, no refusal, nothing recorded on the request). What any throttle pays at
-    the least, beside what ``Depends(throttle)`` pays."""
-    scope = request.scope
-    key = f"hand:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
-    now = round(time.time() * 1000)
-    window = now // 3_600_000
-    state = _hand_counts.get(key)
-    used = state[1] + 1 if state is not None and state[0] == window else 1
-    _hand_counts[key] = (window, used)
-    hand_headers(response, used, (window + 1) * 3_600_000 - now)
-
-
-def hand_headers(response: Response, used: int, reset_ms: int) -> None:
-    """The five headers of the hand-written references, for ``used`` units of
-    `PLENTY` with ``reset_ms`` left in the window."""
-    remaining = b"%d" % (PLENTY.limit - used)
-    reset = b"%d" % math.ceil(reset_ms / 1000)
-    response.raw_headers.extend(
-        [
-            _HAND_POLICY,
-            (b"ratelimit", b'"hand";r=' + remaining + b";t=" + reset),
-            _HAND_LIMIT,
-            (b"x-ratelimit-remaining", remaining),
-            (b"x-ratelimit-reset", reset),
-        ]
-    )
-
-
 def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
     """One app per contender, each with its one route at ``/items``: a router tries its
     routes in turn, so routes sharing an app would pay for their position in it."""
@@ -135,8 +99,11 @@ def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
     return apps
 
 
-def build_middleware_apps(backend: InMemoryBackend) -> tuple[FastAPI, FastAPI, FastAPI]:
-    """The bare app, the app with a middleware throttle, the app with the middleware alone."""
+def build_middleware_apps(
+    backend: InMemoryBackend,
+) -> tuple[FastAPI, FastAPI, FastAPI, FastAPI]:
+    """The bare app, the app with a middleware throttle, the app with the middleware
+    alone, and the app behind the hand-written middleware."""
 
     def base() -> FastAPI:
         app = FastAPI()
@@ -147,13 +114,14 @@ def build_middleware_apps(backend: InMemoryBackend) -> tuple[FastAPI, FastAPI, F
 
         return app
 
-    bare, throttled, headers_only = base(), base(), base()
+    bare, throttled, headers_only, hand = base(), base(), base(), base()
     throttle = HTTPThrottle("bench:middleware", rate=PLENTY, backend=backend)
     throttled.add_middleware(
         ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle, "/items")]
     )
     headers_only.add_middleware(ThrottleMiddleware)
-    return bare, throttled, headers_only
+    hand.add_middleware(HandWrittenMiddleware)
+    return bare, throttled, headers_only, hand
 
 
 async def dependency_section(settings: Settings) -> Section:
@@ -192,7 +160,8 @@ async def middleware_section(settings: Settings) -> Section:
         "In-process ASGI requests (no network). Floor: the same route with no middleware. "
         "Memory backend, one client, headers on.",
     )
-    bare, throttled, headers_only = build_middleware_apps(InMemoryBackend("bench-middleware"))
+    apps = build_middleware_apps(InMemoryBackend("bench-middleware"))
+    bare, throttled, headers_only, hand = apps
     floor = Contender("bare route (floor)", asgi_get(bare, "/items"))
     contenders = [
         Contender("middleware throttle", asgi_get(throttled, "/items"), TARGET),
@@ -200,6 +169,11 @@ async def middleware_section(settings: Settings) -> Section:
             "middleware, no throttles",
             asgi_get(headers_only, "/items"),
             note="writes the headers of the route's own throttles",
+        ),
+        Contender(
+            "hand-written middleware, same headers",
+            asgi_get(hand, "/items"),
+            note="a reference: a dict counter and the five headers in one ASGI middleware",
         ),
     ]
     section.rows = await compare(

@@ -14,21 +14,18 @@ floor stores the same key strings the same way, each with ``[window, count]``.
 from __future__ import annotations
 
 import gc
-import math
-import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 
 from benchmarks.contenders import PLENTY, STRATEGIES, check_call
 from benchmarks.harness import Contender, Row, Section, Settings, Target, compare, sequential
+from benchmarks.references import one_function_check
 from traffik import Limiter
 from traffik.backends.base import ThrottleBackend
 from traffik.backends.inmemory import InMemoryBackend
 from traffik.clock import milliseconds, system_clock
-from traffik.decision import Decision, new_decision
 from traffik.rates import Rate
-from traffik.strategies import NO_PARAMS, FixedWindow, Params
+from traffik.strategies import NO_PARAMS, FixedWindow
 
 __all__ = ["check_section", "key_memory_section"]
 
@@ -95,34 +92,6 @@ async def check_section(settings: Settings) -> Section:
         floor, contenders, rounds=settings.rounds, ops=settings.ops(CHECKS_PER_ROUND)
     )
     return section
-
-
-_reference_entries: dict[str, tuple[tuple[int, int], int]] = {}
-
-
-async def one_function_check(
-    key: str, strategy: Any, rate: Rate, cost: int, params: Params
-) -> Decision:
-    """A reference, not a product: a fixed-window check with ``apply``'s arguments and
-    result, written as one function. It reads the clock, reads the key's window and
-    count, decides, stores them with an expiry and returns a `Decision`. It has no
-    strategy call, no LRU order, no eviction, no shared expiries and no validation: the
-    least a check returning a `Decision` does, beside what ``FixedWindow`` costs."""
-    now = math.floor(time.time() * 1000)
-    period = rate.period_ms
-    window = now // period
-    entry = _reference_entries.get(key)
-    if entry is not None and entry[1] > now and entry[0][0] == window:
-        used = entry[0][1] + cost
-    else:
-        used = cost
-    reset_ms = (window + 1) * period - now
-    limit = rate.limit
-    if used > limit:
-        left = max(limit - used + cost, 0)
-        return new_decision(Decision, (False, limit, left, reset_ms / 1000, reset_ms / 1000, 0.0))
-    _reference_entries[key] = ((window, used), now + reset_ms)
-    return new_decision(Decision, (True, limit, limit - used, reset_ms / 1000, 0.0, 0.0))
 
 
 async def refused_limiters(backend: ThrottleBackend) -> list[Contender]:

@@ -27,16 +27,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from benchmarks.contenders import PLENTY
 from benchmarks.harness import Contender, Measure, Section, Settings, Target, compare
-from benchmarks.http import hand_headers, hand_written, noop
+from benchmarks.http import noop
+from benchmarks.references import hand_written_app
 from benchmarks.servers import server_url
 from traffik import HTTPThrottle, MiddlewareThrottle, ThrottleMiddleware
 from traffik.backends.base import ThrottleBackend
@@ -68,6 +69,11 @@ ROWS: dict[str, tuple[str, Target | None, str]] = {
         None,
         "a reference: (b)'s dict counter and five headers in one dependency",
     ),
+    "hand-middleware-memory": (
+        "hand-written middleware, memory",
+        None,
+        "a reference: (c)'s hand-written middleware, a dict counter and five headers",
+    ),
     "hand-redis": (
         "hand-written `INCR`, Redis",
         None,
@@ -80,7 +86,7 @@ ROWS: dict[str, tuple[str, Target | None, str]] = {
 def build_app(name: str, redis_url: str | None = None) -> FastAPI:
     """The app ``name`` serves (a key of `ROWS`, or "bare"), built in the server process."""
     if name.startswith("hand-"):
-        return _hand_written_app(name, redis_url)
+        return hand_written_app(name, redis_url)
     backend: ThrottleBackend | None = None
     if name.endswith("-redis"):
         from traffik.backends.redis import RedisBackend
@@ -105,45 +111,6 @@ def build_app(name: str, redis_url: str | None = None) -> FastAPI:
             app.add_middleware(ThrottleMiddleware, middleware_throttles=middleware_throttles)
 
     @app.get("/items", dependencies=dependencies)
-    async def items() -> dict[str, bool]:
-        return {"ok": True}
-
-    return app
-
-
-def _hand_written_app(name: str, redis_url: str | None) -> FastAPI:
-    """The references: (b)'s hand-written dependency, or its Redis twin, which counts with
-    one ``INCR`` per request (and a ``PEXPIRE`` when a window's key is new) on a shared
-    redis.asyncio client: the least a dependency does to count in Redis."""
-    if name == "hand-memory":
-        app, dependency = FastAPI(), hand_written
-    elif name == "hand-redis":
-        import redis.asyncio
-
-        assert redis_url, "the Redis apps need a URL"
-        client = redis.asyncio.Redis.from_url(redis_url)
-        prefix = f"bench-hand-{uuid.uuid4().hex[:8]}"
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            yield
-            await client.aclose()
-
-        async def hand_written_redis(request: Request, response: Response) -> None:
-            now = round(time.time() * 1000)
-            window = now // 3_600_000
-            scope = request.scope
-            key = f"{prefix}:{{{scope['client'][0]}}}:{scope['method']}:/items:{window}"
-            used = await client.incr(key)
-            if used == 1:
-                await client.pexpire(key, 3_600_000)
-            hand_headers(response, used, (window + 1) * 3_600_000 - now)
-
-        app, dependency = FastAPI(lifespan=lifespan), hand_written_redis
-    else:
-        raise ValueError(f"no app named {name!r}")
-
-    @app.get("/items", dependencies=[Depends(dependency)])
     async def items() -> dict[str, bool]:
         return {"ok": True}
 

@@ -88,7 +88,12 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
         "`Depends(throttle)`, headers off",
         "hand-written counter, same headers",
     ]
-    assert names(sections["c"])[:2] == ["bare route (floor)", "middleware throttle"]
+    assert names(sections["c"]) == [
+        "bare route (floor)",
+        "middleware throttle",
+        "middleware, no throttles",
+        "hand-written middleware, same headers",
+    ]
     assert names(sections["g"])[:2] == ["dict of [window, count] (floor)", "FixedWindow"]
     for letter in "defhi":
         assert sections[letter]["skipped"] == "not selected (`--only memory,http`)."
@@ -142,6 +147,7 @@ def test_uvicorn_section_serves_each_app_in_a_process_of_its_own(tmp_path: Path)
         ("`Depends(throttle)`, Redis", "≥ 0.75x"),
         ("middleware throttle, Redis", "≥ 0.75x"),
         ("hand-written counter, memory", None),
+        ("hand-written middleware, memory", None),
         ("hand-written `INCR`, Redis", None),
         ("client ceiling", None),
     ]
