@@ -125,6 +125,10 @@ def test_network_sections_start_their_own_servers(tmp_path: Path) -> None:
         "50 x `INCR` (floor)", "FixedWindow", "TokenBucket", "GCRA", "FixedWindow, `coalesce=False`"
     ]  # fmt: skip
     assert [row["target"] for row in sections["h"]["rows"]] == [None, *["≥ 2.5x"] * 3, None]
+    targets = {row["name"]: row["target"] for row in sections["d"]["rows"]}
+    # A concurrency check is two round trips (take, give back): 1.3x per call.
+    assert targets["Concurrency"] == "≤ 2.6x"
+    assert targets["FixedWindow"] == "≤ 1.3x"
     for letter in "def":
         measured = set(names(sections[letter])[1:])
         assert "FixedWindow" in measured
