@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message
 
 from benchmarks.contenders import PLENTY
 from benchmarks.harness import Contender, Measure, Section, Settings, Target, compare
-from benchmarks.references import HandWrittenMiddleware, hand_written
+from benchmarks.references import HandWrittenMiddleware, hand_written, hand_written_on_ours
 from traffik import HTTPThrottle, MiddlewareThrottle, ThrottleMiddleware
 from traffik.backends.inmemory import InMemoryBackend
 
@@ -30,6 +30,10 @@ __all__ = ["dependency_section", "middleware_section"]
 
 REQUESTS_PER_ROUND = 1_000
 TARGET = Target(1.10)
+ON_OURS = (
+    "a reference: the row above, recording the request in our `RequestLedger` and counting "
+    "in our `InMemoryBackend` (`FixedWindow`)"
+)
 
 
 def asgi_get(app: ASGIApp, path: str, expected_status: int = 200) -> Measure:
@@ -86,6 +90,7 @@ def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
         "throttled": [Depends(throttle)],
         "quiet": [Depends(quiet)],
         "hand": [Depends(hand_written)],
+        "hand-on-ours": [Depends(hand_written_on_ours(backend))],
     }
     apps = {}
     for name, declared in dependencies.items():
@@ -99,11 +104,10 @@ def build_dependency_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
     return apps
 
 
-def build_middleware_apps(
-    backend: InMemoryBackend,
-) -> tuple[FastAPI, FastAPI, FastAPI, FastAPI]:
+def build_middleware_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
     """The bare app, the app with a middleware throttle, the app with the middleware
-    alone, and the app behind the hand-written middleware."""
+    alone, and the apps behind the hand-written middleware (counting in a dict, and on
+    our store and record)."""
 
     def base() -> FastAPI:
         app = FastAPI()
@@ -114,14 +118,15 @@ def build_middleware_apps(
 
         return app
 
-    bare, throttled, headers_only, hand = base(), base(), base(), base()
+    apps = {name: base() for name in ("bare", "throttled", "headers-only", "hand", "hand-on-ours")}
     throttle = HTTPThrottle("bench:middleware", rate=PLENTY, backend=backend)
-    throttled.add_middleware(
+    apps["throttled"].add_middleware(
         ThrottleMiddleware, middleware_throttles=[MiddlewareThrottle(throttle, "/items")]
     )
-    headers_only.add_middleware(ThrottleMiddleware)
-    hand.add_middleware(HandWrittenMiddleware)
-    return bare, throttled, headers_only, hand
+    apps["headers-only"].add_middleware(ThrottleMiddleware)
+    apps["hand"].add_middleware(HandWrittenMiddleware)
+    apps["hand-on-ours"].add_middleware(HandWrittenMiddleware, store=backend)
+    return apps
 
 
 async def dependency_section(settings: Settings) -> Section:
@@ -145,6 +150,11 @@ async def dependency_section(settings: Settings) -> Section:
             asgi_get(apps["hand"], "/items"),
             note="a reference: a dict counter and the five headers in one function",
         ),
+        Contender(
+            "hand-written counter, on our store and record",
+            asgi_get(apps["hand-on-ours"], "/items"),
+            note=ON_OURS,
+        ),
     ]
     section.rows = await compare(
         floor, contenders, rounds=settings.rounds, ops=settings.ops(REQUESTS_PER_ROUND)
@@ -161,19 +171,23 @@ async def middleware_section(settings: Settings) -> Section:
         "Memory backend, one client, headers on.",
     )
     apps = build_middleware_apps(InMemoryBackend("bench-middleware"))
-    bare, throttled, headers_only, hand = apps
-    floor = Contender("bare route (floor)", asgi_get(bare, "/items"))
+    floor = Contender("bare route (floor)", asgi_get(apps["bare"], "/items"))
     contenders = [
-        Contender("middleware throttle", asgi_get(throttled, "/items"), TARGET),
+        Contender("middleware throttle", asgi_get(apps["throttled"], "/items"), TARGET),
         Contender(
             "middleware, no throttles",
-            asgi_get(headers_only, "/items"),
+            asgi_get(apps["headers-only"], "/items"),
             note="writes the headers of the route's own throttles",
         ),
         Contender(
             "hand-written middleware, same headers",
-            asgi_get(hand, "/items"),
+            asgi_get(apps["hand"], "/items"),
             note="a reference: a dict counter and the five headers in one ASGI middleware",
+        ),
+        Contender(
+            "hand-written middleware, on our store and record",
+            asgi_get(apps["hand-on-ours"], "/items"),
+            note=ON_OURS,
         ),
     ]
     section.rows = await compare(

@@ -7,6 +7,12 @@ is out of reach there whatever our code does.
 * (a) `one_function_check`: a fixed-window check with ``apply``'s arguments and result.
 * (b) `hand_written`: a dependency counting in a dict, sending the five headers ours sends.
 * (c) `HandWrittenMiddleware`: the same as an ASGI middleware.
+* (b), (c) `hand_written_on_ours`, ``HandWrittenMiddleware(app, store)``: the same two on the
+  parts no throttle of ours can do without: the request's record (`RequestLedger`, which
+  all-or-nothing across a route's throttles, the middleware's headers and `is_throttled`
+  read) and the in-memory store (`InMemoryBackend.apply` with `FixedWindow`: bounded, LRU,
+  the strategy a pure decision). A target below one of these is out of reach of any
+  throttle built on them.
 * (i) `hand_written_app`: those two under uvicorn, and the dependency's Redis twin.
 """
 
@@ -15,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -23,15 +29,18 @@ from fastapi import Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from benchmarks.contenders import PLENTY
+from traffik.backends.inmemory import InMemoryBackend
 from traffik.decision import Decision, new_decision
+from traffik.fastapi.ledger import LEDGER_KEY, RequestLedger
 from traffik.rates import Rate
-from traffik.strategies import Params
+from traffik.strategies import NO_PARAMS, FixedWindow, Params
 
 __all__ = [
     "HandWrittenMiddleware",
     "hand_block",
     "hand_written",
     "hand_written_app",
+    "hand_written_on_ours",
     "one_function_check",
 ]
 
@@ -86,7 +95,29 @@ def _hand_count(key: str) -> tuple[int, int]:
     return used, (window + 1) * 3_600_000 - now
 
 
-def hand_block(used: int, reset_ms: int) -> list[tuple[bytes, bytes]]:
+_FIXED_WINDOW: Final = FixedWindow()
+
+
+async def _count_on(store: InMemoryBackend, key: str) -> tuple[int, float]:
+    """`_hand_count` through our in-memory store: ``apply`` with `FixedWindow`."""
+    decision = await store.apply(key, _FIXED_WINDOW, PLENTY, 1, NO_PARAMS)
+    return PLENTY.limit - decision.remaining, decision.reset_after * 1000
+
+
+def hand_written_on_ours(store: InMemoryBackend) -> Callable[[Request, Response], Awaitable[None]]:
+    """(b): `hand_written`, recording the request in our `RequestLedger` and counting in
+    ``store``. Still no identity rules, no key checks, no refusal path, no header renderer."""
+
+    async def dependency(request: Request, response: Response) -> None:
+        scope = request.scope
+        scope[LEDGER_KEY] = RequestLedger(planned_decided=True)
+        key = f"hand:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
+        response.raw_headers.extend(hand_block(*await _count_on(store, key)))
+
+    return dependency
+
+
+def hand_block(used: int, reset_ms: float) -> list[tuple[bytes, bytes]]:
     """The five headers of the hand-written references, for ``used`` units of `PLENTY`
     with ``reset_ms`` left in the window."""
     remaining = b"%d" % (PLENTY.limit - used)
@@ -103,24 +134,38 @@ def hand_block(used: int, reset_ms: int) -> list[tuple[bytes, bytes]]:
 class HandWrittenMiddleware:
     """(c): counts a client's requests to ``/items`` in a fixed window and adds the five
     headers ours sends to the response. No rules, no validation, no refusal, nothing
-    recorded on the request."""
+    recorded on the request.
 
-    def __init__(self, app: ASGIApp) -> None:
+    With a ``store``: records the request in our `RequestLedger` (released at the end, as
+    ours does) and counts in ``store`` (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, store: InMemoryBackend | None = None) -> None:
         self.app = app
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/items"):
             await self.app(scope, receive, send)
             return
         key = f"hand-mw:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
-        block = hand_block(*_hand_count(key))
+        store = self.store
+        if store is None:
+            ledger = None
+            block = hand_block(*_hand_count(key))
+        else:
+            ledger = scope[LEDGER_KEY] = RequestLedger(managed=True)
+            block = hand_block(*await _count_on(store, key))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), *block]}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if ledger is not None and ledger.holding():
+                await ledger.release()
 
 
 def hand_written_app(name: str, redis_url: str | None) -> FastAPI:

@@ -87,12 +87,14 @@ def test_in_process_sections_report_every_row(tmp_path: Path) -> None:
         "`Depends(throttle)`",
         "`Depends(throttle)`, headers off",
         "hand-written counter, same headers",
+        "hand-written counter, on our store and record",
     ]
     assert names(sections["c"]) == [
         "bare route (floor)",
         "middleware throttle",
         "middleware, no throttles",
         "hand-written middleware, same headers",
+        "hand-written middleware, on our store and record",
     ]
     assert names(sections["g"])[:2] == ["dict of [window, count] (floor)", "FixedWindow"]
     for letter in "defhi":
