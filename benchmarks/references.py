@@ -170,14 +170,20 @@ class HandWrittenMiddleware:
 
 def hand_written_app(name: str, redis_url: str | None) -> FastAPI:
     """(i)'s reference app ``name``: (b)'s dependency ("hand-memory"), (c)'s middleware
-    ("hand-middleware-memory"), or the dependency's Redis twin ("hand-redis"), which
+    ("hand-middleware-memory"; on our store and record: "hand-middleware-on-ours-memory"),
+    or the dependency's Redis twin ("hand-redis"), which
     counts with one ``INCR`` per request (and a ``PEXPIRE`` when a window's key is new)
     on a shared redis.asyncio client: the least a dependency does to count in Redis."""
     if name == "hand-memory":
         app, dependency = FastAPI(), hand_written
-    elif name == "hand-middleware-memory":
-        app = FastAPI()
-        app.add_middleware(HandWrittenMiddleware)
+    elif name in ("hand-middleware-memory", "hand-middleware-on-ours-memory"):
+        if name == "hand-middleware-memory":
+            app = FastAPI()
+            app.add_middleware(HandWrittenMiddleware)
+        else:
+            store = InMemoryBackend("bench-hand", on_error="raise")
+            app = FastAPI(lifespan=store.lifespan)
+            app.add_middleware(HandWrittenMiddleware, store=store)
 
         @app.get("/items")
         async def bare_items() -> dict[str, bool]:

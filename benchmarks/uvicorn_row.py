@@ -74,6 +74,11 @@ ROWS: dict[str, tuple[str, Target | None, str]] = {
         None,
         "a reference: (c)'s hand-written middleware, a dict counter and five headers",
     ),
+    "hand-middleware-on-ours-memory": (
+        "hand-written middleware, on our store and record",
+        None,
+        "a reference: the row above, with our `RequestLedger` and `InMemoryBackend`",
+    ),
     "hand-redis": (
         "hand-written `INCR`, Redis",
         None,

@@ -154,6 +154,7 @@ def test_uvicorn_section_serves_each_app_in_a_process_of_its_own(tmp_path: Path)
         ("middleware throttle, Redis", "≥ 0.75x"),
         ("hand-written counter, memory", None),
         ("hand-written middleware, memory", None),
+        ("hand-written middleware, on our store and record", None),
         ("hand-written `INCR`, Redis", None),
         ("client ceiling", None),
     ]
