@@ -32,7 +32,14 @@ from traffik.strategies import (
     TokenBucketWithDebt,
 )
 
-__all__ = ["PLENTY", "QUICK_STRATEGIES", "SHORT_PLENTY", "STRATEGIES", "check_call"]
+__all__ = [
+    "CALLS_PER_CHECK",
+    "PLENTY",
+    "QUICK_STRATEGIES",
+    "SHORT_PLENTY",
+    "STRATEGIES",
+    "check_call",
+]
 
 PLENTY: Final = Rate.parse("1000000000/hour")
 """A rate no run comes near: every check is admitted."""
@@ -61,6 +68,11 @@ STRATEGIES: Final[dict[str, Strategy[Any]]] = {
 
 QUICK_STRATEGIES: Final = ("FixedWindow", "TokenBucket", "SlidingWindowLog", "GCRA", "Concurrency")
 """What ``--quick`` measures on the network backends (every strategy runs in memory)."""
+
+
+CALLS_PER_CHECK: Final = {"Concurrency": 2}
+"""The backend calls one `check_call` check makes, where it is more than one: a
+concurrency slot is taken, then given back."""
 
 
 def check_call(

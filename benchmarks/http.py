@@ -129,6 +129,23 @@ def build_middleware_apps(backend: InMemoryBackend) -> dict[str, FastAPI]:
     return apps
 
 
+def reference_rows(apps: dict[str, FastAPI], kind: str, what: str) -> list[Contender]:
+    """A section's reference rows: the hand-written ``kind`` ("hand", doing ``what``) and
+    the same on our store and record ("hand-on-ours")."""
+    return [
+        Contender(
+            f"hand-written {kind}, same headers",
+            asgi_get(apps["hand"], "/items"),
+            note=f"a reference: {what}",
+        ),
+        Contender(
+            f"hand-written {kind}, on our store and record",
+            asgi_get(apps["hand-on-ours"], "/items"),
+            note=ON_OURS,
+        ),
+    ]
+
+
 async def dependency_section(settings: Settings) -> Section:
     section = Section(
         "b",
@@ -145,16 +162,7 @@ async def dependency_section(settings: Settings) -> Section:
         ),
         Contender("`Depends(throttle)`", asgi_get(apps["throttled"], "/items"), TARGET),
         Contender("`Depends(throttle)`, headers off", asgi_get(apps["quiet"], "/items")),
-        Contender(
-            "hand-written counter, same headers",
-            asgi_get(apps["hand"], "/items"),
-            note="a reference: a dict counter and the five headers in one function",
-        ),
-        Contender(
-            "hand-written counter, on our store and record",
-            asgi_get(apps["hand-on-ours"], "/items"),
-            note=ON_OURS,
-        ),
+        *reference_rows(apps, "counter", "a dict counter and the five headers in one function"),
     ]
     section.rows = await compare(
         floor, contenders, rounds=settings.rounds, ops=settings.ops(REQUESTS_PER_ROUND)
@@ -179,15 +187,8 @@ async def middleware_section(settings: Settings) -> Section:
             asgi_get(apps["headers-only"], "/items"),
             note="writes the headers of the route's own throttles",
         ),
-        Contender(
-            "hand-written middleware, same headers",
-            asgi_get(apps["hand"], "/items"),
-            note="a reference: a dict counter and the five headers in one ASGI middleware",
-        ),
-        Contender(
-            "hand-written middleware, on our store and record",
-            asgi_get(apps["hand-on-ours"], "/items"),
-            note=ON_OURS,
+        *reference_rows(
+            apps, "middleware", "a dict counter and the five headers in one ASGI middleware"
         ),
     ]
     section.rows = await compare(

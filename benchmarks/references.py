@@ -79,9 +79,12 @@ _HAND_LIMIT: Final = (b"x-ratelimit-limit", b"1000000000")
 async def hand_written(request: Request, response: Response) -> None:
     """(b): counts a client's requests in a fixed window and sends the five headers ours
     sends. No identity rules, no validation, no refusal, nothing recorded on the request."""
-    scope = request.scope
-    key = f"hand:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
-    response.raw_headers.extend(hand_block(*_hand_count(key)))
+    response.raw_headers.extend(hand_block(*_hand_count(_hand_key("hand", request.scope))))
+
+
+def _hand_key(prefix: str, scope: Scope) -> str:
+    """The key the hand-written references count a request to ``/items`` on."""
+    return f"{prefix}:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
 
 
 def _hand_count(key: str) -> tuple[int, int]:
@@ -111,8 +114,7 @@ def hand_written_on_ours(store: InMemoryBackend) -> Callable[[Request, Response]
     async def dependency(request: Request, response: Response) -> None:
         scope = request.scope
         scope[LEDGER_KEY] = RequestLedger(planned_decided=True)
-        key = f"hand:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
-        response.raw_headers.extend(hand_block(*await _count_on(store, key)))
+        response.raw_headers.extend(hand_block(*await _count_on(store, _hand_key("hand", scope))))
 
     return dependency
 
@@ -147,7 +149,7 @@ class HandWrittenMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/items"):
             await self.app(scope, receive, send)
             return
-        key = f"hand-mw:{{{scope['client'][0]}}}:{scope['method']}:/items:fixed_window"
+        key = _hand_key("hand-mw", scope)
         store = self.store
         if store is None:
             ledger = None
@@ -177,13 +179,11 @@ def hand_written_app(name: str, redis_url: str | None) -> FastAPI:
     if name == "hand-memory":
         app, dependency = FastAPI(), hand_written
     elif name in ("hand-middleware-memory", "hand-middleware-on-ours-memory"):
-        if name == "hand-middleware-memory":
-            app = FastAPI()
-            app.add_middleware(HandWrittenMiddleware)
-        else:
+        store = None
+        if name == "hand-middleware-on-ours-memory":
             store = InMemoryBackend("bench-hand", on_error="raise")
-            app = FastAPI(lifespan=store.lifespan)
-            app.add_middleware(HandWrittenMiddleware, store=store)
+        app = FastAPI() if store is None else FastAPI(lifespan=store.lifespan)
+        app.add_middleware(HandWrittenMiddleware, store=store)
 
         @app.get("/items")
         async def bare_items() -> dict[str, bool]:
